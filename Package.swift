@@ -1,0 +1,79 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "SwiftNFS",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "swiftnfsd", targets: ["swiftnfsd"]),
+        .library(name: "Daemon", targets: ["Daemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // RFC 4506 primitives on ByteBuffer. NIOCore only.
+        .target(name: "XDR", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // RFC 5531 messages, auth, record marking, dispatch, RPC-level errors. No sockets.
+        .target(name: "ONCRPC", dependencies: [
+            "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // TCP and UDP listeners and the client used by tests, registration and benchmarks.
+        .target(name: "RPCTransport", dependencies: [
+            "ONCRPC", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // RFC 1833 portmap v2 and rpcbind v3/v4.
+        .target(name: "Portmap", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        // RFC 1813 appendix I: MOUNT v1/v3.
+        .target(name: "Mount", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        // RFC 1813 wire types, one file per procedure.
+        .target(name: "NFS3", dependencies: ["XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        // The backing directory: syscalls, attributes, handle identity. Knows nothing of XDR.
+        .target(name: "FileStore", dependencies: [
+            "CNFSShims",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Linux system calls Swift cannot call directly (openat2, per-thread fsuid, makedev).
+        .target(name: "CNFSShims"),
+        // NFSv3 semantics on top of FileStore.
+        .target(name: "NFS3Server", dependencies: [
+            "NFS3", "ONCRPC", "XDR", "FileStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Configuration, exports, and the ServiceGroup that wires it all together.
+        .target(name: "Daemon", dependencies: [
+            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "swiftnfsd", dependencies: [
+            "Daemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "XDRTests", dependencies: ["XDR"]),
+        .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
+        .testTarget(name: "FileStoreTests", dependencies: ["FileStore"]),
+        .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Clients"]),
+    ]
+)

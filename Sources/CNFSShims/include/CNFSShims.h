@@ -1,0 +1,35 @@
+// Thin wrappers for Linux system calls and macros that Swift cannot call directly
+// (variadic syscall(2), macros such as makedev, and struct fields behind arrays).
+#ifndef CNFSSHIMS_H
+#define CNFSSHIMS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <dirent.h>
+
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: opens `path`
+/// relative to `dirfd` without following any symlink and without leaving `dirfd`'s subtree.
+/// Returns a file descriptor or -1 with errno set.
+int cnfs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/// Constants that glibc exposes only under _GNU_SOURCE.
+static const int CNFS_O_PATH = 010000000;
+static const long CNFS_UTIME_NOW = (1L << 30) - 1L;
+static const long CNFS_UTIME_OMIT = (1L << 30) - 2L;
+
+/// makedev(3), major(3), minor(3).
+uint64_t cnfs_makedev(uint32_t major, uint32_t minor);
+uint32_t cnfs_major(uint64_t dev);
+uint32_t cnfs_minor(uint64_t dev);
+
+/// Pointer to d_name of a dirent.
+const char *cnfs_dirent_name(const struct dirent *entry);
+
+/// Per-thread file-system credentials through raw system calls (glibc's wrappers change every
+/// thread of the process). Return the previous value, as setfsuid(2) does.
+int cnfs_thread_setfsuid(uint32_t uid);
+int cnfs_thread_setfsgid(uint32_t gid);
+/// Per-thread supplementary groups (raw setgroups(2)). Returns 0 or -1 with errno.
+int cnfs_thread_setgroups(size_t count, const uint32_t *groups);
+
+#endif

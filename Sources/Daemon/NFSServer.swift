@@ -1,0 +1,169 @@
+import FileStore
+import Glibc
+import Logging
+import Mount
+import NFS3
+import NFS3Server
+import NIOCore
+import NIOPosix
+import ONCRPC
+import Portmap
+import RPCTransport
+import ServiceLifecycle
+
+/// A start-up problem an operator can fix, reported as one clear line rather than a crash.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The whole server as one `Service`: portmapper, MOUNT and NFS on TCP and UDP. Runs until
+/// graceful shutdown (SIGTERM or SIGINT through the ServiceGroup), then closes its sockets,
+/// unregisters from a system rpcbind and stops its threads.
+public final class NFSServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The id that scopes handles to an export: `fsid=` when given, else a hash of the path,
+    /// so it is the same on every start and on a rebuilt instance.
+    static func exportID(_ entry: ExportEntryConfig) -> UInt64 {
+        if let fsid = entry.clients.first?.1.fsid { return fsid }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in entry.path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    func openExports() throws -> [(config: ExportEntryConfig, export: NFS3Export)] {
+        guard !configuration.exports.isEmpty else { throw ServerStartError(description: "nothing to export") }
+        return try configuration.exports.map { entry in
+            var st = stat()
+            guard stat(entry.path, &st) == 0 else {
+                throw ServerStartError(description: "export \(entry.path): \(String(cString: strerror(errno)))")
+            }
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw ServerStartError(description: "export \(entry.path): not a directory")
+            }
+            let store: FileStore
+            do {
+                store = try FileStore(root: entry.path, stateDirectory: configuration.stateDirectory,
+                                      exportID: Self.exportID(entry), logger: logger)
+            } catch {
+                throw ServerStartError(description: "export \(entry.path): \(error)")
+            }
+            let readOnly = entry.clients.allSatisfy { $0.1.readOnly }
+            return (entry, NFS3Export(path: entry.path, store: store, readOnly: readOnly))
+        }
+    }
+
+    public func run() async throws {
+        let exports = try openExports()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
+        let pool = NIOThreadPool(numberOfThreads: configuration.threads)
+        pool.start()
+        do {
+            try await serve(exports, group: group, pool: pool)
+        } catch {
+            try? await pool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await pool.shutdownGracefully()
+        try? await group.shutdownGracefully()
+    }
+
+    func serve(_ exports: [(config: ExportEntryConfig, export: NFS3Export)], group: EventLoopGroup,
+               pool: NIOThreadPool) async throws {
+        let nfs = NFS3Server(exports: exports.map(\.export), logger: logger)
+        let mount = MountProgram(table: ExportTable(entries: exports))
+        let registry = PortmapRegistry()
+        let portmap = PortmapProgram(registry: registry, now: { UInt32(truncatingIfNeeded: time(nil)) })
+        let cache = DuplicateRequestCache()
+        func core(_ programs: [any RPCProgram]) -> RPCServerCore {
+            RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pool, logger: logger)
+        }
+
+        let main = try await bind(port: configuration.nfsPort, what: "NFS", core: core([nfs3Program(nfs), mount]), group: group)
+        var listeners = [main]
+        var registration: RpcbindRegistration?
+        let mappings = Self.mappings(nfsPort: main.port)
+        if configuration.portmapPort != 0 && !configuration.registerWithSystemRpcbind {
+            do {
+                let pm = try await bind(port: configuration.portmapPort, what: "portmapper", core: core([portmap]), group: group)
+                listeners.append(pm)
+                for m in mappings + Self.portmapMappings(port: pm.port) {
+                    registry.set(RPCBinding(program: m.program, version: m.version,
+                                            netid: m.protocolNumber == Portmap.protocolTCP ? "tcp" : "udp",
+                                            address: UniversalAddress.make(host: universalHost(), port: Int(m.port)),
+                                            owner: "swiftnfsd"))
+                }
+            } catch let error as ServerStartError where configuration.portmapPort == Portmap.defaultPort {
+                logger.notice("port 111 is taken; registering with the rpcbind that owns it", metadata: ["portmap.error": "\(error)"])
+                registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
+            }
+        } else if configuration.registerWithSystemRpcbind {
+            registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
+        }
+        do {
+            try await registration?.register()
+        } catch {
+            for l in listeners { await l.close() }
+            throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
+        }
+        logger.notice("serving", metadata: [
+            "nfs.port": "\(main.port)",
+            "portmap.port": "\(listeners.count > 1 ? listeners[1].port : 0)",
+            "nfs.exports": "\(exports.map(\.config.path))",
+        ])
+
+        try? await gracefulShutdown()
+
+        logger.notice("shutting down")
+        await registration?.unregister()
+        for l in listeners { await l.close() }
+        for e in exports { e.export.store.syncIndex() }
+    }
+
+    func nfs3Program(_ server: NFS3Server) -> NFS3Program { NFS3Program(server: server) }
+
+    func universalHost() -> String {
+        configuration.listenAddress == "::" ? "::" : configuration.listenAddress
+    }
+
+    func bind(port: Int, what: String, core: RPCServerCore, group: EventLoopGroup) async throws -> RPCListener {
+        do {
+            return try await RPCListener.bind(host: configuration.listenAddress, port: port, core: core, group: group)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ServerStartError(description: "\(what) port \(port) on \(configuration.listenAddress) is already in use")
+        } catch let error as IOError where error.errnoCode == EACCES {
+            throw ServerStartError(description: "\(what) port \(port): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)")
+        } catch {
+            throw ServerStartError(description: "cannot listen on \(configuration.listenAddress):\(port) for \(what): \(error)")
+        }
+    }
+
+    /// What the NFS port serves, as portmap mappings: NFS v3 and MOUNT v1 and v3, TCP and UDP.
+    static func mappings(nfsPort: Int) -> [PortmapMapping] {
+        var out: [PortmapMapping] = []
+        for proto in [Portmap.protocolTCP, Portmap.protocolUDP] {
+            out.append(PortmapMapping(program: NFS3.program, version: 3, protocolNumber: proto, port: UInt32(nfsPort)))
+            for v: UInt32 in [1, 3] {
+                out.append(PortmapMapping(program: Mount.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
+            }
+        }
+        return out
+    }
+
+    static func portmapMappings(port: Int) -> [PortmapMapping] {
+        var out: [PortmapMapping] = []
+        for proto in [Portmap.protocolTCP, Portmap.protocolUDP] {
+            for v in Portmap.versions {
+                out.append(PortmapMapping(program: Portmap.program, version: v, protocolNumber: proto, port: UInt32(port)))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,20 @@
+/// Everything `swiftnfsd serve` needs to know.
+public struct ServerConfiguration: Sendable {
+    public var exports: [ExportEntryConfig]
+    /// The address to listen on; "0.0.0.0" for all IPv4 addresses, "::" for all addresses.
+    public var listenAddress = "0.0.0.0"
+    /// NFS and MOUNT, TCP and UDP.
+    public var nfsPort = 2049
+    /// The embedded portmapper (TCP and UDP); 0 for none.
+    public var portmapPort = 111
+    /// Register with a system rpcbind on 127.0.0.1:111 instead of embedding one.
+    public var registerWithSystemRpcbind = false
+    /// Where the server keeps what must survive a restart (file identity indexes).
+    public var stateDirectory = "/var/lib/swiftnfs"
+    /// Threads for blocking file-system calls.
+    public var threads = 16
+
+    public init(exports: [ExportEntryConfig]) {
+        self.exports = exports
+    }
+}

@@ -1,0 +1,256 @@
+import CNFSShims
+import Glibc
+import Logging
+import NIOCore
+
+/// The backing directory of one export. Every call takes server file ids (see `FileIndex`),
+/// resolves them to a place in the tree without following symlinks and without leaving the
+/// export (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), and makes the system call.
+/// Calls block: run them on a thread pool. Errors are `StoreError`.
+public final class FileStore: Sendable {
+    public let root: String
+    public let exportID: UInt64
+    public static let rootID: UInt64 = FileIndex.rootID
+    let rootFD: Int32
+    let rootDevice: UInt64
+    let index: FileIndex
+    let descriptors = DescriptorCache()
+    let logger: Logger
+
+    /// Opens the export at `root`, keeping its identity index under `stateDirectory`.
+    public init(root: String, stateDirectory: String, exportID: UInt64, logger: Logger) throws {
+        self.root = root
+        self.exportID = exportID
+        self.logger = logger
+        // Clients send the mode they want with their umask already applied.
+        umask(0)
+        let fd = Glibc.open(root, CNFS_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(errno: errno, operation: "open export \(root)") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError(errno: errno, operation: "stat export \(root)") }
+        self.rootFD = fd
+        self.rootDevice = UInt64(st.st_dev)
+        try Self.makeDirectories(stateDirectory)
+        let hex = String(exportID, radix: 16)
+        self.index = try FileIndex(logPath: "\(stateDirectory)/index-\(hex).log", rootInode: UInt64(st.st_ino))
+    }
+
+    deinit { close(rootFD) }
+
+    static func makeDirectories(_ path: String) throws {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                throw StoreError(errno: errno, operation: "mkdir \(built)")
+            }
+        }
+    }
+
+    // MARK: Handles
+
+    public func handle(for id: UInt64) -> [UInt8] {
+        FileHandleFormat(exportID: exportID, fileID: id).bytes
+    }
+
+    /// The file id a handle names. A handle that is not ours is `badHandle`; one of another
+    /// export, or of a file this export does not know, is `stale`.
+    public func fileID(fromHandle bytes: [UInt8]) throws -> UInt64 {
+        guard let h = FileHandleFormat(bytes: bytes) else { throw StoreError(.badHandle, operation: "handle") }
+        guard h.exportID == exportID, index.node(h.fileID) != nil else {
+            throw StoreError(.stale, operation: "handle")
+        }
+        return h.fileID
+    }
+
+    /// Makes the identity index durable.
+    public func syncIndex() { index.sync() }
+
+    // MARK: Resolution
+
+    static func cString<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try (name + [0]).withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
+    }
+
+    static func validate(name: [UInt8]) throws {
+        guard !name.isEmpty, !name.contains(0), !name.contains(UInt8(ascii: "/")) else {
+            throw StoreError(.accessDenied, operation: "invalid name")
+        }
+        guard name.count <= 255 else { throw StoreError(.nameTooLong, operation: "name") }
+    }
+
+    static func isDot(_ name: [UInt8]) -> Bool { name == [46] }
+    static func isDotDot(_ name: [UInt8]) -> Bool { name == [46, 46] }
+
+    /// Opens a path of components relative to the export root, never following a symlink.
+    func openBeneath(_ components: [[UInt8]], flags: Int32) throws -> Int32 {
+        if components.isEmpty { return try sys("open root") { openat(rootFD, ".", flags | O_CLOEXEC) } }
+        var path: [UInt8] = []
+        for (i, c) in components.enumerated() {
+            if i > 0 { path.append(UInt8(ascii: "/")) }
+            path += c
+        }
+        return try Self.cString(path) { p in
+            try sys("open beneath") { cnfs_open_beneath(rootFD, p, flags | O_CLOEXEC, 0) }
+        }
+    }
+
+    /// Runs `body` with a descriptor of the directory holding `id`, the name of `id` in it, and
+    /// the file's current stat. The root is (root, "."). A file that is not where the index
+    /// says is searched for by inode before giving up with `stale`.
+    func withLocation<T>(_ id: UInt64, _ body: (Int32, [UInt8], stat) throws -> T) throws -> T {
+        if id == Self.rootID {
+            var st = stat()
+            _ = try sys("stat root") { fstat(rootFD, &st) }
+            return try body(rootFD, [46], st)
+        }
+        for attempt in 0..<2 {
+            guard let node = index.node(id), let comps = index.components(of: id), !comps.isEmpty else {
+                throw StoreError(.stale, operation: "resolve")
+            }
+            let dirFD: Int32
+            do {
+                dirFD = try openBeneath(Array(comps.dropLast()), flags: CNFS_O_PATH | O_DIRECTORY)
+            } catch let e as StoreError where attempt == 0 && (e.code == .notFound || e.code == .notDirectory || e.code == .symlink) {
+                try relocate(id, inode: node.inode)
+                continue
+            }
+            defer { close(dirFD) }
+            var st = stat()
+            let r = Self.cString(node.name) { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }
+            if r == 0 && UInt64(st.st_ino) == node.inode {
+                return try body(dirFD, node.name, st)
+            }
+            if attempt == 0 { try relocate(id, inode: node.inode) }
+        }
+        throw StoreError(.stale, operation: "resolve")
+    }
+
+    /// Opens the object `id` itself (a directory for directory operations, a file for I/O).
+    func open(_ id: UInt64, flags: Int32) throws -> Int32 {
+        try withLocation(id) { dirFD, name, _ in
+            try Self.cString(name) { p in try sys("open") { openat(dirFD, p, flags | O_NOFOLLOW | O_CLOEXEC) } }
+        }
+    }
+
+    /// Finds a file whose recorded place is out of date (renamed or moved by someone other than
+    /// this server) by walking the export for its inode number.
+    func relocate(_ id: UInt64, inode: UInt64) throws {
+        logger.info("file not where the index says; searching the export", metadata: ["store.fileid": "\(id)"])
+        var queue: [(UInt64, [[UInt8]])] = [(Self.rootID, [])]
+        var visited = 0
+        while !queue.isEmpty {
+            let (dirID, comps) = queue.removeFirst()
+            guard let fd = try? openBeneath(comps, flags: O_RDONLY | O_DIRECTORY), let dir = fdopendir(fd) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                visited += 1
+                if visited > 10_000_000 { throw StoreError(.stale, operation: "relocate") }
+                let name = Array(UnsafeBufferPointer(start: UnsafeRawPointer(cnfs_dirent_name(entry)).assumingMemoryBound(to: UInt8.self),
+                                                     count: strlen(cnfs_dirent_name(entry)!)))
+                if Self.isDot(name) || Self.isDotDot(name) { continue }
+                let ino = UInt64(entry.pointee.d_ino)
+                if ino == inode {
+                    index.place(id, parent: dirID, name: name, inode: ino)
+                    return
+                }
+                if entry.pointee.d_type == UInt8(DT_DIR) {
+                    let childID = index.id(inode: ino, parent: dirID, name: name)
+                    queue.append((childID, comps + [name]))
+                }
+            }
+        }
+        throw StoreError(.stale, operation: "relocate")
+    }
+
+    func attributes(_ st: stat, id: UInt64) throws -> FileAttributes {
+        guard let a = FileAttributes(st, fileID: id) else { throw StoreError(.badType, operation: "stat") }
+        return a
+    }
+
+    // MARK: Attributes
+
+    public func attributes(of id: UInt64) throws -> FileAttributes {
+        try withLocation(id) { _, _, st in try attributes(st, id: id) }
+    }
+
+    /// The attributes of a child without resolving it first (for READDIRPLUS and LOOKUP).
+    func childAttributes(dirFD: Int32, dirID: UInt64, name: [UInt8]) throws -> FileAttributes {
+        var st = stat()
+        _ = try Self.cString(name) { p in try sys("stat") { fstatat(dirFD, p, &st, AT_SYMLINK_NOFOLLOW) } }
+        let id = index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)
+        return try attributes(st, id: id)
+    }
+
+    public func lookup(_ dirID: UInt64, name: [UInt8]) throws -> FileAttributes {
+        if Self.isDot(name) { return try attributes(of: dirID) }
+        if Self.isDotDot(name) {
+            guard dirID != Self.rootID else { return try attributes(of: Self.rootID) }
+            guard let parent = index.node(dirID)?.parent else { throw StoreError(.stale, operation: "lookup") }
+            let dir = try attributes(of: dirID)
+            guard dir.type == .directory else { throw StoreError(.notDirectory, operation: "lookup") }
+            return try attributes(of: parent)
+        }
+        try Self.validate(name: name)
+        let fd = try open(dirID, flags: CNFS_O_PATH | O_DIRECTORY)
+        defer { close(fd) }
+        return try childAttributes(dirFD: fd, dirID: dirID, name: name)
+    }
+
+    public func setAttributes(_ id: UInt64, _ changes: AttributeChanges) throws {
+        try withLocation(id) { dirFD, name, st in
+            let type = FileType(mode: st.st_mode)
+            try Self.cString(name) { p in
+                if let size = changes.size {
+                    guard type == .regular else {
+                        throw StoreError(type == .directory ? .isDirectory : .invalid, operation: "truncate")
+                    }
+                    let fd = try sys("open for truncate") { openat(dirFD, p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
+                    defer { close(fd) }
+                    _ = try sys("truncate") { ftruncate(fd, off_t(size)) }
+                }
+                if changes.uid != nil || changes.gid != nil {
+                    let uid = changes.uid.map { uid_t($0) } ?? uid_t.max
+                    let gid = changes.gid.map { gid_t($0) } ?? gid_t.max
+                    _ = try sys("chown") { fchownat(dirFD, p, uid, gid, AT_SYMLINK_NOFOLLOW) }
+                }
+                // chmod after chown: chown clears the set-id bits.
+                if let mode = changes.mode, type != .symlink {
+                    _ = try sys("chmod") { fchmodat(dirFD, p, mode_t(mode & 0o7777), 0) }
+                }
+                if changes.atime != .unchanged || changes.mtime != .unchanged {
+                    func spec(_ c: AttributeChanges.TimeChange) -> timespec {
+                        switch c {
+                        case .unchanged: return timespec(tv_sec: 0, tv_nsec: CNFS_UTIME_OMIT)
+                        case .now: return timespec(tv_sec: 0, tv_nsec: CNFS_UTIME_NOW)
+                        case .set(let t): return t.timespec
+                        }
+                    }
+                    let times = [spec(changes.atime), spec(changes.mtime)]
+                    _ = try sys("utimes") { utimensat(dirFD, p, times, AT_SYMLINK_NOFOLLOW) }
+                }
+            }
+        }
+    }
+
+    public func readLink(_ id: UInt64) throws -> [UInt8] {
+        try withLocation(id) { dirFD, name, st in
+            guard FileType(mode: st.st_mode) == .symlink else { throw StoreError(.invalid, operation: "readlink") }
+            var buffer = [UInt8](repeating: 0, count: 4097)
+            let n = try Self.cString(name) { p in
+                try sys("readlink") { buffer.withUnsafeMutableBytes { readlinkat(dirFD, p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) } }
+            }
+            return Array(buffer[0..<n])
+        }
+    }
+
+    public func statistics() throws -> FileSystemStatistics {
+        var s = statvfs()
+        _ = try sys("statvfs") { fstatvfs(rootFD, &s) }
+        let f = UInt64(s.f_frsize)
+        return FileSystemStatistics(totalBytes: UInt64(s.f_blocks) * f, freeBytes: UInt64(s.f_bfree) * f,
+                                    availableBytes: UInt64(s.f_bavail) * f, totalFiles: UInt64(s.f_files),
+                                    freeFiles: UInt64(s.f_ffree), availableFiles: UInt64(s.f_favail),
+                                    maxNameLength: UInt32(s.f_namemax))
+    }
+}

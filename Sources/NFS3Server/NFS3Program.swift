@@ -1,0 +1,109 @@
+import NFS3
+import NIOCore
+import ONCRPC
+import XDR
+
+/// Program 100003 version 3: decodes each call, runs the procedure, encodes the reply.
+/// Arguments are parsed strictly (truncation, bad enums, non-zero fill or trailing bytes are
+/// GARBAGE_ARGS).
+public struct NFS3Program: RPCProgram {
+    public let server: NFS3Server
+
+    public init(server: NFS3Server) {
+        self.server = server
+    }
+
+    public var program: UInt32 { NFS3.program }
+    public var versions: ClosedRange<UInt32> { NFS3.version...NFS3.version }
+
+    public func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
+        guard let p = NFS3Procedure(rawValue: procedure) else { return nil }
+        switch p {
+        case .null: return .inline
+        case .getattr, .lookup, .access, .readlink, .read, .readdir, .readdirplus, .fsstat, .fsinfo, .pathconf, .commit:
+            return .read
+        case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link:
+            return .modify
+        }
+    }
+
+    public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
+        guard let p = NFS3Procedure(rawValue: call.procedure) else { return .failure(.procUnavail) }
+        var a = call.arguments
+        let s = server
+        switch p {
+        case .null:
+            try a.expectXDREnd()
+        case .getattr:
+            let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
+            results.writeNFS3GetattrReply(s.getattr(c, context: context))
+        case .setattr:
+            let c = try a.readNFS3SetattrCall(); try a.expectXDREnd()
+            results.writeNFS3SetattrReply(s.setattr(c, context: context))
+        case .lookup:
+            let c = try a.readNFS3LookupCall(); try a.expectXDREnd()
+            results.writeNFS3LookupReply(s.lookup(c, context: context))
+        case .access:
+            let c = try a.readNFS3AccessCall(); try a.expectXDREnd()
+            results.writeNFS3AccessReply(s.access(c, context: context))
+        case .readlink:
+            let c = try a.readNFS3ReadlinkCall(); try a.expectXDREnd()
+            results.writeNFS3ReadlinkReply(s.readlink(c, context: context))
+        case .read:
+            let c = try a.readNFS3ReadCall(); try a.expectXDREnd()
+            let reply = s.read(c, context: context, allocator: results.allocator())
+            return .success(payload: results.writeNFS3ReadReplyPartially(reply))
+        case .write:
+            let c = try a.readNFS3WriteCall(); try a.expectXDREnd()
+            results.writeNFS3WriteReply(s.write(c, context: context))
+        case .create:
+            let c = try a.readNFS3CreateCall(); try a.expectXDREnd()
+            results.writeNFS3CreateReply(s.create(c, context: context))
+        case .mkdir:
+            let c = try a.readNFS3MkdirCall(); try a.expectXDREnd()
+            results.writeNFS3MkdirReply(s.mkdir(c, context: context))
+        case .symlink:
+            let c = try a.readNFS3SymlinkCall(); try a.expectXDREnd()
+            results.writeNFS3SymlinkReply(s.symlink(c, context: context))
+        case .mknod:
+            let c = try a.readNFS3MknodCall(); try a.expectXDREnd()
+            results.writeNFS3MknodReply(s.mknod(c, context: context))
+        case .remove:
+            let c = try a.readNFS3RemoveCall(); try a.expectXDREnd()
+            results.writeNFS3RemoveReply(s.remove(c, context: context))
+        case .rmdir:
+            let c = try a.readNFS3RmdirCall(); try a.expectXDREnd()
+            results.writeNFS3RmdirReply(s.rmdir(c, context: context))
+        case .rename:
+            let c = try a.readNFS3RenameCall(); try a.expectXDREnd()
+            results.writeNFS3RenameReply(s.rename(c, context: context))
+        case .link:
+            let c = try a.readNFS3LinkCall(); try a.expectXDREnd()
+            results.writeNFS3LinkReply(s.link(c, context: context))
+        case .readdir:
+            let c = try a.readNFS3ReaddirCall(); try a.expectXDREnd()
+            results.writeNFS3ReaddirReply(s.readdir(c, context: context))
+        case .readdirplus:
+            let c = try a.readNFS3ReaddirplusCall(); try a.expectXDREnd()
+            results.writeNFS3ReaddirplusReply(s.readdirplus(c, context: context))
+        case .fsstat:
+            let c = try a.readNFS3FsstatCall(); try a.expectXDREnd()
+            results.writeNFS3FsstatReply(s.fsstat(c, context: context))
+        case .fsinfo:
+            let c = try a.readNFS3FsinfoCall(); try a.expectXDREnd()
+            results.writeNFS3FsinfoReply(s.fsinfo(c, context: context))
+        case .pathconf:
+            let c = try a.readNFS3PathconfCall(); try a.expectXDREnd()
+            results.writeNFS3PathconfReply(s.pathconf(c, context: context))
+        case .commit:
+            let c = try a.readNFS3CommitCall(); try a.expectXDREnd()
+            results.writeNFS3CommitReply(s.commit(c, context: context))
+        }
+        return .success
+    }
+}
+
+extension ByteBuffer {
+    /// An allocator for buffers that travel with this one.
+    func allocator() -> ByteBufferAllocator { ByteBufferAllocator() }
+}

@@ -1,0 +1,130 @@
+import NIOCore
+import XDR
+
+/// A complete reply: the header (RPC reply header and results; the first
+/// `RPCReplyMessage.reservedHeadroom` bytes are left free for a record mark) and an optional
+/// bulk payload sent after it without copying.
+public struct RPCReplyMessage: Sendable {
+    /// Bytes reserved before the reply so a TCP transport can put the record mark there.
+    public static let reservedHeadroom = 4
+    public var xid: UInt32
+    public var header: ByteBuffer
+    public var payload: ByteBuffer?
+    /// Why a GARBAGE_ARGS or SYSTEM_ERR reply was made, for the transport's log.
+    public var failureReason: String?
+
+    public var length: Int { header.readableBytes - Self.reservedHeadroom + (payload?.readableBytes ?? 0) }
+
+    /// The reply as one record-marked TCP record: the header with its mark filled in, then the payload.
+    public func recordMarked() -> (ByteBuffer, ByteBuffer?) {
+        var h = header
+        h.setInteger(RecordMarking.header(length: length), at: h.readerIndex, endianness: .big, as: UInt32.self)
+        return (h, payload)
+    }
+
+    /// The reply as one datagram (the payload is copied; UDP replies are small).
+    public func datagram() -> ByteBuffer {
+        var h = header
+        h.moveReaderIndex(forwardBy: Self.reservedHeadroom)
+        if var p = payload { h.writeBuffer(&p) }
+        return h
+    }
+}
+
+/// What to do with one received record.
+public enum RPCRoute: Sendable {
+    /// Not a call we can answer (unparseable header, or a reply); the reason is for the log.
+    case drop(reason: String)
+    /// Answer immediately with this RPC-level error.
+    case reply(RPCReplyMessage)
+    /// Run the procedure.
+    case execute(RPCPendingCall)
+}
+
+public struct RPCPendingCall: Sendable {
+    public var call: RPCCall
+    public var program: any RPCProgram
+    public var traits: RPCProcedureTraits
+    public var context: RPCCallContext
+}
+
+/// Routes records to programs and turns outcomes into replies. Pure: no sockets, no threads.
+public struct RPCDispatcher: Sendable {
+    private var programs: [UInt32: any RPCProgram] = [:]
+
+    public init(programs: [any RPCProgram]) {
+        for p in programs { self.programs[p.program] = p }
+    }
+
+    public var registered: [any RPCProgram] { Array(programs.values) }
+
+    public func route(record: ByteBuffer, remoteAddress: SocketAddress?, localAddress: SocketAddress?,
+                      transport: RPCTransportProtocol, allocator: ByteBufferAllocator) -> RPCRoute {
+        var record = record
+        let incoming: RPCIncoming
+        do {
+            incoming = try record.readRPCMessage()
+        } catch {
+            return .drop(reason: "unparseable RPC header: \(error)")
+        }
+        let call: RPCCall
+        switch incoming {
+        case .reply(let xid, _):
+            return .drop(reason: "unexpected reply xid \(xid)")
+        case .wrongRPCVersion(let xid):
+            return .reply(Self.errorReply(xid: xid, .rpcMismatch(low: rpcVersion, high: rpcVersion), allocator: allocator))
+        case .call(let c):
+            call = c
+        }
+        guard let program = programs[call.program] else {
+            return .reply(Self.errorReply(xid: call.xid, .progUnavail, allocator: allocator))
+        }
+        guard program.versions.contains(call.version) else {
+            let mismatch = RPCReplyStatus.progMismatch(low: program.versions.lowerBound, high: program.versions.upperBound)
+            return .reply(Self.errorReply(xid: call.xid, mismatch, allocator: allocator))
+        }
+        guard let traits = program.traits(procedure: call.procedure, version: call.version) else {
+            return .reply(Self.errorReply(xid: call.xid, .procUnavail, allocator: allocator))
+        }
+        let credentials: RPCCredentials
+        switch RPCCredentials.decode(call.credential) {
+        case .success(let c): credentials = c
+        case .failure(let e): return .reply(Self.errorReply(xid: call.xid, .authError(e.stat), allocator: allocator))
+        }
+        let context = RPCCallContext(remoteAddress: remoteAddress, localAddress: localAddress,
+                                     transport: transport, credentials: credentials)
+        return .execute(RPCPendingCall(call: call, program: program, traits: traits, context: context))
+    }
+
+    /// Runs a routed call. Blocking programs must be executed off the event loop by the caller.
+    public static func execute(_ pending: RPCPendingCall, allocator: ByteBufferAllocator) -> RPCReplyMessage {
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
+        buffer.writeRPCReplyHeader(xid: pending.call.xid, status: .success)
+        let outcome: RPCProcedureOutcome
+        do {
+            outcome = try pending.program.handle(pending.call, context: pending.context, results: &buffer)
+        } catch let error as XDRError {
+            var reply = errorReply(xid: pending.call.xid, .garbageArgs, allocator: allocator)
+            reply.failureReason = "\(error)"
+            return reply
+        } catch {
+            var reply = errorReply(xid: pending.call.xid, .systemErr, allocator: allocator)
+            reply.failureReason = "\(error)"
+            return reply
+        }
+        switch outcome {
+        case .success(let payload):
+            return RPCReplyMessage(xid: pending.call.xid, header: buffer, payload: payload)
+        case .failure(let status):
+            return errorReply(xid: pending.call.xid, status, allocator: allocator)
+        }
+    }
+
+    public static func errorReply(xid: UInt32, _ status: RPCReplyStatus, allocator: ByteBufferAllocator) -> RPCReplyMessage {
+        var buffer = allocator.buffer(capacity: 40)
+        buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
+        buffer.writeRPCReplyHeader(xid: xid, status: status)
+        return RPCReplyMessage(xid: xid, header: buffer, payload: nil)
+    }
+}

@@ -1,0 +1,61 @@
+import NIOCore
+import XDR
+
+public enum RPCTransportProtocol: String, Hashable, Sendable {
+    case tcp
+    case udp
+}
+
+/// What a procedure needs to know about the call besides its arguments.
+public struct RPCCallContext: Sendable {
+    public var remoteAddress: SocketAddress?
+    public var localAddress: SocketAddress?
+    public var transport: RPCTransportProtocol
+    public var credentials: RPCCredentials
+
+    public init(remoteAddress: SocketAddress?, localAddress: SocketAddress?,
+                transport: RPCTransportProtocol, credentials: RPCCredentials) {
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
+        self.transport = transport
+        self.credentials = credentials
+    }
+}
+
+/// How the dispatcher and transports treat a procedure.
+public struct RPCProcedureTraits: Hashable, Sendable {
+    /// Non-idempotent procedures go through the duplicate request cache.
+    public var isIdempotent: Bool
+    /// Blocking procedures (file-system calls) run on the thread pool, never on an event loop.
+    public var isBlocking: Bool
+
+    public init(isIdempotent: Bool, isBlocking: Bool) {
+        self.isIdempotent = isIdempotent
+        self.isBlocking = isBlocking
+    }
+
+    public static let inline = RPCProcedureTraits(isIdempotent: true, isBlocking: false)
+    public static let read = RPCProcedureTraits(isIdempotent: true, isBlocking: true)
+    public static let modify = RPCProcedureTraits(isIdempotent: false, isBlocking: true)
+}
+
+/// A procedure's answer: either results (written into the buffer the dispatcher handed it,
+/// optionally followed by a bulk payload that is sent without being copied), or an RPC-level
+/// failure. Protocol-level statuses such as nfsstat3 are results, not failures.
+public enum RPCProcedureOutcome: Sendable {
+    case success(payload: ByteBuffer?)
+    case failure(RPCReplyStatus)
+
+    public static let success = RPCProcedureOutcome.success(payload: nil)
+}
+
+/// One RPC program (all of its supported versions).
+public protocol RPCProgram: Sendable {
+    var program: UInt32 { get }
+    var versions: ClosedRange<UInt32> { get }
+    /// The traits of a procedure, or nil when the version has no such procedure (PROC_UNAVAIL).
+    func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits?
+    /// Decodes the arguments, runs the procedure, and appends its results to `results`.
+    /// A thrown XDRError becomes GARBAGE_ARGS; any other error SYSTEM_ERR.
+    func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome
+}

@@ -1,0 +1,127 @@
+import NIOCore
+import ONCRPC
+import XDR
+
+/// Portmap v2 and rpcbind v3/v4 (RFC 1833) as far as mount.nfs, rpcinfo and showmount use
+/// them. SET and UNSET are accepted only from the loopback address (no third-party
+/// registration over the network); CALLIT/BCAST and INDIRECT are not offered, so the service
+/// cannot be used to amplify traffic.
+public struct PortmapProgram: RPCProgram {
+    public let registry: PortmapRegistry
+    /// Seconds since the epoch for GETTIME (injected for tests).
+    let now: @Sendable () -> UInt32
+
+    public init(registry: PortmapRegistry, now: @escaping @Sendable () -> UInt32) {
+        self.registry = registry
+        self.now = now
+    }
+
+    public var program: UInt32 { Portmap.program }
+    public var versions: ClosedRange<UInt32> { Portmap.versions }
+
+    public func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
+        switch procedure {
+        case PortmapProcedure.null, PortmapProcedure.set, PortmapProcedure.unset, PortmapProcedure.getAddress,
+             PortmapProcedure.dump:
+            return .inline
+        case PortmapProcedure.getTime where version >= 3:
+            return .inline
+        case PortmapProcedure.getVersionAddress where version == 4:
+            return .inline
+        default:
+            return nil
+        }
+    }
+
+    public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
+        var args = call.arguments
+        let v2 = call.version == 2
+        switch call.procedure {
+        case PortmapProcedure.null:
+            try args.expectXDREnd()
+        case PortmapProcedure.set, PortmapProcedure.unset:
+            let binding: RPCBinding
+            if v2 {
+                let m = try args.readPortmapMapping()
+                binding = RPCBinding(program: m.program, version: m.version, netid: Self.netid(protocolNumber: m.protocolNumber),
+                                     address: UniversalAddress.make(host: "0.0.0.0", port: Int(m.port)), owner: "")
+            } else {
+                binding = try args.readRPCBinding()
+            }
+            try args.expectXDREnd()
+            guard Self.isLocal(context.remoteAddress) else {
+                results.writeXDRBool(false)
+                return .success
+            }
+            let ok = call.procedure == PortmapProcedure.set
+                ? registry.set(binding)
+                : registry.unset(program: binding.program, version: binding.version, netid: v2 ? "" : binding.netid)
+            results.writeXDRBool(ok)
+        case PortmapProcedure.getAddress where v2:
+            let m = try args.readPortmapMapping()
+            try args.expectXDREnd()
+            let b = registry.lookup(program: m.program, version: m.version,
+                                    netid: Self.netid(protocolNumber: m.protocolNumber), anyVersion: true)
+            results.writeXDRUInt32(UInt32(b.flatMap { UniversalAddress.parse($0.address)?.port } ?? 0))
+        case PortmapProcedure.getAddress, PortmapProcedure.getVersionAddress:
+            let want = try args.readRPCBinding()
+            try args.expectXDREnd()
+            let netid = want.netid.isEmpty ? (context.transport == .tcp ? "tcp" : "udp") : want.netid
+            let b = registry.lookup(program: want.program, version: want.version, netid: netid,
+                                    anyVersion: call.procedure == PortmapProcedure.getAddress)
+            results.writeXDRString(b.map { Self.merge($0.address, local: context.localAddress) } ?? "")
+        case PortmapProcedure.dump where v2:
+            try args.expectXDREnd()
+            let mappings = registry.all.compactMap { b -> PortmapMapping? in
+                guard let proto = Self.protocolNumber(netid: b.netid), let port = UniversalAddress.parse(b.address)?.port else {
+                    return nil
+                }
+                return PortmapMapping(program: b.program, version: b.version, protocolNumber: proto, port: UInt32(port))
+            }
+            results.writeXDRList(mappings) { $0.writePortmapMapping($1) }
+        case PortmapProcedure.dump:
+            try args.expectXDREnd()
+            let bindings = registry.all.map { b -> RPCBinding in
+                var b = b
+                b.address = Self.merge(b.address, local: context.localAddress)
+                return b
+            }
+            results.writeXDRList(bindings) { $0.writeRPCBinding($1) }
+        case PortmapProcedure.getTime:
+            try args.expectXDREnd()
+            results.writeXDRUInt32(now())
+        default:
+            return .failure(.procUnavail)
+        }
+        return .success
+    }
+
+    static func netid(protocolNumber: UInt32) -> String {
+        protocolNumber == Portmap.protocolUDP ? "udp" : protocolNumber == Portmap.protocolTCP ? "tcp" : "?"
+    }
+
+    static func protocolNumber(netid: String) -> UInt32? {
+        switch netid {
+        case "tcp": return Portmap.protocolTCP
+        case "udp": return Portmap.protocolUDP
+        default: return nil
+        }
+    }
+
+    static func isLocal(_ address: SocketAddress?) -> Bool {
+        switch address {
+        case .v4(let a)?: return a.host.hasPrefix("127.")
+        case .v6(let a)?: return a.host == "::1" || a.host.hasPrefix("::ffff:127.")
+        case .unixDomainSocket?: return true
+        default: return false
+        }
+    }
+
+    /// A binding registered on the wildcard address is answered with the address the call came
+    /// in on, so the client connects to something it can reach (rpcbind's "merged address").
+    static func merge(_ address: String, local: SocketAddress?) -> String {
+        guard let (host, port) = UniversalAddress.parse(address), host == "0.0.0.0" || host == "::",
+              let localHost = local?.ipAddress else { return address }
+        return UniversalAddress.make(host: localHost, port: port)
+    }
+}

@@ -1,0 +1,103 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ONCRPC
+
+/// Limits that keep one client from taking the server down with it.
+public struct RPCServerLimits: Sendable {
+    /// Calls executing at once for one TCP connection before we stop reading from it.
+    public var maxInFlightPerConnection: Int = 128
+    /// Calls executing at once for one UDP socket before further datagrams are dropped
+    /// (UDP clients retransmit).
+    public var maxInFlightPerDatagramSocket: Int = 512
+    public var maxRecordSize: Int = RPCLimits.maxRecordSize
+    public var maxFragmentsPerRecord: Int = RPCLimits.maxFragmentsPerRecord
+
+    public init() {}
+}
+
+/// What the TCP and UDP listeners share: routing, the duplicate request cache, and the pool
+/// that runs blocking procedures.
+public struct RPCServerCore: Sendable {
+    public var dispatcher: RPCDispatcher
+    public var cache: DuplicateRequestCache
+    public var threadPool: NIOThreadPool
+    public var logger: Logger
+    public var limits: RPCServerLimits
+
+    public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: NIOThreadPool,
+                logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
+        self.dispatcher = dispatcher
+        self.cache = cache
+        self.threadPool = threadPool
+        self.logger = logger
+        self.limits = limits
+    }
+
+    /// Handles one record. `send` is called exactly once for every call that is answered
+    /// (possibly on another thread) and never for records that are dropped; returns whether a
+    /// reply will come.
+    func receive(record: ByteBuffer, remote: SocketAddress?, local: SocketAddress?,
+                 transport: RPCTransportProtocol, allocator: ByteBufferAllocator,
+                 send: @escaping @Sendable (RPCReplyMessage) -> Void) -> Bool {
+        switch dispatcher.route(record: record, remoteAddress: remote, localAddress: local,
+                                transport: transport, allocator: allocator) {
+        case .drop(let reason):
+            logger.info("rpc record dropped", metadata: ["rpc.peer": "\(remote.map { "\($0)" } ?? "-")", "rpc.reason": "\(reason)"])
+            return false
+        case .reply(let reply):
+            send(reply)
+            return true
+        case .execute(let pending):
+            execute(pending, allocator: allocator, send: send)
+            return true
+        }
+    }
+
+    private func execute(_ pending: RPCPendingCall, allocator: ByteBufferAllocator,
+                         send: @escaping @Sendable (RPCReplyMessage) -> Void) {
+        var cacheKey: DuplicateRequestCache.Key?
+        if !pending.traits.isIdempotent {
+            let k = DuplicateRequestCache.Key(call: pending.call, client: pending.context.remoteAddress)
+            switch cache.begin(k, waiter: send) {
+            case .execute: cacheKey = k
+            case .replay(let reply):
+                logger.debug("rpc reply replayed from the duplicate request cache", metadata: ["rpc.xid": "\(pending.call.xid)"])
+                send(reply)
+                return
+            case .waiting:
+                logger.debug("rpc retransmission of a call in progress", metadata: ["rpc.xid": "\(pending.call.xid)"])
+                return
+            }
+        }
+        let logger = self.logger
+        let cache = self.cache
+        let key = cacheKey
+        let work: @Sendable () -> Void = {
+            let reply = RPCDispatcher.execute(pending, allocator: allocator)
+            if let reason = reply.failureReason {
+                logger.notice("rpc call failed", metadata: [
+                    "rpc.xid": "\(pending.call.xid)", "rpc.prog": "\(pending.call.program)",
+                    "rpc.vers": "\(pending.call.version)", "rpc.proc": "\(pending.call.procedure)",
+                    "rpc.peer": "\(pending.context.remoteAddress.map { "\($0)" } ?? "-")",
+                    "rpc.reason": "\(reason)",
+                ])
+            }
+            if let key { cache.complete(key, reply: reply) }
+            send(reply)
+        }
+        if pending.traits.isBlocking {
+            threadPool.submit { state in
+                guard case .active = state else {
+                    let reply = RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator)
+                    if let key { cache.complete(key, reply: reply) }
+                    send(reply)
+                    return
+                }
+                work()
+            }
+        } else {
+            work()
+        }
+    }
+}

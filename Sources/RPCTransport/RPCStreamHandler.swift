@@ -1,0 +1,123 @@
+import Glibc
+import Logging
+import NIOCore
+import ONCRPC
+
+/// One TCP connection: records in, replies out in the order they finish. At most
+/// `maxInFlightPerConnection` calls execute at once; beyond that we stop reading, which pushes
+/// back on the client through TCP flow control instead of queueing without bound.
+final class RPCStreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let core: RPCServerCore
+    private var inFlight = 0
+    private var readHeld = false
+    private var context: ChannelHandlerContext?
+
+    init(core: RPCServerCore) {
+        self.core = core
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let record = unwrapInboundIn(data)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let willReply = core.receive(
+            record: record, remote: context.remoteAddress, local: context.localAddress,
+            transport: .tcp, allocator: context.channel.allocator
+        ) { reply in
+            if loop.inEventLoop {
+                bound.value.replyReady(reply)
+            } else {
+                loop.execute { bound.value.replyReady(reply) }
+            }
+        }
+        if willReply { inFlight += 1 }
+    }
+
+    private func replyReady(_ reply: RPCReplyMessage) {
+        inFlight -= 1
+        guard let context else { return }
+        let (header, payload) = reply.recordMarked()
+        if let payload {
+            context.write(wrapOutboundOut(header), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(payload), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(header), promise: nil)
+        }
+        if readHeld && inFlight < core.limits.maxInFlightPerConnection {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if inFlight >= core.limits.maxInFlightPerConnection {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A peer that resets its connection is ordinary; anything else (a record over the
+        // limits, say) is worth an operator's attention.
+        let ordinary = (error as? IOError).map { $0.errnoCode == ECONNRESET || $0.errnoCode == EPIPE } ?? false
+        core.logger.log(level: ordinary ? .debug : .notice, "rpc connection closed on error", metadata: [
+            "rpc.peer": "\(context.remoteAddress.map { "\($0)" } ?? "-")", "rpc.reason": "\(error)",
+        ])
+        context.close(promise: nil)
+    }
+}
+
+/// One UDP socket: one datagram per call (RFC 5531 §11 applies to streams only).
+final class RPCDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    private let core: RPCServerCore
+    private var inFlight = 0
+
+    init(core: RPCServerCore) {
+        self.core = core
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard inFlight < core.limits.maxInFlightPerDatagramSocket else {
+            core.logger.debug("rpc datagram dropped: too many calls in flight")
+            return
+        }
+        let loop = context.eventLoop
+        let channel = context.channel
+        let peer = envelope.remoteAddress
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let willReply = core.receive(
+            record: envelope.data, remote: peer, local: context.localAddress,
+            transport: .udp, allocator: channel.allocator
+        ) { reply in
+            let datagram = AddressedEnvelope(remoteAddress: peer, data: reply.datagram())
+            loop.execute {
+                bound.value.inFlight -= 1
+                channel.writeAndFlush(NIOAny(datagram), promise: nil)
+            }
+        }
+        if willReply { inFlight += 1 }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A datagram socket stays open: one bad peer (ICMP errors, oversize datagrams) must not
+        // stop service for everyone else.
+        core.logger.debug("rpc datagram error", metadata: ["rpc.reason": "\(error)"])
+    }
+}

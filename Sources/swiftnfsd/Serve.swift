@@ -1,0 +1,88 @@
+import ArgumentParser
+import Daemon
+import Logging
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve directories over NFSv3 (TCP and UDP), with MOUNT and a portmapper.")
+
+    @Option(name: .customLong("export"), help: ArgumentHelp(
+        "A directory to export to everyone, read-write, with knfsd's other defaults (sync, secure, root_squash). Repeatable.",
+        valueName: "DIR"))
+    var exportDirectories: [String] = []
+
+    @Option(help: ArgumentHelp("An exports file in /etc/exports syntax (exports(5)).", valueName: "FILE"))
+    var exports: String?
+
+    @Option(help: ArgumentHelp("The address to listen on (0.0.0.0 for every IPv4 address, :: for every address).",
+                               valueName: "ADDRESS"))
+    var listen = "0.0.0.0"
+
+    @Option(help: "The port for NFS and MOUNT, TCP and UDP.")
+    var nfsPort = 2049
+
+    @Option(help: "The port of the embedded portmapper, TCP and UDP; 0 for none. If 111 is taken by a system rpcbind, the server registers with it instead.")
+    var portmapPort = 111
+
+    @Flag(help: "Register with the system rpcbind on 127.0.0.1:111 instead of embedding a portmapper.")
+    var registerRpcbind = false
+
+    @Option(help: ArgumentHelp("Where the server keeps what must survive a restart (the file identity index).",
+                               valueName: "DIR"))
+    var stateDir = "/var/lib/swiftnfs"
+
+    @Option(help: "Threads for blocking file-system calls.")
+    var threads = 16
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "notice"
+
+    func validate() throws {
+        guard !exportDirectories.isEmpty || exports != nil else {
+            throw ValidationError("nothing to export: give --export DIR or --exports FILE")
+        }
+        guard (1...65535).contains(nfsPort) || nfsPort == 0 else { throw ValidationError("--nfs-port must be 0...65535") }
+        guard (0...65535).contains(portmapPort) else { throw ValidationError("--portmap-port must be 0...65535") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        var entries: [ExportEntryConfig] = []
+        if let exports {
+            do {
+                entries = try ExportsParser.load(path: exports)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        for dir in exportDirectories {
+            var options = ExportOptions()
+            options.readOnly = false
+            var path = dir
+            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+            guard path.hasPrefix("/") else { throw ValidationError("--export needs an absolute path: \(dir)") }
+            entries.append(ExportEntryConfig(path: path, clients: [(.everyone, options)]))
+        }
+        var configuration = ServerConfiguration(exports: entries)
+        configuration.listenAddress = listen
+        configuration.nfsPort = nfsPort
+        configuration.portmapPort = portmapPort
+        configuration.registerWithSystemRpcbind = registerRpcbind
+        configuration.stateDirectory = stateDir
+        configuration.threads = threads
+
+        var logger = Logger(label: "swiftnfsd")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        let server = NFSServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as ServerStartError {
+            logger.critical("cannot start: \(error.description)")
+            throw ExitCode(1)
+        }
+    }
+}

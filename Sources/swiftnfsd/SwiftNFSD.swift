@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct SwiftNFSD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftnfsd",
+        abstract: "A userspace NFSv3 server with its own portmapper and MOUNT service.",
+        subcommands: [Serve.self, CheckExports.self],
+        defaultSubcommand: Serve.self
+    )
+}
