@@ -1,0 +1,180 @@
+import FileStore
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+/// A fresh export directory and state directory under /tmp, removed at the end.
+final class Scratch {
+    let root: String
+    let export: String
+    let state: String
+
+    init() throws {
+        root = NSTemporaryDirectory() + "swiftnfs-store-\(UUID().uuidString)"
+        export = root + "/export"
+        state = root + "/state"
+        try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
+    }
+
+    func open() throws -> FileStore {
+        try FileStore(root: export, stateDirectory: state, exportID: 42, logger: Logger(label: "test"))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+}
+
+@Suite struct FileStoreTests {
+    let allocator = ByteBufferAllocator()
+
+    func name(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test func handlesSurviveReopenAfterRenamesAcrossDirectories() throws {
+        let scratch = try Scratch()
+        var fileHandle: [UInt8] = []
+        var dirHandle: [UInt8] = []
+        var fileID: UInt64 = 0
+        do {
+            let store = try scratch.open()
+            let a = try store.makeDirectory(FileStore.rootID, name: name("a"), mode: 0o755)
+            let b = try store.makeDirectory(FileStore.rootID, name: name("b"), mode: 0o755)
+            let f = try store.create(a.fileID, name: name("f"), mode: 0o644, how: .guarded)
+            _ = try store.write(f.fileID, offset: 0, data: ByteBuffer(string: "payload"), durability: .file)
+            // Move the file to another directory, then move that directory under the first.
+            try store.rename(a.fileID, name: name("f"), to: b.fileID, name: name("g"))
+            try store.rename(FileStore.rootID, name: name("b"), to: a.fileID, name: name("c"))
+            fileHandle = store.handle(for: f.fileID)
+            dirHandle = store.handle(for: b.fileID)
+            fileID = f.fileID
+        }
+        // A new process: only the state directory carries the identities over.
+        let store = try scratch.open()
+        let id = try store.fileID(fromHandle: fileHandle)
+        #expect(id == fileID)
+        let attrs = try store.attributes(of: id)
+        #expect(attrs.size == 7)
+        #expect(attrs.fileID == fileID)
+        let (data, eof, _) = try store.read(id, offset: 0, count: 100, allocator: allocator)
+        #expect(String(buffer: data) == "payload")
+        #expect(eof)
+        #expect(try store.attributes(of: try store.fileID(fromHandle: dirHandle)).type == .directory)
+        #expect(FileManager.default.fileExists(atPath: scratch.export + "/a/c/g"))
+    }
+
+    @Test func aFileMovedBehindTheServersBackIsFoundAgain() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let d = try store.makeDirectory(FileStore.rootID, name: name("d"), mode: 0o755)
+        let f = try store.create(d.fileID, name: name("f"), mode: 0o644, how: .unchecked)
+        try FileManager.default.createDirectory(atPath: scratch.export + "/e", withIntermediateDirectories: false)
+        try FileManager.default.moveItem(atPath: scratch.export + "/d/f", toPath: scratch.export + "/e/moved")
+        #expect(try store.attributes(of: f.fileID).fileID == f.fileID)
+        #expect(try store.lookup(try store.lookup(FileStore.rootID, name: name("e")).fileID, name: name("moved")).fileID == f.fileID)
+    }
+
+    @Test func foreignAndRemovedHandlesAreRefused() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let f = try store.create(FileStore.rootID, name: name("f"), mode: 0o644, how: .guarded)
+        let h = store.handle(for: f.fileID)
+        var altered = h
+        altered[1] ^= 1  // another export
+        #expect(throws: StoreError(.stale, operation: "handle")) { try store.fileID(fromHandle: altered) }
+        #expect(throws: StoreError(.badHandle, operation: "handle")) { try store.fileID(fromHandle: Array(h.prefix(10))) }
+        try store.remove(FileStore.rootID, name: name("f"))
+        #expect(throws: StoreError(.stale, operation: "handle")) { try store.fileID(fromHandle: h) }
+    }
+
+    @Test func dotDotAtTheRootStaysAtTheRoot() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        #expect(try store.lookup(FileStore.rootID, name: name("..")).fileID == FileStore.rootID)
+        let d = try store.makeDirectory(FileStore.rootID, name: name("d"), mode: 0o755)
+        #expect(try store.lookup(d.fileID, name: name("..")).fileID == FileStore.rootID)
+        #expect(throws: StoreError.self) { try store.lookup(FileStore.rootID, name: name("a/b")) }
+    }
+
+    @Test func lookupDoesNotFollowSymlinksOutOfTheExport() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let l = try store.makeSymlink(FileStore.rootID, name: name("out"), target: name("/etc"))
+        #expect(l.type == .symlink)
+        #expect(try store.readLink(l.fileID) == name("/etc"))
+        // Reading "through" the link is refused: the store never follows it.
+        #expect(throws: StoreError.self) { try store.read(l.fileID, offset: 0, count: 10, allocator: allocator) }
+        #expect(throws: StoreError.self) { try store.lookup(l.fileID, name: name("passwd")) }
+    }
+
+    @Test func exclusiveCreateIsIdempotentForTheSameVerifierOnly() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let first = try store.create(FileStore.rootID, name: name("x"), mode: 0o600, how: .exclusive(0x1234_5678_9abc_def0))
+        let again = try store.create(FileStore.rootID, name: name("x"), mode: 0o600, how: .exclusive(0x1234_5678_9abc_def0))
+        #expect(first.fileID == again.fileID)
+        #expect(throws: StoreError.self) {
+            try store.create(FileStore.rootID, name: name("x"), mode: 0o600, how: .exclusive(1))
+        }
+        #expect(throws: StoreError.self) { try store.create(FileStore.rootID, name: name("x"), mode: 0o600, how: .guarded) }
+    }
+
+    @Test func directoryCookiesResumeWhileTheDirectoryChanges() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        for i in 0..<500 { _ = try store.create(FileStore.rootID, name: name("f\(i)"), mode: 0o644, how: .guarded) }
+        var seen: [String] = []
+        var cookie: UInt64 = 0
+        var eof = false
+        var calls = 0
+        while !eof {
+            var taken = 0
+            eof = try store.readDirectory(FileStore.rootID, cookie: cookie, withAttributes: calls % 2 == 1) { entry, _ in
+                guard taken < 37 else { return false }
+                taken += 1
+                seen.append(String(decoding: entry.name, as: UTF8.self))
+                cookie = entry.cookie
+                return true
+            }
+            calls += 1
+            // Change the directory between calls: remove a name already listed, add a new one.
+            if calls == 3 {
+                try store.remove(FileStore.rootID, name: name(seen.last { $0.hasPrefix("f") }!))
+                _ = try store.create(FileStore.rootID, name: name("new"), mode: 0o644, how: .guarded)
+            }
+        }
+        let names = seen.filter { $0 != "." && $0 != ".." && $0 != "new" }
+        #expect(Set(names).count == names.count, "no entry is listed twice")
+        #expect(Set(names) == Set((0..<500).map { "f\($0)" }))
+        #expect(seen.contains(".") && seen.contains(".."))
+    }
+
+    @Test func hardLinksShareOneIdentityAndOutliveARemove() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let f = try store.create(FileStore.rootID, name: name("one"), mode: 0o644, how: .guarded)
+        try store.link(f.fileID, to: FileStore.rootID, name: name("two"))
+        #expect(try store.attributes(of: f.fileID).nlink == 2)
+        #expect(try store.lookup(FileStore.rootID, name: name("two")).fileID == f.fileID)
+        try store.remove(FileStore.rootID, name: name("two"))
+        try store.remove(FileStore.rootID, name: name("one"))
+        #expect(throws: StoreError.self) { try store.attributes(of: f.fileID) }
+    }
+
+    @Test func indexLogToleratesATornTail() throws {
+        let scratch = try Scratch()
+        var id: UInt64 = 0
+        do {
+            let store = try scratch.open()
+            id = try store.create(FileStore.rootID, name: name("kept"), mode: 0o644, how: .guarded).fileID
+        }
+        // Append half a record, as a crash in the middle of an append would leave.
+        let log = try FileManager.default.contentsOfDirectory(atPath: scratch.state).first { $0.hasSuffix(".log") }!
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.state + "/" + log))
+        handle.seekToEndOfFile()
+        handle.write(Data([1, 9, 9, 9]))
+        try handle.close()
+        let store = try scratch.open()
+        #expect(try store.lookup(FileStore.rootID, name: name("kept")).fileID == id)
+        let next = try store.create(FileStore.rootID, name: name("next"), mode: 0o644, how: .guarded)
+        #expect(next.fileID != id)
+    }
+}
