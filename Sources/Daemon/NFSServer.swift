@@ -37,7 +37,7 @@ public final class NFSServer: Service, Sendable {
         return h
     }
 
-    func openExports() throws -> [(config: ExportEntryConfig, export: NFS3Export)] {
+    func openExports(handleKey: SipHash24) throws -> [(config: ExportEntryConfig, export: NFS3Export)] {
         guard !configuration.exports.isEmpty else { throw ServerStartError(description: "nothing to export") }
         return try configuration.exports.map { entry in
             var st = stat()
@@ -50,7 +50,7 @@ public final class NFSServer: Service, Sendable {
             let store: FileStore
             do {
                 store = try FileStore(root: entry.path, stateDirectory: configuration.stateDirectory,
-                                      exportID: Self.exportID(entry), logger: logger)
+                                      exportID: Self.exportID(entry), handleKey: handleKey, logger: logger)
             } catch {
                 throw ServerStartError(description: "export \(entry.path): \(error)")
             }
@@ -60,12 +60,18 @@ public final class NFSServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let exports = try openExports()
+        let handleKey: SipHash24
+        do {
+            handleKey = try SipHash24.loadOrCreate(stateDirectory: configuration.stateDirectory)
+        } catch {
+            throw ServerStartError(description: "state directory \(configuration.stateDirectory): \(error)")
+        }
+        let exports = try openExports(handleKey: handleKey)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         let pool = NIOThreadPool(numberOfThreads: configuration.threads)
         pool.start()
         do {
-            try await serve(exports, group: group, pool: pool)
+            try await serve(exports, handleKey: handleKey, group: group, pool: pool)
         } catch {
             try? await pool.shutdownGracefully()
             try? await group.shutdownGracefully()
@@ -75,9 +81,9 @@ public final class NFSServer: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    func serve(_ exports: [(config: ExportEntryConfig, export: NFS3Export)], group: EventLoopGroup,
+    func serve(_ exports: [(config: ExportEntryConfig, export: NFS3Export)], handleKey: SipHash24, group: EventLoopGroup,
                pool: NIOThreadPool) async throws {
-        let nfs = NFS3Server(exports: exports.map(\.export), logger: logger)
+        let nfs = NFS3Server(exports: exports.map(\.export), handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(entries: exports))
         let registry = PortmapRegistry()
         let portmap = PortmapProgram(registry: registry, now: { UInt32(truncatingIfNeeded: time(nil)) })

@@ -16,10 +16,13 @@ public final class FileStore: Sendable {
     let index: FileIndex
     let descriptors = DescriptorCache()
     let logger: Logger
+    let handleKey: SipHash24
 
-    /// Opens the export at `root`, keeping its identity index under `stateDirectory`.
-    public init(root: String, stateDirectory: String, exportID: UInt64, logger: Logger) throws {
+    /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
+    /// are signed with `handleKey`.
+    public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24, logger: Logger) throws {
         self.root = root
+        self.handleKey = handleKey
         self.exportID = exportID
         self.logger = logger
         // Clients send the mode they want with their umask already applied.
@@ -50,13 +53,14 @@ public final class FileStore: Sendable {
     // MARK: Handles
 
     public func handle(for id: UInt64) -> [UInt8] {
-        FileHandleFormat(exportID: exportID, fileID: id).bytes
+        FileHandleFormat(exportID: exportID, fileID: id).bytes(key: handleKey)
     }
 
-    /// The file id a handle names. A handle that is not ours is `badHandle`; one of another
-    /// export, or of a file this export does not know, is `stale`.
+    /// The file id a handle names. A handle that is not ours (malformed, or failing the
+    /// signature check) is `badHandle`; one of another export, or of a file this export does
+    /// not know, is `stale`.
     public func fileID(fromHandle bytes: [UInt8]) throws -> UInt64 {
-        guard let h = FileHandleFormat(bytes: bytes) else { throw StoreError(.badHandle, operation: "handle") }
+        guard let h = FileHandleFormat(bytes: bytes, key: handleKey) else { throw StoreError(.badHandle, operation: "handle") }
         guard h.exportID == exportID, index.node(h.fileID) != nil else {
             throw StoreError(.stale, operation: "handle")
         }

@@ -38,7 +38,7 @@ extension NFS3Server {
 
     /// The export a handle belongs to, for replies built after the fact (nil if unknown).
     func export(of fh: NFS3FileHandle) -> NFS3Export? {
-        FileHandleFormat(bytes: fh.bytes).flatMap { exports[$0.exportID] }
+        FileHandleFormat(bytes: fh.bytes, key: handleKey).flatMap { exports[$0.exportID] }
     }
 
     /// Applies what a create-style sattr3 asks for beyond the mode given at creation.

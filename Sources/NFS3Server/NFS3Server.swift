@@ -43,9 +43,11 @@ public final class WriteVerifier: Sendable {
 public struct NFS3Server: Sendable {
     let exports: [UInt64: NFS3Export]
     public let verifier: WriteVerifier
+    let handleKey: SipHash24
     let logger: Logger
 
-    public init(exports: [NFS3Export], verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
+    public init(exports: [NFS3Export], handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
+        self.handleKey = handleKey
         var byID: [UInt64: NFS3Export] = [:]
         for e in exports { byID[e.store.exportID] = e }
         self.exports = byID
@@ -55,7 +57,7 @@ public struct NFS3Server: Sendable {
 
     /// The export and file id a handle names.
     func resolve(_ fh: NFS3FileHandle) throws -> (NFS3Export, UInt64) {
-        guard let h = FileHandleFormat(bytes: fh.bytes) else { throw NFS3Status.badhandle }
+        guard let h = FileHandleFormat(bytes: fh.bytes, key: handleKey) else { throw NFS3Status.badhandle }
         guard let export = exports[h.exportID] else { throw NFS3Status.stale }
         return (export, try export.store.fileID(fromHandle: fh.bytes))
     }

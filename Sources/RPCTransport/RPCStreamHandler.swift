@@ -109,7 +109,7 @@ final class RPCDatagramHandler: ChannelInboundHandler {
             let datagram = AddressedEnvelope(remoteAddress: peer, data: reply.datagram())
             loop.execute {
                 bound.value.inFlight -= 1
-                channel.writeAndFlush(NIOAny(datagram), promise: nil)
+                channel.writeAndFlush(datagram, promise: nil)
             }
         }
         if willReply { inFlight += 1 }

@@ -18,7 +18,8 @@ final class Scratch {
     }
 
     func open() throws -> FileStore {
-        try FileStore(root: export, stateDirectory: state, exportID: 42, logger: Logger(label: "test"))
+        try FileStore(root: export, stateDirectory: state, exportID: 42,
+                      handleKey: try SipHash24.loadOrCreate(stateDirectory: state), logger: Logger(label: "test"))
     }
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
@@ -77,10 +78,17 @@ final class Scratch {
         let store = try scratch.open()
         let f = try store.create(FileStore.rootID, name: name("f"), mode: 0o644, how: .guarded)
         let h = store.handle(for: f.fileID)
-        var altered = h
-        altered[1] ^= 1  // another export
-        #expect(throws: StoreError(.stale, operation: "handle")) { try store.fileID(fromHandle: altered) }
+        // Every single-byte change fails the signature check.
+        for i in h.indices {
+            var altered = h
+            altered[i] ^= 0x5a
+            #expect(throws: StoreError(.badHandle, operation: "handle")) { try store.fileID(fromHandle: altered) }
+        }
         #expect(throws: StoreError(.badHandle, operation: "handle")) { try store.fileID(fromHandle: Array(h.prefix(10))) }
+        #expect(throws: StoreError(.badHandle, operation: "handle")) { try store.fileID(fromHandle: h + [0]) }
+        // A correctly signed handle of another export is stale here.
+        let other = FileHandleFormat(exportID: 43, fileID: f.fileID).bytes(key: try SipHash24.loadOrCreate(stateDirectory: scratch.state))
+        #expect(throws: StoreError(.stale, operation: "handle")) { try store.fileID(fromHandle: other) }
         try store.remove(FileStore.rootID, name: name("f"))
         #expect(throws: StoreError(.stale, operation: "handle")) { try store.fileID(fromHandle: h) }
     }
@@ -176,5 +184,15 @@ final class Scratch {
         #expect(try store.lookup(FileStore.rootID, name: name("kept")).fileID == id)
         let next = try store.create(FileStore.rootID, name: name("next"), mode: 0o644, how: .guarded)
         #expect(next.fileID != id)
+    }
+}
+
+@Suite struct SipHashTests {
+    /// The reference vectors of the SipHash paper (appendix A): key 00..0f, messages 00..(n-1).
+    @Test func referenceVectors() {
+        let key = SipHash24(key: Array(0..<16))
+        #expect(key.hash([UInt8]()) == 0x726f_db47_dd0e_0e31)
+        #expect(key.hash(Array(0..<15)) == 0xa129_ca61_49be_45e5)
+        #expect(key.hash(Array(0..<8)) == 0x93f5_f579_9a93_2462)
     }
 }
