@@ -1,5 +1,6 @@
 import FileStore
 import Glibc
+import Logging
 import Mount
 import NFS3Server
 import NIOCore
@@ -8,6 +9,16 @@ import ONCRPC
 /// The exports as MOUNT sees them: who may mount what, and the root handle to give them.
 struct ExportTable: MountExportTable {
     let entries: [(config: ExportEntryConfig, export: NFS3Export)]
+    let logger: Logger
+    let refusals = RefusalLog()
+
+    func refuse(_ peer: SocketAddress?, path: String, reason: String) {
+        let address = peer?.ipAddress ?? "-"
+        guard refusals.shouldLog("\(address) \(path) \(reason)") else { return }
+        logger.warning("mount refused", metadata: [
+            "mount.client": "\(address)", "mount.port": "\(peer?.port ?? 0)", "mount.export": "\(path)", "mount.reason": "\(reason)",
+        ])
+    }
 
     func mount(path: String, client: SocketAddress?, credentials: RPCCredentials) -> Result<MountOkay, MountStatus> {
         var requested = path
@@ -17,8 +28,12 @@ struct ExportTable: MountExportTable {
         guard let (config, export) = candidates.max(by: { $0.config.path.count < $1.config.path.count }) else {
             return .failure(.noent)
         }
-        guard let address = client.flatMap(addressBytes),
-              config.options(address: address, hostname: nil) != nil else {
+        guard let access = config.access(for: client) else {
+            refuse(client, path: config.path, reason: "not a client of this export")
+            return .failure(.acces)
+        }
+        guard access.portAllowed(client) else {
+            refuse(client, path: config.path, reason: "source port 1024 or above on a secure export")
             return .failure(.acces)
         }
         let rest = requested.dropFirst(config.path == "/" ? 1 : config.path.count).split(separator: "/")
@@ -49,5 +64,17 @@ func addressBytes(_ address: SocketAddress) -> [UInt8]? {
     case .v4(let a): return withUnsafeBytes(of: a.address.sin_addr) { Array($0) }
     case .v6(let a): return withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
     default: return nil
+    }
+}
+
+extension ExportEntryConfig {
+    /// What this export grants a caller at `address`: the options of the first client
+    /// specification that matches, or nil.
+    func access(for address: SocketAddress?) -> ClientAccess? {
+        guard let address, let bytes = addressBytes(address), let o = options(address: bytes, hostname: nil) else {
+            return nil
+        }
+        return ClientAccess(readOnly: o.readOnly, requirePrivilegedPort: o.secure, rootSquash: o.rootSquash,
+                            allSquash: o.allSquash, anonUID: o.anonUID, anonGID: o.anonGID)
     }
 }

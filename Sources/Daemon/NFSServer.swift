@@ -54,8 +54,7 @@ public final class NFSServer: Service, Sendable {
             } catch {
                 throw ServerStartError(description: "export \(entry.path): \(error)")
             }
-            let readOnly = entry.clients.allSatisfy { $0.1.readOnly }
-            return (entry, NFS3Export(path: entry.path, store: store, readOnly: readOnly))
+            return (entry, NFS3Export(path: entry.path, store: store, authorize: { entry.access(for: $0) }))
         }
     }
 
@@ -84,7 +83,7 @@ public final class NFSServer: Service, Sendable {
     func serve(_ exports: [(config: ExportEntryConfig, export: NFS3Export)], handleKey: SipHash24, group: EventLoopGroup,
                pool: NIOThreadPool) async throws {
         let nfs = NFS3Server(exports: exports.map(\.export), handleKey: handleKey, logger: logger)
-        let mount = MountProgram(table: ExportTable(entries: exports))
+        let mount = MountProgram(table: ExportTable(entries: exports, logger: logger))
         let registry = PortmapRegistry()
         let portmap = PortmapProgram(registry: registry, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()

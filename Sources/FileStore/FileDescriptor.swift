@@ -22,8 +22,14 @@ final class DescriptorCache: Sendable {
         var descriptor: FileDescriptor
         var lastUse: UInt64
     }
+    /// A descriptor is cached for a file and the identity that opened it.
+    struct Key: Hashable {
+        var fileID: UInt64
+        var identity: UInt64
+    }
+
     private struct State {
-        var entries: [UInt64: Entry] = [:]
+        var entries: [Key: Entry] = [:]
         var clock: UInt64 = 0
     }
     private let state = NIOLockedValueBox(State())
@@ -33,7 +39,7 @@ final class DescriptorCache: Sendable {
         self.capacity = capacity
     }
 
-    func get(_ id: UInt64, writable: Bool) -> FileDescriptor? {
+    func get(_ id: Key, writable: Bool) -> FileDescriptor? {
         state.withLockedValue { s in
             guard var e = s.entries[id], e.descriptor.writable || !writable else { return nil }
             s.clock += 1
@@ -43,7 +49,7 @@ final class DescriptorCache: Sendable {
         }
     }
 
-    func put(_ id: UInt64, _ descriptor: FileDescriptor) {
+    func put(_ id: Key, _ descriptor: FileDescriptor) {
         state.withLockedValue { s in
             s.clock += 1
             s.entries[id] = Entry(descriptor: descriptor, lastUse: s.clock)
@@ -55,7 +61,10 @@ final class DescriptorCache: Sendable {
         }
     }
 
-    func remove(_ id: UInt64) {
-        _ = state.withLockedValue { $0.entries.removeValue(forKey: id) }
+    /// Drops every descriptor of a file.
+    func remove(_ fileID: UInt64) {
+        state.withLockedValue { s in
+            for k in s.entries.keys where k.fileID == fileID { s.entries[k] = nil }
+        }
     }
 }

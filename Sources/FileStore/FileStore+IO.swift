@@ -13,19 +13,16 @@ public enum WriteDurability: Sendable {
 }
 
 extension FileStore {
-    /// A cached descriptor for reading (and, if asked, writing) a regular file.
+    /// A cached descriptor for reading (and, if asked, writing) a regular file, opened by the
+    /// identity of the current call, so the kernel checked that caller's permissions.
+    ///
+    /// The owner of a file may read and write it whatever its mode says (knfsd's owner
+    /// override): a local process that creates a file with mode 0444 may still write through the
+    /// descriptor it got, and an NFS client expects the same of its WRITEs.
     func descriptor(_ id: UInt64, writable: Bool) throws -> FileDescriptor {
-        if let d = descriptors.get(id, writable: writable) { return d }
-        let fd: Int32
-        var canWrite = true
-        do {
-            fd = try open(id, flags: O_RDWR)
-        } catch let e as StoreError where !writable && (e.code == .accessDenied || e.code == .readOnly || e.code == .notPermitted) {
-            fd = try open(id, flags: O_RDONLY)
-            canWrite = false
-        } catch let e as StoreError where e.code == .isDirectory {
-            throw e
-        }
+        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
+        if let d = descriptors.get(key, writable: writable) { return d }
+        let (fd, canWrite) = try openForIO(id, writable: writable)
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); throw StoreError(errno: errno, operation: "fstat") }
         guard st.st_mode & S_IFMT == S_IFREG else {
@@ -33,8 +30,20 @@ extension FileStore {
             throw StoreError(st.st_mode & S_IFMT == S_IFDIR ? .isDirectory : .invalid, operation: "open for I/O")
         }
         let d = FileDescriptor(fd: fd, writable: canWrite)
-        descriptors.put(id, d)
+        descriptors.put(key, d)
         return d
+    }
+
+    /// Opens read-write when the caller may (one descriptor then serves reads and writes),
+    /// read-only when that is all a reader may do, and as root when the caller owns the file.
+    func openForIO(_ id: UInt64, writable: Bool) throws -> (Int32, Bool) {
+        do {
+            return (try open(id, flags: O_RDWR), true)
+        } catch let e as StoreError where e.code == .accessDenied || e.code == .readOnly || e.code == .notPermitted {
+            if !writable, let fd = try? open(id, flags: O_RDONLY) { return (fd, false) }
+            guard e.code == .accessDenied, try attributes(of: id).uid == CallerIdentity.current.uid else { throw e }
+            return (try CallerIdentity.asRoot { try open(id, flags: O_RDWR) }, true)
+        }
     }
 
     /// Reads up to `count` bytes at `offset` straight into a new buffer (with 3 spare bytes so
@@ -91,9 +100,21 @@ extension FileStore {
 
     /// The attributes of an open regular file (after a write) without resolving its path again.
     public func attributesAfterIO(_ id: UInt64) throws -> FileAttributes {
-        guard let d = descriptors.get(id, writable: false) else { return try attributes(of: id) }
+        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
+        guard let d = descriptors.get(key, writable: false) else { return try attributes(of: id) }
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
         return try attributes(st, id: id)
+    }
+}
+
+extension FileStore {
+    /// Whether the current call's identity may access `id` in `mode` (R_OK, W_OK, X_OK, or a
+    /// combination), by the kernel's own check: faccessat with AT_EACCESS uses the thread's
+    /// file-system identity, ACLs included.
+    public func mayAccess(_ id: UInt64, mode: Int32) throws -> Bool {
+        try withLocation(id) { dirFD, name, _ in
+            Self.cString(name) { faccessat(dirFD, $0, mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) } == 0
+        }
     }
 }

@@ -140,6 +140,11 @@ public final class FileStore: Sendable {
     /// Finds a file whose recorded place is out of date (renamed or moved by someone other than
     /// this server) by walking the export for its inode number.
     func relocate(_ id: UInt64, inode: UInt64) throws {
+        // The server's own bookkeeping: search with root's eyes, whoever is calling.
+        try CallerIdentity.asRoot { try relocateAsRoot(id, inode: inode) }
+    }
+
+    private func relocateAsRoot(_ id: UInt64, inode: UInt64) throws {
         logger.info("file not where the index says; searching the export", metadata: ["store.fileid": "\(id)"])
         var queue: [(UInt64, [[UInt8]])] = [(Self.rootID, [])]
         var visited = 0

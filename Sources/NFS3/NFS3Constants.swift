@@ -44,3 +44,18 @@ public enum NFS3Procedure: UInt32, Sendable, CaseIterable {
     case pathconf = 20
     case commit = 21
 }
+
+extension NFS3Procedure {
+    /// Bytes of the failure arm of this procedure's result when every optional part of it is
+    /// absent (post_op_attr and pre_op_attr false). With the status in front, that is a valid
+    /// failure reply of any procedure, for refusals made before the procedure runs.
+    public var emptyFailureArmSize: Int {
+        switch self {
+        case .null, .getattr: return 0
+        case .lookup, .access, .readlink, .read, .readdir, .readdirplus, .fsstat, .fsinfo, .pathconf: return 4
+        case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .commit: return 8
+        case .link: return 12
+        case .rename: return 16
+        }
+    }
+}

@@ -29,6 +29,30 @@ public struct NFS3Program: RPCProgram {
 
     public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return .failure(.procUnavail) }
+        if p == .null {
+            try call.arguments.expectXDREnd()
+            return .success
+        }
+        // Every procedure but NULL starts with a file handle, which names the export whose
+        // client list and options apply to the call.
+        var peek = call.arguments
+        let fh = try peek.readNFS3FileHandle()
+        let access: ClientAccess
+        switch server.authorize(fh, context: context) {
+        case .success(let a): access = a
+        case .failure(let status):
+            results.writeNFS3Status(status)
+            results.writeRepeatingByte(0, count: p.emptyFailureArmSize)
+            return .success
+        }
+        let nfsContext = NFS3CallContext(rpc: context, access: access, identity: access.identity(for: context.credentials))
+        return try nfsContext.identity.apply {
+            try dispatch(p, call: call, context: nfsContext, results: &results)
+        }
+    }
+
+    func dispatch(_ p: NFS3Procedure, call: RPCCall, context: NFS3CallContext,
+                  results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         var a = call.arguments
         let s = server
         switch p {

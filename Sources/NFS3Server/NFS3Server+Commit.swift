@@ -4,7 +4,7 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.21. fsync of the whole file (a range commit is allowed to do more). A
     /// failure replaces the write verifier, so clients resend rather than lose data silently.
-    func commit(_ call: NFS3CommitCall, context: RPCCallContext) -> NFS3CommitReply {
+    func commit(_ call: NFS3CommitCall, context: NFS3CallContext) -> NFS3CommitReply {
         var resolved: (NFS3Export, UInt64)?
         var before: NFS3WCCAttributes?
         do {

@@ -3,7 +3,7 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.18, from statvfs(3) of the export's file system.
-    func fsstat(_ call: NFS3FsstatCall, context: RPCCallContext) -> NFS3FsstatReply {
+    func fsstat(_ call: NFS3FsstatCall, context: NFS3CallContext) -> NFS3FsstatReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, id) = try resolve(call.fsRoot)

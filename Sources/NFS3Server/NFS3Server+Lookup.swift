@@ -3,7 +3,7 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.3. ".." of the export root is the root itself: a lookup never climbs out.
-    func lookup(_ call: NFS3LookupCall, context: RPCCallContext) -> NFS3LookupReply {
+    func lookup(_ call: NFS3LookupCall, context: NFS3CallContext) -> NFS3LookupReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, dir) = try resolve(call.what.directory)

@@ -5,17 +5,16 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.11: FIFOs and sockets for anyone who may write the directory, devices for
     /// root only, NFS3ERR_BADTYPE for anything else.
-    func mknod(_ call: NFS3MknodCall, context: RPCCallContext) -> NFS3MknodReply {
-        let caller = Caller(context.credentials)
-        let r = changeDirectory(call.where.directory) { export, dir -> FileAttributes in
+    func mknod(_ call: NFS3MknodCall, context: NFS3CallContext) -> NFS3MknodReply {
+        let r = changeDirectory(context, call.where.directory) { export, dir -> FileAttributes in
             let type: SpecialFileType
             let s: NFS3SetAttributes
             switch call.what {
             case .characterDevice(let a, let spec):
-                guard caller.uid == 0 else { throw NFS3Status.perm }
+                guard context.identity.uid == 0 else { throw NFS3Status.perm }
                 type = .characterDevice(major: spec.major, minor: spec.minor); s = a
             case .blockDevice(let a, let spec):
-                guard caller.uid == 0 else { throw NFS3Status.perm }
+                guard context.identity.uid == 0 else { throw NFS3Status.perm }
                 type = .blockDevice(major: spec.major, minor: spec.minor); s = a
             case .socket(let a): type = .socket; s = a
             case .fifo(let a): type = .fifo; s = a

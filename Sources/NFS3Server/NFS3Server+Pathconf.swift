@@ -3,7 +3,7 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.20, with the limits of Linux local file systems.
-    func pathconf(_ call: NFS3PathconfCall, context: RPCCallContext) -> NFS3PathconfReply {
+    func pathconf(_ call: NFS3PathconfCall, context: NFS3CallContext) -> NFS3PathconfReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, id) = try resolve(call.object)

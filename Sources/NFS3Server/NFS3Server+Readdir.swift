@@ -8,7 +8,7 @@ extension NFS3Server {
     /// proportion to what it returns: a whole listing is linear in the directory's size.
     /// The cookie verifier is issued (from the directory's mtime) but not enforced, as knfsd
     /// does: enforcing it makes the Linux client loop when a directory changes mid-listing.
-    func readdir(_ call: NFS3ReaddirCall, context: RPCCallContext) -> NFS3ReaddirReply {
+    func readdir(_ call: NFS3ReaddirCall, context: NFS3CallContext) -> NFS3ReaddirReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, dir) = try resolveDirectory(call.directory)

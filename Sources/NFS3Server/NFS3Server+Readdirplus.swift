@@ -5,7 +5,7 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.17. Both limits are honoured: `dirCount` for the entries' names and
     /// cookies, `maxCount` for the whole reply with attributes and handles.
-    func readdirplus(_ call: NFS3ReaddirplusCall, context: RPCCallContext) -> NFS3ReaddirplusReply {
+    func readdirplus(_ call: NFS3ReaddirplusCall, context: NFS3CallContext) -> NFS3ReaddirplusReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, dir) = try resolveDirectory(call.directory)

@@ -3,7 +3,7 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.5. The target is returned as stored; the server itself never follows it.
-    func readlink(_ call: NFS3ReadlinkCall, context: RPCCallContext) -> NFS3ReadlinkReply {
+    func readlink(_ call: NFS3ReadlinkCall, context: NFS3CallContext) -> NFS3ReadlinkReply {
         var resolved: (NFS3Export, UInt64)?
         do {
             let (export, id) = try resolve(call.symlink)

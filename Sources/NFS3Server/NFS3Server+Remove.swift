@@ -3,8 +3,8 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.12.
-    func remove(_ call: NFS3RemoveCall, context: RPCCallContext) -> NFS3RemoveReply {
-        let (r, wcc) = changeDirectory(call.object.directory) { export, dir in
+    func remove(_ call: NFS3RemoveCall, context: NFS3CallContext) -> NFS3RemoveReply {
+        let (r, wcc) = changeDirectory(context, call.object.directory) { export, dir in
             try export.store.remove(dir, name: call.object.name)
         }
         switch r {

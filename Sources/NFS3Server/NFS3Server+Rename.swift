@@ -4,10 +4,10 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.14, including over an existing name. Both directories get WCC data.
     /// The handle of the renamed file stays valid: the identity index follows it.
-    func rename(_ call: NFS3RenameCall, context: RPCCallContext) -> NFS3RenameReply {
+    func rename(_ call: NFS3RenameCall, context: NFS3CallContext) -> NFS3RenameReply {
         var toBefore: NFS3WCCAttributes?
         var toResolved: (NFS3Export, UInt64)?
-        let (r, fromWCC) = changeDirectory(call.from.directory) { export, fromDir in
+        let (r, fromWCC) = changeDirectory(context, call.from.directory) { export, fromDir in
             let (toExport, toDir) = try resolveDirectory(call.to.directory)
             toResolved = (toExport, toDir)
             guard toExport.store.exportID == export.store.exportID else { throw NFS3Status.xdev }

@@ -3,8 +3,8 @@ import ONCRPC
 
 extension NFS3Server {
     /// RFC 1813 §3.3.13.
-    func rmdir(_ call: NFS3RmdirCall, context: RPCCallContext) -> NFS3RmdirReply {
-        let (r, wcc) = changeDirectory(call.object.directory) { export, dir in
+    func rmdir(_ call: NFS3RmdirCall, context: NFS3CallContext) -> NFS3RmdirReply {
+        let (r, wcc) = changeDirectory(context, call.object.directory) { export, dir in
             try export.store.removeDirectory(dir, name: call.object.name)
         }
         switch r {

@@ -5,7 +5,7 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.2. The guard compares the ctime the client last saw with the current one
     /// and refuses with NFS3ERR_NOT_SYNC when they differ.
-    func setattr(_ call: NFS3SetattrCall, context: RPCCallContext) -> NFS3SetattrReply {
+    func setattr(_ call: NFS3SetattrCall, context: NFS3CallContext) -> NFS3SetattrReply {
         var export: NFS3Export?
         var id: UInt64 = 0
         var before: NFS3WCCAttributes?
@@ -14,7 +14,7 @@ extension NFS3Server {
             (export, id) = resolved
             let current = try attributes(resolved.0, id)
             before = NFS3WCCAttributes(size: current.size, mtime: current.mtime, ctime: current.ctime)
-            try requireWritable(resolved.0)
+            try requireWritable(context)
             if let guardCtime = call.guardCtime, guardCtime != current.ctime { throw NFS3Status.notSync }
             try resolved.0.store.setAttributes(id, AttributeChanges(call.newAttributes))
             return NFS3SetattrReply(result: .okay(NFS3WCCData(before: before, after: postOp(resolved.0, id))))

@@ -5,7 +5,7 @@ import ONCRPC
 extension NFS3Server {
     /// Runs a change to directory `fh` with weak cache consistency data around it (RFC 1813
     /// §2.6): attributes before, the change, attributes after; in failure replies too.
-    func changeDirectory<T>(_ fh: NFS3FileHandle,
+    func changeDirectory<T>(_ context: NFS3CallContext, _ fh: NFS3FileHandle,
                             _ body: (NFS3Export, UInt64) throws -> T) -> (Result<T, NFS3Status>, NFS3WCCData) {
         var resolved: (NFS3Export, UInt64)?
         var before: NFS3WCCAttributes?
@@ -13,7 +13,7 @@ extension NFS3Server {
             let (export, dir) = try resolveDirectory(fh)
             resolved = (export, dir)
             before = preOp(export, dir)
-            try requireWritable(export)
+            try requireWritable(context)
             let value = try body(export, dir)
             return (.success(value), NFS3WCCData(before: before, after: postOp(export, dir)))
         } catch {

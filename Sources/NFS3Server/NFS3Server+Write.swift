@@ -5,14 +5,14 @@ import ONCRPC
 extension NFS3Server {
     /// RFC 1813 §3.3.7. UNSTABLE is acknowledged from the page cache; DATA_SYNC and FILE_SYNC
     /// only after fdatasync/fsync. A failed write or sync replaces the write verifier.
-    func write(_ call: NFS3WriteCall, context: RPCCallContext) -> NFS3WriteReply {
+    func write(_ call: NFS3WriteCall, context: NFS3CallContext) -> NFS3WriteReply {
         var resolved: (NFS3Export, UInt64)?
         var before: NFS3WCCAttributes?
         do {
             let (export, id) = try resolve(call.file)
             resolved = (export, id)
             before = preOp(export, id)
-            try requireWritable(export)
+            try requireWritable(context)
             guard call.data.readableBytes >= Int(call.count) else { throw NFS3Status.inval }
             let data = call.data.getSlice(at: call.data.readerIndex, length: Int(call.count))!
             let durability: WriteDurability = switch call.stable {

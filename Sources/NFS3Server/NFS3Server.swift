@@ -9,12 +9,13 @@ import ONCRPC
 public struct NFS3Export: Sendable {
     public var path: String
     public var store: FileStore
-    public var readOnly: Bool
+    /// What the export grants a client at this address, or nil if it is not a client.
+    public var authorize: @Sendable (SocketAddress?) -> ClientAccess?
 
-    public init(path: String, store: FileStore, readOnly: Bool) {
+    public init(path: String, store: FileStore, authorize: @escaping @Sendable (SocketAddress?) -> ClientAccess?) {
         self.path = path
         self.store = store
-        self.readOnly = readOnly
+        self.authorize = authorize
     }
 }
 
@@ -45,6 +46,7 @@ public struct NFS3Server: Sendable {
     public let verifier: WriteVerifier
     let handleKey: SipHash24
     let logger: Logger
+    let refusals = RefusalLog()
 
     public init(exports: [NFS3Export], handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
         self.handleKey = handleKey
@@ -53,6 +55,33 @@ public struct NFS3Server: Sendable {
         self.exports = byID
         self.verifier = verifier
         self.logger = logger
+    }
+
+    /// Checks the caller against the client list and options of the export `fh` belongs to.
+    /// A handle that names no export is let through: the procedure answers it with
+    /// NFS3ERR_BADHANDLE or NFS3ERR_STALE under the anonymous identity.
+    func authorize(_ fh: NFS3FileHandle, context: RPCCallContext) -> Result<ClientAccess, NFS3Status> {
+        guard let h = FileHandleFormat(bytes: fh.bytes, key: handleKey), let export = exports[h.exportID] else {
+            return .success(ClientAccess(readOnly: true, requirePrivilegedPort: false, rootSquash: true, allSquash: true))
+        }
+        let peer = context.remoteAddress
+        guard let access = export.authorize(peer) else {
+            refuse(peer, export: export, reason: "not a client of this export")
+            return .failure(.acces)
+        }
+        guard access.portAllowed(peer) else {
+            refuse(peer, export: export, reason: "source port 1024 or above on a secure export (the client needs a privileged port, or the export 'insecure')")
+            return .failure(.perm)
+        }
+        return .success(access)
+    }
+
+    func refuse(_ peer: SocketAddress?, export: NFS3Export, reason: String) {
+        let address = peer?.ipAddress ?? "-"
+        guard refusals.shouldLog("\(address) \(export.path) \(reason)") else { return }
+        logger.warning("nfs call refused", metadata: [
+            "nfs.client": "\(address)", "nfs.port": "\(peer?.port ?? 0)", "nfs.export": "\(export.path)", "nfs.reason": "\(reason)",
+        ])
     }
 
     /// The export and file id a handle names.
@@ -80,8 +109,9 @@ public struct NFS3Server: Sendable {
         (try? attributes(export, id)).map { NFS3WCCAttributes(size: $0.size, mtime: $0.mtime, ctime: $0.ctime) }
     }
 
-    func requireWritable(_ export: NFS3Export) throws {
-        if export.readOnly { throw NFS3Status.rofs }
+    /// NFS3ERR_ROFS for every modifying procedure on an export that is read-only for this client.
+    func requireWritable(_ context: NFS3CallContext) throws {
+        if context.access.readOnly { throw NFS3Status.rofs }
     }
 
     /// Resolves a directory handle, failing with NFS3ERR_NOTDIR for anything else.

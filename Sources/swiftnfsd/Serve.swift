@@ -8,7 +8,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve directories over NFSv3 (TCP and UDP), with MOUNT and a portmapper.")
 
     @Option(name: .customLong("export"), help: ArgumentHelp(
-        "A directory to export to everyone, read-write, with knfsd's other defaults (sync, secure, root_squash). Repeatable.",
+        "A directory to export for a quick start: to everyone, read-write, root not squashed, any source port (rw,no_root_squash,insecure,sync). Use --exports for anything else. Repeatable.",
         valueName: "DIR"))
     var exportDirectories: [String] = []
 
@@ -60,6 +60,8 @@ struct Serve: AsyncParsableCommand {
         for dir in exportDirectories {
             var options = ExportOptions()
             options.readOnly = false
+            options.rootSquash = false
+            options.secure = false
             var path = dir
             while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
             guard path.hasPrefix("/") else { throw ValidationError("--export needs an absolute path: \(dir)") }

@@ -1,0 +1,83 @@
+import FileStore
+import NFS3
+import NIOConcurrencyHelpers
+import NIOCore
+import ONCRPC
+
+/// What an export grants one client: the exports(5) options that matter per call.
+public struct ClientAccess: Hashable, Sendable {
+    public var readOnly: Bool
+    /// `secure`: calls must come from a source port below 1024.
+    public var requirePrivilegedPort: Bool
+    public var rootSquash: Bool
+    public var allSquash: Bool
+    public var anonUID: UInt32
+    public var anonGID: UInt32
+
+    public init(readOnly: Bool, requirePrivilegedPort: Bool, rootSquash: Bool, allSquash: Bool,
+                anonUID: UInt32 = 65534, anonGID: UInt32 = 65534) {
+        self.readOnly = readOnly
+        self.requirePrivilegedPort = requirePrivilegedPort
+        self.rootSquash = rootSquash
+        self.allSquash = allSquash
+        self.anonUID = anonUID
+        self.anonGID = anonGID
+    }
+
+    /// The identity a call runs with. AUTH_NONE is the anonymous user; `all_squash` maps
+    /// everyone to it; `root_squash` maps uid 0 to anonuid and gid 0 (also among the groups) to
+    /// anongid, as knfsd does.
+    public func identity(for credentials: RPCCredentials) -> CallerIdentity {
+        let anonymous = CallerIdentity(uid: anonUID, gid: anonGID, groups: [])
+        guard case .sys(let p) = credentials, !allSquash else { return anonymous }
+        var id = CallerIdentity(uid: p.uid, gid: p.gid, groups: p.groups)
+        if rootSquash {
+            if id.uid == 0 { id.uid = anonUID }
+            if id.gid == 0 { id.gid = anonGID }
+            id.groups = id.groups.map { $0 == 0 ? anonGID : $0 }
+        }
+        return id
+    }
+
+    /// Whether the caller's source port satisfies `secure`.
+    public func portAllowed(_ address: SocketAddress?) -> Bool {
+        guard requirePrivilegedPort else { return true }
+        guard let port = address?.port else { return false }
+        return port < 1024
+    }
+}
+
+/// Everything a procedure needs to know about its call.
+public struct NFS3CallContext: Sendable {
+    public var rpc: RPCCallContext
+    public var access: ClientAccess
+    public var identity: CallerIdentity
+
+    public init(rpc: RPCCallContext, access: ClientAccess, identity: CallerIdentity) {
+        self.rpc = rpc
+        self.access = access
+        self.identity = identity
+    }
+}
+
+/// Logs each kind of refusal once per client and reason, then at most once a minute, so a
+/// misconfigured or hostile client cannot flood the log.
+public final class RefusalLog: Sendable {
+    private let seen = NIOLockedValueBox<[String: NIODeadline]>([:])
+    private let interval: TimeAmount
+
+    public init(interval: TimeAmount = .seconds(60)) {
+        self.interval = interval
+    }
+
+    /// True when this refusal should be logged now.
+    public func shouldLog(_ key: String) -> Bool {
+        let now = NIODeadline.now()
+        return seen.withLockedValue { s in
+            if let last = s[key], now - last < interval { return false }
+            if s.count > 10_000 { s.removeAll() }
+            s[key] = now
+            return true
+        }
+    }
+}
