@@ -14,6 +14,8 @@ public struct RPCListener: Sendable {
     public static func bind(host: String, port: Int, core: RPCServerCore,
                             group: EventLoopGroup) async throws -> RPCListener {
         let limits = core.limits
+        let limiter = ConnectionLimiter(maxPerClient: limits.maxConnectionsPerClient, maxTotal: limits.maxConnections)
+        let logger = core.logger
         let tcp = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -21,6 +23,8 @@ public struct RPCListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limiter: limiter, logger: logger))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RPCRecordDecoder(maxRecordSize: limits.maxRecordSize,
                                                               maxFragments: limits.maxFragmentsPerRecord)))

@@ -12,6 +12,13 @@ public struct RPCServerLimits: Sendable {
     public var maxInFlightPerDatagramSocket: Int = 512
     public var maxRecordSize: Int = RPCLimits.maxRecordSize
     public var maxFragmentsPerRecord: Int = RPCLimits.maxFragmentsPerRecord
+    /// TCP connections from one client address (Linux `nconnect` allows up to 16).
+    public var maxConnectionsPerClient: Int = 64
+    /// TCP connections in all.
+    public var maxConnections: Int = 1024
+    /// A connection with no traffic in either direction for this long is closed (knfsd: 6
+    /// minutes); a client reconnects transparently when it next has something to send.
+    public var idleTimeout: TimeAmount = .minutes(5)
 
     public init() {}
 }
