@@ -8,7 +8,7 @@ import ONCRPC
 
 /// The exports as MOUNT sees them: who may mount what, and the root handle to give them.
 struct ExportTable: MountExportTable {
-    let entries: [(config: ExportEntryConfig, export: NFS3Export)]
+    let exports: LiveExports
     let logger: Logger
     let refusals = RefusalLog()
 
@@ -24,7 +24,7 @@ struct ExportTable: MountExportTable {
         var requested = path
         while requested.count > 1 && requested.hasSuffix("/") { requested.removeLast() }
         // The longest export that is the path or an ancestor of it.
-        let candidates = entries.filter { requested == $0.config.path || requested.hasPrefix($0.config.path == "/" ? "/" : $0.config.path + "/") }
+        let candidates = exports.current.filter { requested == $0.config.path || requested.hasPrefix($0.config.path == "/" ? "/" : $0.config.path + "/") }
         guard let (config, export) = candidates.max(by: { $0.config.path.count < $1.config.path.count }) else {
             return .failure(.noent)
         }
@@ -54,7 +54,7 @@ struct ExportTable: MountExportTable {
     }
 
     func exportList() -> [ExportEntry] {
-        entries.map { ExportEntry(directory: $0.config.path, groups: $0.config.clients.map { "\($0.0)" }) }
+        exports.current.map { ExportEntry(directory: $0.config.path, groups: $0.config.clients.map { "\($0.0)" }) }
     }
 }
 

@@ -10,6 +10,7 @@ import ONCRPC
 import Portmap
 import RPCTransport
 import ServiceLifecycle
+import UnixSignals
 
 /// A start-up problem an operator can fix, reported as one clear line rather than a crash.
 public struct ServerStartError: Error, CustomStringConvertible {
@@ -37,27 +38,6 @@ public final class NFSServer: Service, Sendable {
         return h
     }
 
-    func openExports(handleKey: SipHash24) throws -> [(config: ExportEntryConfig, export: NFS3Export)] {
-        guard !configuration.exports.isEmpty else { throw ServerStartError(description: "nothing to export") }
-        return try configuration.exports.map { entry in
-            var st = stat()
-            guard stat(entry.path, &st) == 0 else {
-                throw ServerStartError(description: "export \(entry.path): \(String(cString: strerror(errno)))")
-            }
-            guard st.st_mode & S_IFMT == S_IFDIR else {
-                throw ServerStartError(description: "export \(entry.path): not a directory")
-            }
-            let store: FileStore
-            do {
-                store = try FileStore(root: entry.path, stateDirectory: configuration.stateDirectory,
-                                      exportID: Self.exportID(entry), handleKey: handleKey, logger: logger)
-            } catch {
-                throw ServerStartError(description: "export \(entry.path): \(error)")
-            }
-            return (entry, NFS3Export(path: entry.path, store: store, authorize: { entry.access(for: $0) }))
-        }
-    }
-
     public func run() async throws {
         let handleKey: SipHash24
         do {
@@ -65,7 +45,9 @@ public final class NFSServer: Service, Sendable {
         } catch {
             throw ServerStartError(description: "state directory \(configuration.stateDirectory): \(error)")
         }
-        let exports = try openExports(handleKey: handleKey)
+        let exports = LiveExports(fixed: configuration.exports, exportsFile: configuration.exportsFile,
+                                  stateDirectory: configuration.stateDirectory, handleKey: handleKey, logger: logger)
+        try exports.load()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         let pool = NIOThreadPool(numberOfThreads: configuration.threads)
         pool.start()
@@ -80,10 +62,10 @@ public final class NFSServer: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    func serve(_ exports: [(config: ExportEntryConfig, export: NFS3Export)], handleKey: SipHash24, group: EventLoopGroup,
+    func serve(_ exports: LiveExports, handleKey: SipHash24, group: EventLoopGroup,
                pool: NIOThreadPool) async throws {
-        let nfs = NFS3Server(exports: exports.map(\.export), handleKey: handleKey, logger: logger)
-        let mount = MountProgram(table: ExportTable(entries: exports, logger: logger))
+        let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
+        let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
         let registry = PortmapRegistry()
         let portmap = PortmapProgram(registry: registry, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
@@ -121,15 +103,18 @@ public final class NFSServer: Service, Sendable {
         logger.notice("serving", metadata: [
             "nfs.port": "\(main.port)",
             "portmap.port": "\(listeners.count > 1 ? listeners[1].port : 0)",
-            "nfs.exports": "\(exports.map(\.config.path))",
+            "nfs.exports": "\(exports.current.map(\.config.path))",
         ])
 
-        try? await gracefulShutdown()
+        // SIGHUP re-reads the exports file while serving, until graceful shutdown.
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            exports.reload()
+        }
 
         logger.notice("shutting down")
         await registration?.unregister()
         for l in listeners { await l.close() }
-        for e in exports { e.export.store.syncIndex() }
+        for e in exports.current { e.export.store.syncIndex() }
     }
 
     func nfs3Program(_ server: NFS3Server) -> NFS3Program { NFS3Program(server: server) }

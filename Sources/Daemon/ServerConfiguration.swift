@@ -1,6 +1,9 @@
 /// Everything `swiftnfsd serve` needs to know.
 public struct ServerConfiguration: Sendable {
+    /// Exports given directly (kept across reloads).
     public var exports: [ExportEntryConfig]
+    /// An exports file, re-read on SIGHUP.
+    public var exportsFile: String?
     /// The address to listen on; "0.0.0.0" for all IPv4 addresses, "::" for all addresses.
     public var listenAddress = "0.0.0.0"
     /// NFS and MOUNT, TCP and UDP.

@@ -19,6 +19,25 @@ public struct NFS3Export: Sendable {
     }
 }
 
+/// The exports by export id, replaceable while serving (SIGHUP reloads the exports file).
+public final class NFS3ExportRegistry: Sendable {
+    private let exports = NIOLockedValueBox<[UInt64: NFS3Export]>([:])
+
+    public init(_ list: [NFS3Export] = []) {
+        replace(with: list)
+    }
+
+    public subscript(id: UInt64) -> NFS3Export? {
+        exports.withLockedValue { $0[id] }
+    }
+
+    public func replace(with list: [NFS3Export]) {
+        var byID: [UInt64: NFS3Export] = [:]
+        for e in list { byID[e.store.exportID] = e }
+        exports.withLockedValue { $0 = byID }
+    }
+}
+
 /// The write verifier (RFC 1813 §3.3.7): random at every start, so it differs across restarts
 /// however fast they are, and replaced whenever a write or fsync fails, so clients resend
 /// everything they have not seen committed (knfsd: "Reset the boot verifier on all write I/O
@@ -42,17 +61,15 @@ public final class WriteVerifier: Sendable {
 /// NFSv3 semantics (RFC 1813) over the exports' file stores, one file per procedure.
 /// Every method is synchronous and blocking: the transport runs them on its thread pool.
 public struct NFS3Server: Sendable {
-    let exports: [UInt64: NFS3Export]
+    let exports: NFS3ExportRegistry
     public let verifier: WriteVerifier
     let handleKey: SipHash24
     let logger: Logger
     let refusals = RefusalLog()
 
-    public init(exports: [NFS3Export], handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
+    public init(exports: NFS3ExportRegistry, handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
         self.handleKey = handleKey
-        var byID: [UInt64: NFS3Export] = [:]
-        for e in exports { byID[e.store.exportID] = e }
-        self.exports = byID
+        self.exports = exports
         self.verifier = verifier
         self.logger = logger
     }

@@ -51,8 +51,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var entries: [ExportEntryConfig] = []
         if let exports {
+            // Fail early with the file's own error; the server reads it again (and on SIGHUP).
             do {
-                entries = try ExportsParser.load(path: exports)
+                _ = try ExportsParser.load(path: exports)
             } catch {
                 throw ValidationError("\(error)")
             }
@@ -68,6 +69,7 @@ struct Serve: AsyncParsableCommand {
             entries.append(ExportEntryConfig(path: path, clients: [(.everyone, options)]))
         }
         var configuration = ServerConfiguration(exports: entries)
+        configuration.exportsFile = exports
         configuration.listenAddress = listen
         configuration.nfsPort = nfsPort
         configuration.portmapPort = portmapPort

@@ -1,0 +1,96 @@
+import FileStore
+import Logging
+import NFS3Server
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The exports in force, replaceable while serving. A reload parses the exports file again;
+/// a file with an error keeps the table in force and says why. Exports that stay keep their
+/// stores (and so their open descriptors and identity indexes); new ones are opened; removed
+/// ones stop answering (their handles become stale).
+final class LiveExports: Sendable {
+    typealias Entry = (config: ExportEntryConfig, export: NFS3Export)
+
+    let registry = NFS3ExportRegistry()
+    private let entries = NIOLockedValueBox<[Entry]>([])
+    private let configsByPath = NIOLockedValueBox<[String: ExportEntryConfig]>([:])
+    let stateDirectory: String
+    let handleKey: SipHash24
+    let logger: Logger
+    /// Exports given on the command line, kept across reloads.
+    let fixed: [ExportEntryConfig]
+    let exportsFile: String?
+
+    init(fixed: [ExportEntryConfig], exportsFile: String?, stateDirectory: String, handleKey: SipHash24, logger: Logger) {
+        self.fixed = fixed
+        self.exportsFile = exportsFile
+        self.stateDirectory = stateDirectory
+        self.handleKey = handleKey
+        self.logger = logger
+    }
+
+    var current: [Entry] { entries.withLockedValue { $0 } }
+
+    /// What export `path` grants a caller at `address`, by the configuration in force now.
+    func access(path: String, address: SocketAddress?) -> ClientAccess? {
+        configsByPath.withLockedValue { $0[path] }?.access(for: address)
+    }
+
+    /// Reads the exports file (if any) and installs the result.
+    func load() throws {
+        var configs = fixed
+        if let exportsFile {
+            do {
+                configs += try ExportsParser.load(path: exportsFile)
+            } catch {
+                throw ServerStartError(description: "\(error)")
+            }
+        }
+        try install(configs)
+    }
+
+    /// `load`, logging instead of throwing: the SIGHUP path.
+    func reload() {
+        do {
+            try load()
+            logger.notice("exports reloaded", metadata: ["nfs.exports": "\(current.map(\.config.path))"])
+        } catch {
+            logger.error("exports not reloaded; the previous table stays in force", metadata: ["nfs.error": "\(error)"])
+        }
+    }
+
+    func install(_ configs: [ExportEntryConfig]) throws {
+        guard !configs.isEmpty else { throw ServerStartError(description: "nothing to export") }
+        let old = current
+        var new: [Entry] = []
+        for config in configs {
+            if let kept = old.first(where: { $0.config.path == config.path && NFSServer.exportID($0.config) == NFSServer.exportID(config) }) {
+                new.append((config, kept.export))
+                continue
+            }
+            new.append((config, try open(config)))
+        }
+        configsByPath.withLockedValue { byPath in
+            byPath = [:]
+            for e in new { byPath[e.config.path] = e.config }
+        }
+        entries.withLockedValue { $0 = new }
+        registry.replace(with: new.map(\.export))
+    }
+
+    private func open(_ config: ExportEntryConfig) throws -> NFS3Export {
+        let path = config.path
+        let store: FileStore
+        do {
+            store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: NFSServer.exportID(config),
+                                  handleKey: handleKey, logger: logger)
+        } catch let e as StoreError where e.code == .notFound {
+            throw ServerStartError(description: "export \(path): no such directory")
+        } catch let e as StoreError where e.code == .notDirectory {
+            throw ServerStartError(description: "export \(path): not a directory")
+        } catch {
+            throw ServerStartError(description: "export \(path): \(error)")
+        }
+        return NFS3Export(path: path, store: store, authorize: { [weak self] in self?.access(path: path, address: $0) })
+    }
+}
