@@ -68,6 +68,9 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC",
+                                                       .product(name: "NIOCore", package: "swift-nio")],
+                    resources: [.copy("Corpus")]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [

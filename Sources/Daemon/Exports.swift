@@ -1,4 +1,6 @@
 import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
 
 /// One line's worth of exports(5) options for one client specification.
 public struct ExportOptions: Hashable, Sendable {
@@ -69,7 +71,9 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
     case everyone
     case address([UInt8])
     case network([UInt8], prefix: Int)
-    /// A host name, or a wildcard pattern with * and ?.
+    /// A host name with the addresses it resolved to when the exports were loaded.
+    case host(String, addresses: [[UInt8]])
+    /// A wildcard host name pattern with * and ?, matched against the caller's reverse lookup.
     case hostname(String)
 
     public var description: String {
@@ -78,6 +82,7 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
         case .address(let a): return Self.format(a)
         case .network(let a, let p): return "\(Self.format(a))/\(p)"
         case .hostname(let h): return h
+        case .host(let h, let addresses): return addresses.isEmpty ? "\(h) (unresolved)" : h
         }
     }
 
@@ -99,8 +104,9 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
             throw .badClient(String(s))
         }
         if let addr = parseAddress(s) { return .address(addr) }
-        guard s.allSatisfy({ $0.isLetter || $0.isNumber || "-.*?_".contains($0) }) else { throw .badClient(String(s)) }
-        return .hostname(String(s))
+        guard s.allSatisfy({ $0.isLetter || $0.isNumber || "-.*?_[]".contains($0) }) else { throw .badClient(String(s)) }
+        if s.contains(where: { "*?[".contains($0) }) { return .hostname(String(s)) }
+        return .host(String(s), addresses: resolve(String(s)))
     }
 
     static func parseAddress(_ s: Substring) -> [UInt8]? {
@@ -109,6 +115,29 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
         var v6 = in6_addr()
         if inet_pton(AF_INET6, String(s), &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
         return nil
+    }
+
+    /// The IPv4 and IPv6 addresses of a host name (resolved once, when the exports are loaded,
+    /// as knfsd's exportfs does). Empty when it does not resolve.
+    static func resolve(_ name: String) -> [[UInt8]] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &result) == 0 else { return [] }
+        defer { freeaddrinfo(result) }
+        var out: [[UInt8]] = []
+        var p = result
+        while let ai = p {
+            if ai.pointee.ai_family == AF_INET {
+                let a = ai.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                out.append(withUnsafeBytes(of: a) { Array($0) })
+            } else if ai.pointee.ai_family == AF_INET6 {
+                let a = ai.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                out.append(withUnsafeBytes(of: a) { Array($0) })
+            }
+            p = ai.pointee.ai_next
+        }
+        return Array(Set(out)).sorted { $0.lexicographicallyPrecedes($1) }
     }
 
     /// Whether a caller with this address (4 or 16 bytes) and, if known, host name matches.
@@ -131,8 +160,10 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
                 bits -= take
             }
             return true
+        case .host(_, let addresses):
+            return addresses.contains(address)
         case .hostname(let pattern):
-            guard let hostname else { return false }
+            guard let hostname = hostname ?? ReverseLookup.shared.name(of: address) else { return false }
             return fnmatch(pattern.lowercased(), hostname.lowercased(), 0) == 0
         }
     }
@@ -176,6 +207,12 @@ public struct ExportsError: Error, Hashable, Sendable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var reason: Reason
+
+    public init(file: String, line: Int, reason: Reason) {
+        self.file = file
+        self.line = line
+        self.reason = reason
+    }
 
     public var description: String {
         let why: String = switch reason {
@@ -306,5 +343,48 @@ public enum ExportsParser {
             data += buf[0..<n]
         }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Reverse lookups of callers for wildcard host names, cached for five minutes.
+final class ReverseLookup: Sendable {
+    static let shared = ReverseLookup()
+    private let cache = NIOLockedValueBox<[[UInt8]: (String?, NIODeadline)]>([:])
+
+    func name(of address: [UInt8]) -> String? {
+        let now = NIODeadline.now()
+        if let (name, expiry) = cache.withLockedValue({ $0[address] }), expiry > now { return name }
+        let name = Self.lookup(address)
+        cache.withLockedValue { c in
+            if c.count > 4096 { c.removeAll() }
+            c[address] = (name, now + .minutes(5))
+        }
+        return name
+    }
+
+    static func lookup(_ address: [UInt8]) -> String? {
+        var host = [CChar](repeating: 0, count: 1025)
+        let r: Int32
+        if address.count == 4 {
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            withUnsafeMutableBytes(of: &sa.sin_addr) { $0.copyBytes(from: address) }
+            r = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, 1025, nil, 0, NI_NAMEREQD)
+                }
+            }
+        } else {
+            var sa = sockaddr_in6()
+            sa.sin6_family = sa_family_t(AF_INET6)
+            withUnsafeMutableBytes(of: &sa.sin6_addr) { $0.copyBytes(from: address) }
+            r = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in6>.size), &host, 1025, nil, 0, NI_NAMEREQD)
+                }
+            }
+        }
+        guard r == 0 else { return nil }
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
