@@ -66,6 +66,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // libFuzzer target for every decoder of network input (see the file for how to build it).
+        .target(name: "CFuzzDriver"),
+        .executableTarget(name: "swiftnfs-fuzz", dependencies: [
+            "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC",

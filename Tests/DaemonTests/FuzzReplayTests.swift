@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+/// Replays the fuzz corpus (seeds and every input that ever crashed a decoder) through the
+/// decoders, using the replayer build of the fuzz target.
+@Suite struct FuzzReplayTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test func corpusReplaysWithoutCrashing() throws {
+        let binary = Self.root.appendingPathComponent(".build/debug/swiftnfs-fuzz")
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build")
+        var inputs: [String] = []
+        for dir in ["seeds", "regressions"] {
+            let d = Self.root.appendingPathComponent("Tests/FuzzCorpus/\(dir)")
+            for f in try FileManager.default.contentsOfDirectory(atPath: d.path) where !f.hasPrefix(".") {
+                inputs.append(d.appendingPathComponent(f).path)
+            }
+        }
+        #expect(inputs.count >= 10)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = inputs
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("replayed \(inputs.count) inputs"))
+    }
+}
