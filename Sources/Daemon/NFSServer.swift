@@ -87,9 +87,9 @@ public final class NFSServer: Service, Sendable {
                                             address: UniversalAddress.make(host: universalHost(), port: Int(m.port)),
                                             owner: "swiftnfsd"))
                 }
-            } catch let error as ServerStartError where configuration.portmapPort == Portmap.defaultPort {
-                logger.notice("port 111 is taken; registering with the rpcbind that owns it", metadata: ["portmap.error": "\(error)"])
-                registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
+            } catch {
+                await main.close()
+                throw error
             }
         } else if configuration.registerWithSystemRpcbind {
             registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
@@ -100,6 +100,10 @@ public final class NFSServer: Service, Sendable {
             for l in listeners { await l.close() }
             throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
         }
+        // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let notifier = SystemdNotifier()
+        notifier.notify("READY=1\nSTATUS=serving NFSv3 on port \(main.port)")
         logger.notice("serving", metadata: [
             "nfs.port": "\(main.port)",
             "portmap.port": "\(listeners.count > 1 ? listeners[1].port : 0)",
@@ -107,14 +111,23 @@ public final class NFSServer: Service, Sendable {
         ])
 
         // SIGHUP re-reads the exports file while serving, until graceful shutdown.
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
             exports.reload()
+            notifier.notify("READY=1")
         }
+        notifier.notify("STOPPING=1")
 
         logger.notice("shutting down")
         await registration?.unregister()
         for l in listeners { await l.close() }
         for e in exports.current { e.export.store.syncIndex() }
+    }
+
+    static func monotonicMicroseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
 
     func nfs3Program(_ server: NFS3Server) -> NFS3Program { NFS3Program(server: server) }
@@ -127,7 +140,14 @@ public final class NFSServer: Service, Sendable {
         do {
             return try await RPCListener.bind(host: configuration.listenAddress, port: port, core: core, group: group)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw ServerStartError(description: "\(what) port \(port) on \(configuration.listenAddress) is already in use")
+            let owner = PortOwner.describe(port: port).map { " by \($0)" } ?? ""
+            var advice = ""
+            if what == "portmapper" {
+                advice = "; stop it, or run with --register-rpcbind to register with it instead of embedding a portmapper"
+            } else if owner.contains("kernel") {
+                advice = "; stop nfs-kernel-server first"
+            }
+            throw ServerStartError(description: "\(what) port \(port) on \(configuration.listenAddress) is already in use\(owner)\(advice)")
         } catch let error as IOError where error.errnoCode == EACCES {
             throw ServerStartError(description: "\(what) port \(port): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)")
         } catch {
