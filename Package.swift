@@ -31,7 +31,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // RFC 1833 portmap v2 and rpcbind v3/v4.
-        .target(name: "Portmap", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .target(name: "Portmap", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         // RFC 1813 appendix I: MOUNT v1/v3.
         .target(name: "Mount", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // RFC 1813 wire types, one file per procedure.

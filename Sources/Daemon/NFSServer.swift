@@ -38,7 +38,17 @@ public final class NFSServer: Service, Sendable {
         return h
     }
 
+    /// Raises the soft limit on open files to the hard limit: connections and cached
+    /// descriptors are bounded by our own limits, not by a default of 1024.
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     public func run() async throws {
+        Self.raiseFileLimit()
         let handleKey: SipHash24
         do {
             handleKey = try SipHash24.loadOrCreate(stateDirectory: configuration.stateDirectory)
@@ -67,7 +77,7 @@ public final class NFSServer: Service, Sendable {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
         let registry = PortmapRegistry()
-        let portmap = PortmapProgram(registry: registry, now: { UInt32(truncatingIfNeeded: time(nil)) })
+        let portmap = PortmapProgram(registry: registry, logger: logger, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
         func core(_ programs: [any RPCProgram]) -> RPCServerCore {
             RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pool, logger: logger)

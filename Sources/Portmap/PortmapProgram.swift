@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import ONCRPC
 import XDR
@@ -10,9 +11,12 @@ public struct PortmapProgram: RPCProgram {
     public let registry: PortmapRegistry
     /// Seconds since the epoch for GETTIME (injected for tests).
     let now: @Sendable () -> UInt32
+    let logger: Logger
+    let refusals = RefusalLog()
 
-    public init(registry: PortmapRegistry, now: @escaping @Sendable () -> UInt32) {
+    public init(registry: PortmapRegistry, logger: Logger, now: @escaping @Sendable () -> UInt32) {
         self.registry = registry
+        self.logger = logger
         self.now = now
     }
 
@@ -50,6 +54,12 @@ public struct PortmapProgram: RPCProgram {
             }
             try args.expectXDREnd()
             guard Self.isLocal(context.remoteAddress) else {
+                let peer = context.remoteAddress?.ipAddress ?? "-"
+                if refusals.shouldLog("\(peer) set") {
+                    logger.warning("portmap registration refused: only local programs may register", metadata: [
+                        "portmap.client": "\(peer)", "portmap.program": "\(binding.program)",
+                    ])
+                }
                 results.writeXDRBool(false)
                 return .success
             }

@@ -6,7 +6,7 @@ import ONCRPC
 /// Limits that keep one client from taking the server down with it.
 public struct RPCServerLimits: Sendable {
     /// Calls executing at once for one TCP connection before we stop reading from it.
-    public var maxInFlightPerConnection: Int = 128
+    public var maxInFlightPerConnection: Int = 64
     /// Calls executing at once for one UDP socket before further datagrams are dropped
     /// (UDP clients retransmit).
     public var maxInFlightPerDatagramSocket: Int = 512

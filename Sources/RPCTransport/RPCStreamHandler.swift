@@ -4,8 +4,9 @@ import NIOCore
 import ONCRPC
 
 /// One TCP connection: records in, replies out in the order they finish. At most
-/// `maxInFlightPerConnection` calls execute at once; beyond that we stop reading, which pushes
-/// back on the client through TCP flow control instead of queueing without bound.
+/// `maxInFlightPerConnection` calls execute at once, and nothing more is read while the
+/// client is not reading its replies (the channel is not writable); both push back on the
+/// client through TCP flow control instead of queueing without bound.
 final class RPCStreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -55,18 +56,31 @@ final class RPCStreamHandler: ChannelDuplexHandler {
         } else {
             context.writeAndFlush(wrapOutboundOut(header), promise: nil)
         }
-        if readHeld && inFlight < core.limits.maxInFlightPerConnection {
+        resumeReadingIfPossible(context)
+    }
+
+    private var mayRead: Bool {
+        inFlight < core.limits.maxInFlightPerConnection && (context?.channel.isWritable ?? false)
+    }
+
+    private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
+        if readHeld && mayRead {
             readHeld = false
             context.read()
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= core.limits.maxInFlightPerConnection {
-            readHeld = true
-        } else {
+        if mayRead {
             context.read()
+        } else {
+            readHeld = true
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible(context)
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
