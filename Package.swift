@@ -7,12 +7,19 @@ let package = Package(
     products: [
         .executable(name: "swiftnfsd", targets: ["swiftnfsd"]),
         .library(name: "Daemon", targets: ["Daemon"]),
+        // For the micro-benchmarks in Benchmarks/, a separate package that depends on this one.
+        .library(name: "XDR", targets: ["XDR"]),
+        .library(name: "ONCRPC", targets: ["ONCRPC"]),
+        .library(name: "NFS3", targets: ["NFS3"]),
+        .library(name: "FileStore", targets: ["FileStore"]),
+        .library(name: "RPCTransport", targets: ["RPCTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // RFC 4506 primitives on ByteBuffer. NIOCore only.
@@ -51,6 +58,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The write-back journal on the durable directory and the checkpointed copy.
+        .target(name: "Journal", dependencies: [
+            "XDR", "FileStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Configuration, exports, and the ServiceGroup that wires it all together.
         .target(name: "Daemon", dependencies: [
             "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore",
@@ -60,8 +74,17 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
+        // The load generator behind `swiftnfsd bench`: NFSv3 workloads over the project's RPC client.
+        .target(name: "Bench", dependencies: [
+            "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .executableTarget(name: "swiftnfsd", dependencies: [
-            "Daemon",
+            "Daemon", "Bench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,6 +95,8 @@ let package = Package(
             "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC",
                                                        .product(name: "NIOCore", package: "swift-nio")],

@@ -1,0 +1,165 @@
+import NIOCore
+import XDR
+
+// The journal's records, in XDR (RFC 4506): one codec, the project's own, already tested.
+//
+//   enum record_type { WRITE = 1, SETATTR = 2, CREATE = 3, REMOVE = 4, RENAME = 5, LINK = 6,
+//                      CHECKPOINT = 7 };
+//   struct record {
+//       unsigned hyper sequence;      /* strictly increasing, never reused */
+//       unsigned hyper export;        /* the export id */
+//       record_type type;
+//       union switch (record_type type) { ... } body;
+//   };
+//
+// Every change names the files it touches both by file id (resolved through the identity index
+// when replaying onto the served tree, whose paths may be ahead of the journal after a crash)
+// and by path relative to the export root (for the durable copy, whose paths are exactly the
+// journal's). Paths are opaque bytes, as file names are.
+
+public enum JournalLimits {
+    /// A path in the journal: PATH_MAX.
+    public static let maxPath = 4096
+    /// Data of one WRITE record: the largest NFS WRITE.
+    public static let maxData = 1 << 20
+    /// A record on disk: the largest WRITE with its paths and header, rounded up.
+    public static let maxRecord = maxData + 2 * maxPath + 1024
+}
+
+public enum JournalFileType: UInt32, Sendable, Hashable {
+    case regular = 1, directory = 2, symlink = 3, fifo = 4, socket = 5, characterDevice = 6, blockDevice = 7
+}
+
+/// A concrete time (journal records never say "now": replaying must give the same result).
+public struct JournalTime: Hashable, Sendable {
+    public var seconds: Int64
+    public var nanoseconds: UInt32
+    public init(seconds: Int64, nanoseconds: UInt32) { self.seconds = seconds; self.nanoseconds = nanoseconds }
+}
+
+public struct JournalAttributes: Hashable, Sendable {
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var size: UInt64?
+    public var atime: JournalTime?
+    public var mtime: JournalTime?
+    public init(mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: UInt64? = nil,
+                atime: JournalTime? = nil, mtime: JournalTime? = nil) {
+        self.mode = mode; self.uid = uid; self.gid = gid; self.size = size; self.atime = atime; self.mtime = mtime
+    }
+}
+
+public enum JournalChange: Hashable, Sendable {
+    /// Data written at an offset of a regular file.
+    case write(fileID: UInt64, path: [UInt8], offset: UInt64, data: [UInt8])
+    /// Attributes set (size for a truncate or extend).
+    case setAttributes(fileID: UInt64, path: [UInt8], JournalAttributes)
+    /// A new object named `path` (whose last component is its name).
+    case create(fileID: UInt64, path: [UInt8], type: JournalFileType, mode: UInt32, uid: UInt32, gid: UInt32,
+                rdev: UInt64, target: [UInt8])
+    /// A name removed (the object too when it was its last link).
+    case remove(fileID: UInt64, path: [UInt8], isDirectory: Bool)
+    case rename(fileID: UInt64, from: [UInt8], to: [UInt8])
+    case link(fileID: UInt64, existing: [UInt8], new: [UInt8])
+    /// Everything before `through` is in the durable copy.
+    case checkpoint(through: UInt64)
+}
+
+public struct JournalRecord: Hashable, Sendable {
+    public var sequence: UInt64
+    public var exportID: UInt64
+    public var change: JournalChange
+
+    public init(sequence: UInt64, exportID: UInt64, change: JournalChange) {
+        self.sequence = sequence
+        self.exportID = exportID
+        self.change = change
+    }
+}
+
+extension ByteBuffer {
+    mutating func readJournalPath() throws -> [UInt8] {
+        Array(try readXDRVariableOpaque(limit: JournalLimits.maxPath).readableBytesView)
+    }
+
+    mutating func readJournalTime() throws -> JournalTime {
+        JournalTime(seconds: try readXDRInt64(), nanoseconds: try readXDRUInt32())
+    }
+
+    @discardableResult
+    mutating func writeJournalTime(_ t: JournalTime) -> Int {
+        writeXDRInt64(t.seconds) + writeXDRUInt32(t.nanoseconds)
+    }
+
+    public mutating func readJournalRecord() throws -> JournalRecord {
+        let sequence = try readXDRUInt64()
+        let export = try readXDRUInt64()
+        let type = try readXDRUInt32()
+        let change: JournalChange
+        switch type {
+        case 1:
+            change = .write(fileID: try readXDRUInt64(), path: try readJournalPath(), offset: try readXDRUInt64(),
+                            data: Array(try readXDRVariableOpaque(limit: JournalLimits.maxData).readableBytesView))
+        case 2:
+            let id = try readXDRUInt64(), path = try readJournalPath()
+            var a = JournalAttributes()
+            a.mode = try readXDROptional { try $0.readXDRUInt32() }
+            a.uid = try readXDROptional { try $0.readXDRUInt32() }
+            a.gid = try readXDROptional { try $0.readXDRUInt32() }
+            a.size = try readXDROptional { try $0.readXDRUInt64() }
+            a.atime = try readXDROptional { try $0.readJournalTime() }
+            a.mtime = try readXDROptional { try $0.readJournalTime() }
+            change = .setAttributes(fileID: id, path: path, a)
+        case 3:
+            change = .create(fileID: try readXDRUInt64(), path: try readJournalPath(),
+                             type: try readXDREnum(JournalFileType.self), mode: try readXDRUInt32(),
+                             uid: try readXDRUInt32(), gid: try readXDRUInt32(), rdev: try readXDRUInt64(),
+                             target: try readJournalPath())
+        case 4:
+            change = .remove(fileID: try readXDRUInt64(), path: try readJournalPath(), isDirectory: try readXDRBool())
+        case 5:
+            change = .rename(fileID: try readXDRUInt64(), from: try readJournalPath(), to: try readJournalPath())
+        case 6:
+            change = .link(fileID: try readXDRUInt64(), existing: try readJournalPath(), new: try readJournalPath())
+        case 7:
+            change = .checkpoint(through: try readXDRUInt64())
+        default:
+            throw XDRError(.invalidEnum, "journal record type \(type)")
+        }
+        return JournalRecord(sequence: sequence, exportID: export, change: change)
+    }
+
+    @discardableResult
+    public mutating func writeJournalRecord(_ r: JournalRecord) -> Int {
+        let start = writerIndex
+        writeXDRUInt64(r.sequence)
+        writeXDRUInt64(r.exportID)
+        switch r.change {
+        case .write(let id, let path, let offset, let data):
+            writeXDRUInt32(1); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDRUInt64(offset)
+            writeXDRVariableOpaque(bytes: data)
+        case .setAttributes(let id, let path, let a):
+            writeXDRUInt32(2); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path)
+            writeXDROptional(a.mode) { $0.writeXDRUInt32($1) }
+            writeXDROptional(a.uid) { $0.writeXDRUInt32($1) }
+            writeXDROptional(a.gid) { $0.writeXDRUInt32($1) }
+            writeXDROptional(a.size) { $0.writeXDRUInt64($1) }
+            writeXDROptional(a.atime) { $0.writeJournalTime($1) }
+            writeXDROptional(a.mtime) { $0.writeJournalTime($1) }
+        case .create(let id, let path, let type, let mode, let uid, let gid, let rdev, let target):
+            writeXDRUInt32(3); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDREnum(type)
+            writeXDRUInt32(mode); writeXDRUInt32(uid); writeXDRUInt32(gid); writeXDRUInt64(rdev)
+            writeXDRVariableOpaque(bytes: target)
+        case .remove(let id, let path, let isDirectory):
+            writeXDRUInt32(4); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDRBool(isDirectory)
+        case .rename(let id, let from, let to):
+            writeXDRUInt32(5); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: from); writeXDRVariableOpaque(bytes: to)
+        case .link(let id, let existing, let new):
+            writeXDRUInt32(6); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: existing); writeXDRVariableOpaque(bytes: new)
+        case .checkpoint(let through):
+            writeXDRUInt32(7); writeXDRUInt64(through)
+        }
+        return writerIndex - start
+    }
+}
