@@ -35,8 +35,10 @@ public final class RPCClient: Sendable {
         self.state = state
     }
 
+    /// Connects to `remote`. `localAddress` binds the client's own end first (a source address
+    /// such as 127.0.0.2, or a privileged source port for `secure` exports).
     public static func connect(to remote: SocketAddress, transport: RPCTransportProtocol,
-                               group: EventLoopGroup) async throws -> RPCClient {
+                               localAddress: SocketAddress? = nil, group: EventLoopGroup) async throws -> RPCClient {
         let state = NIOLockedValueBox(State(nextXID: UInt32.random(in: 1...UInt32.max / 2)))
         let deliver: @Sendable (ByteBuffer) -> Void = { record in
             var record = record
@@ -55,7 +57,9 @@ public final class RPCClient: Sendable {
         let channel: Channel
         switch transport {
         case .tcp:
-            channel = try await ClientBootstrap(group: group)
+            var bootstrap = ClientBootstrap(group: group)
+            if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
+            channel = try await bootstrap
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
@@ -65,8 +69,8 @@ public final class RPCClient: Sendable {
                 }
                 .connect(to: remote).get()
         case .udp:
-            let any: SocketAddress = remote.protocol == .inet6
-                ? try SocketAddress(ipAddress: "::", port: 0) : try SocketAddress(ipAddress: "0.0.0.0", port: 0)
+            let any: SocketAddress = try localAddress ?? (remote.protocol == .inet6
+                ? SocketAddress(ipAddress: "::", port: 0) : SocketAddress(ipAddress: "0.0.0.0", port: 0))
             channel = try await DatagramBootstrap(group: group)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: RPCLimits.maxDatagramSize))
                 .channelInitializer { ch in
