@@ -1,0 +1,144 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The outcome of running an external program to completion.
+struct ToolResult: CustomStringConvertible, Sendable {
+    let command: [String]
+    let status: Int32
+    let timedOut: Bool
+    let stdoutData: Data
+    let stderr: String
+
+    var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
+    var succeeded: Bool { status == 0 && !timedOut }
+    var lines: [Substring] { stdout.split(separator: "\n") }
+
+    var description: String {
+        func clip(_ text: String) -> String {
+            text.count <= 2000 ? text : String(text.prefix(2000)) + "… (\(text.count) chars)"
+        }
+        return """
+            $ \(command.joined(separator: " "))
+            exit status \(status)\(timedOut ? " (killed after timeout)" : "")
+            stdout: \(clip(stdout))
+            stderr: \(clip(stderr))
+            """
+    }
+
+    /// The value of `key=value` on any line of stdout, e.g. `fh=0a1b...`.
+    func value(_ key: String) -> String? {
+        for line in lines {
+            for field in line.split(separator: " ") where field.hasPrefix(key + "=") {
+                return String(field.dropFirst(key.count + 1))
+            }
+        }
+        return nil
+    }
+}
+
+/// An external program exited non-zero, or printed something other than expected.
+struct ToolFailure: Error, CustomStringConvertible {
+    let message: String
+    let result: ToolResult?
+    var description: String {
+        result.map { "\(message)\n\($0)" } ?? message
+    }
+}
+
+enum Tools {
+    /// Finds `name` on PATH, also trying the sbin directories where
+    /// rpcinfo and showmount live, which a non-login PATH may lack.
+    static func path(of name: String) throws -> String {
+        if name.contains("/") { return name }
+        let pathDirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        for dir in pathDirs + ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"] {
+            let candidate = dir + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw ToolFailure(
+            message: "'\(name)' is not installed; the end-to-end tests need the Debian packages "
+                + "rpcbind, nfs-common, libnfs-utils, libtirpc-dev, pkg-config and a C compiler",
+            result: nil)
+    }
+
+    /// Runs a program to completion. Output goes through temporary files so
+    /// that large outputs cannot block the child on a full pipe.
+    static func run(
+        _ name: String, _ arguments: [String], timeout: Duration = .seconds(120)
+    ) async throws -> ToolResult {
+        let executable = try path(of: name)
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swiftnfs-tool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outURL = scratch.appendingPathComponent("stdout")
+        let errURL = scratch.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let outHandle = try FileHandle(forWritingTo: outURL)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        defer {
+            try? outHandle.close()
+            try? errHandle.close()
+        }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        try launch(process)
+
+        let timedOut = try await waitForExit(process, timeout: timeout)
+        return ToolResult(
+            command: [name] + arguments,
+            status: process.terminationStatus,
+            timedOut: timedOut,
+            stdoutData: (try? Data(contentsOf: outURL)) ?? Data(),
+            stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs a program and throws unless it exits 0.
+    @discardableResult
+    static func runChecked(
+        _ name: String, _ arguments: [String], timeout: Duration = .seconds(120)
+    ) async throws -> ToolResult {
+        let result = try await run(name, arguments, timeout: timeout)
+        guard result.succeeded else {
+            throw ToolFailure(message: "\(name) failed", result: result)
+        }
+        return result
+    }
+
+    /// Starts `process` with an empty signal mask. Swift concurrency runs us
+    /// on dispatch worker threads, which block most signals, and a spawned
+    /// child inherits the spawning thread's mask: swiftnfsd would start with
+    /// SIGTERM blocked, unlike under a shell or an init system.
+    static func launch(_ process: Process) throws {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+    }
+
+    /// Polls until `process` exits; SIGKILLs it once `timeout` has passed.
+    /// Returns whether it had to be killed.
+    static func waitForExit(_ process: Process, timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now >= deadline {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+}
