@@ -48,7 +48,25 @@ extension FileStore {
 
     public func create(_ dirID: UInt64, name: [UInt8], mode: UInt32, how: CreateMode) throws -> FileAttributes {
         try checkNewName(name)
-        return try withDirectory(dirID) { dirFD in
+        let existed = (try? lookup(dirID, name: name)) != nil
+        return try recording({ try createFile(dirID, name: name, mode: mode, how: how) }) { a in
+            guard !existed else { return [] }
+            var changes: [FileChange] = [created(dirID, name, a)]
+            if case .exclusive = how {
+                changes.append(.setAttributes(fileID: a.fileID, path: path(dirID, name), AttributeValues(atime: a.atime, mtime: a.mtime)))
+            }
+            return changes
+        }
+    }
+
+    /// The record of a new object.
+    func created(_ dirID: UInt64, _ name: [UInt8], _ a: FileAttributes, target: [UInt8] = []) -> FileChange {
+        .create(fileID: a.fileID, path: path(dirID, name), type: a.type, mode: a.mode, uid: a.uid, gid: a.gid,
+                rdev: cnfs_makedev(a.rdevMajor, a.rdevMinor), target: target)
+    }
+
+    func createFile(_ dirID: UInt64, name: [UInt8], mode: UInt32, how: CreateMode) throws -> FileAttributes {
+        try withDirectory(dirID) { dirFD in
             var flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
             switch how {
             case .unchecked: break
@@ -84,21 +102,25 @@ extension FileStore {
 
     public func makeDirectory(_ dirID: UInt64, name: [UInt8], mode: UInt32) throws -> FileAttributes {
         try checkNewName(name)
-        return try withDirectory(dirID) { dirFD in
-            _ = try Self.cString(name) { p in try sys("mkdir") { mkdirat(dirFD, p, mode_t(mode & 0o7777)) } }
-            return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
-        }
+        return try recording({
+            try withDirectory(dirID) { dirFD in
+                _ = try Self.cString(name) { p in try sys("mkdir") { mkdirat(dirFD, p, mode_t(mode & 0o7777)) } }
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
+            }
+        }) { a in [created(dirID, name, a)] }
     }
 
     public func makeSymlink(_ dirID: UInt64, name: [UInt8], target: [UInt8]) throws -> FileAttributes {
         try checkNewName(name)
         guard !target.contains(0) else { throw StoreError(.invalid, operation: "symlink") }
-        return try withDirectory(dirID) { dirFD in
-            _ = try Self.cString(target) { t in
-                try Self.cString(name) { p in try sys("symlink") { symlinkat(t, dirFD, p) } }
+        return try recording({
+            try withDirectory(dirID) { dirFD in
+                _ = try Self.cString(target) { t in
+                    try Self.cString(name) { p in try sys("symlink") { symlinkat(t, dirFD, p) } }
+                }
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
             }
-            return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
-        }
+        }) { a in [created(dirID, name, a, target: target)] }
     }
 
     public func makeNode(_ dirID: UInt64, name: [UInt8], type: SpecialFileType, mode: UInt32) throws -> FileAttributes {
@@ -109,41 +131,48 @@ extension FileStore {
         case .socket: (S_IFSOCK, 0)
         case .fifo: (S_IFIFO, 0)
         }
-        return try withDirectory(dirID) { dirFD in
-            _ = try Self.cString(name) { p in try sys("mknod") { mknodat(dirFD, p, kind | mode_t(mode & 0o7777), dev) } }
-            return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
-        }
+        return try recording({
+            try withDirectory(dirID) { dirFD in
+                _ = try Self.cString(name) { p in try sys("mknod") { mknodat(dirFD, p, kind | mode_t(mode & 0o7777), dev) } }
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
+            }
+        }) { a in [created(dirID, name, a)] }
     }
 
-    /// The id the index has for a child, if any, and whether removing this name removes the file.
-    func forgetIfLast(_ st: stat) {
+    /// Forgets a removed name's file when it was the last link; returns the file's id, if known.
+    @discardableResult
+    func forgetIfLast(_ st: stat) -> UInt64? {
         let isLast = st.st_mode & S_IFMT == S_IFDIR || st.st_nlink <= 1
-        if let id = index.knownID(inode: UInt64(st.st_ino)) {
-            descriptors.remove(id)
-            if isLast { index.forget(id) }
-        }
+        guard let id = index.knownID(inode: UInt64(st.st_ino)) else { return nil }
+        descriptors.remove(id)
+        if isLast { index.forget(id) }
+        return id
     }
 
     public func remove(_ dirID: UInt64, name: [UInt8]) throws {
         if Self.isDot(name) || Self.isDotDot(name) { throw StoreError(.invalid, operation: "remove") }
         try Self.validate(name: name)
-        try withDirectory(dirID) { dirFD in
-            guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "remove") }
-            if st.st_mode & S_IFMT == S_IFDIR { throw StoreError(.isDirectory, operation: "remove") }
-            _ = try Self.cString(name) { p in try sys("unlink") { unlinkat(dirFD, p, 0) } }
-            forgetIfLast(st)
-        }
+        try recording({
+            try withDirectory(dirID) { dirFD -> UInt64? in
+                guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "remove") }
+                if st.st_mode & S_IFMT == S_IFDIR { throw StoreError(.isDirectory, operation: "remove") }
+                _ = try Self.cString(name) { p in try sys("unlink") { unlinkat(dirFD, p, 0) } }
+                return forgetIfLast(st)
+            }
+        }) { id in [.remove(fileID: id ?? 0, path: path(dirID, name), isDirectory: false)] }
     }
 
     public func removeDirectory(_ dirID: UInt64, name: [UInt8]) throws {
         if Self.isDot(name) { throw StoreError(.invalid, operation: "rmdir") }
         if Self.isDotDot(name) { throw StoreError(.notEmpty, operation: "rmdir") }
         try Self.validate(name: name)
-        try withDirectory(dirID) { dirFD in
-            guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "rmdir") }
-            _ = try Self.cString(name) { p in try sys("rmdir") { unlinkat(dirFD, p, AT_REMOVEDIR) } }
-            forgetIfLast(st)
-        }
+        try recording({
+            try withDirectory(dirID) { dirFD -> UInt64? in
+                guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "rmdir") }
+                _ = try Self.cString(name) { p in try sys("rmdir") { unlinkat(dirFD, p, AT_REMOVEDIR) } }
+                return forgetIfLast(st)
+            }
+        }) { id in [.remove(fileID: id ?? 0, path: path(dirID, name), isDirectory: true)] }
     }
 
     public func rename(_ fromDirID: UInt64, name fromName: [UInt8], to toDirID: UInt64, name toName: [UInt8]) throws {
@@ -152,6 +181,20 @@ extension FileStore {
         }
         try Self.validate(name: fromName)
         try Self.validate(name: toName)
+        try changeLockIfJournaled {
+            let from = path(fromDirID, fromName), to = path(toDirID, toName)
+            let id = try renameEntry(fromDirID, name: fromName, to: toDirID, name: toName)
+            _ = recorder?.record(.rename(fileID: id, from: from, to: to), exportID: exportID)
+        }
+    }
+
+    /// Runs `body` under the change lock when there is a journal.
+    func changeLockIfJournaled<T>(_ body: () throws -> T) rethrows -> T {
+        guard recorder != nil else { return try body() }
+        return try changeLock.withLock(body)
+    }
+
+    func renameEntry(_ fromDirID: UInt64, name fromName: [UInt8], to toDirID: UInt64, name toName: [UInt8]) throws -> UInt64 {
         try withDirectory(fromDirID) { fromFD in
             try withDirectory(toDirID) { toFD in
                 guard let source = statChild(fromFD, fromName) else { throw StoreError(errno: errno, operation: "rename") }
@@ -162,12 +205,19 @@ extension FileStore {
                 if let target, target.st_ino != source.st_ino { forgetIfLast(target) }
                 let id = index.id(inode: UInt64(source.st_ino), parent: toDirID, name: toName)
                 index.place(id, parent: toDirID, name: toName, inode: UInt64(source.st_ino))
+                return id
             }
         }
     }
 
     public func link(_ id: UInt64, to dirID: UInt64, name: [UInt8]) throws {
         try checkNewName(name)
+        try recording({ try linkEntry(id, to: dirID, name: name) }) { _ in
+            [.link(fileID: id, existing: path(of: id), new: path(dirID, name))]
+        }
+    }
+
+    func linkEntry(_ id: UInt64, to dirID: UInt64, name: [UInt8]) throws {
         try withLocation(id) { fromFD, fromName, st in
             guard st.st_mode & S_IFMT != S_IFDIR else { throw StoreError(.isDirectory, operation: "link") }
             try withDirectory(dirID) { toFD in

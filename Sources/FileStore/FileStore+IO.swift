@@ -80,6 +80,15 @@ extension FileStore {
                 total += n
             }
         }
+        if let recorder {
+            // The data goes to the journal; its order against renames is kept by the lock.
+            let bytes = Array(data.readableBytesView)
+            changeLock.withLock {
+                _ = recorder.record(.write(fileID: id, path: path(of: id), offset: offset, data: bytes), exportID: exportID)
+            }
+            // Stability comes from the journal (the caller waits with `makeDurable`).
+            return total
+        }
         switch durability {
         case .unstable: break
         case .data: _ = try sys("fdatasync") { fdatasync(d.fd) }
@@ -90,6 +99,10 @@ extension FileStore {
 
     /// Makes everything written to the file stable (fsync), and the identity index with it.
     public func commit(_ id: UInt64) throws {
+        if isJournaled {
+            index.sync()
+            return try makeDurable()
+        }
         let attrs = try attributes(of: id)
         if attrs.type == .regular {
             let d = try descriptor(id, writable: false)

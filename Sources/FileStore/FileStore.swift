@@ -1,6 +1,7 @@
 import CNFSShims
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The backing directory of one export. Every call takes server file ids (see `FileIndex`),
@@ -17,12 +18,19 @@ public final class FileStore: Sendable {
     let descriptors = DescriptorCache()
     let logger: Logger
     let handleKey: SipHash24
+    /// Where changes are recorded (the write-back journal), if anywhere.
+    let recorder: (any ChangeRecorder)?
+    /// Held around a change and its record, so the journal's order is the order in which
+    /// changes took effect.
+    let changeLock = NIOLock()
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
     /// are signed with `handleKey`.
-    public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24, logger: Logger) throws {
+    public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24,
+                recorder: (any ChangeRecorder)? = nil, logger: Logger) throws {
         self.root = root
         self.handleKey = handleKey
+        self.recorder = recorder
         self.exportID = exportID
         self.logger = logger
         // Clients send the mode they want with their umask already applied.
@@ -207,6 +215,17 @@ public final class FileStore: Sendable {
     }
 
     public func setAttributes(_ id: UInt64, _ changes: AttributeChanges) throws {
+        try recording({ try applyAttributes(id, changes) }) { _ in
+            // Record the values that took effect (a time "now" becomes the time it was).
+            let after = try? attributes(of: id)
+            let values = AttributeValues(
+                mode: changes.mode.map { $0 & 0o7777 }, uid: changes.uid, gid: changes.gid, size: changes.size,
+                atime: changes.atime == .unchanged ? nil : after?.atime, mtime: changes.mtime == .unchanged ? nil : after?.mtime)
+            return [.setAttributes(fileID: id, path: path(of: id), values)]
+        }
+    }
+
+    func applyAttributes(_ id: UInt64, _ changes: AttributeChanges) throws {
         try withLocation(id) { dirFD, name, st in
             let type = FileType(mode: st.st_mode)
             try Self.cString(name) { p in
@@ -261,5 +280,48 @@ public final class FileStore: Sendable {
                                     availableBytes: UInt64(s.f_bavail) * f, totalFiles: UInt64(s.f_files),
                                     freeFiles: UInt64(s.f_ffree), availableFiles: UInt64(s.f_favail),
                                     maxNameLength: UInt32(s.f_namemax))
+    }
+}
+
+// MARK: Recording changes
+
+extension FileStore {
+    /// Whether changes go to a journal.
+    public var isJournaled: Bool { recorder != nil }
+
+    /// Runs a change and, with a journal, records what `describe` says it did, both under the
+    /// change lock. `describe` runs after the change, with the identity index brought up to date.
+    func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
+        guard let recorder else { return try body() }
+        return try changeLock.withLock {
+            let value = try body()
+            for change in try describe(value) { _ = recorder.record(change, exportID: exportID) }
+            return value
+        }
+    }
+
+    /// Returns once every change made so far is on stable storage in the journal. Without a
+    /// journal there is nothing to wait for (callers fsync the files themselves).
+    public func makeDurable() throws {
+        guard let recorder else { return }
+        try recorder.makeDurable(through: recorder.lastRecorded)
+    }
+
+    /// The path of `id` relative to the export root, as the journal names it.
+    func path(of id: UInt64) -> [UInt8] {
+        Self.join(index.components(of: id) ?? [])
+    }
+
+    func path(_ dirID: UInt64, _ name: [UInt8]) -> [UInt8] {
+        Self.join((index.components(of: dirID) ?? []) + [name])
+    }
+
+    static func join(_ components: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (i, c) in components.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "/")) }
+            out += c
+        }
+        return out
     }
 }

@@ -1,3 +1,4 @@
+import FileStore
 import NIOCore
 import XDR
 
@@ -26,45 +27,7 @@ public enum JournalLimits {
     public static let maxRecord = maxData + 2 * maxPath + 1024
 }
 
-public enum JournalFileType: UInt32, Sendable, Hashable {
-    case regular = 1, directory = 2, symlink = 3, fifo = 4, socket = 5, characterDevice = 6, blockDevice = 7
-}
-
-/// A concrete time (journal records never say "now": replaying must give the same result).
-public struct JournalTime: Hashable, Sendable {
-    public var seconds: Int64
-    public var nanoseconds: UInt32
-    public init(seconds: Int64, nanoseconds: UInt32) { self.seconds = seconds; self.nanoseconds = nanoseconds }
-}
-
-public struct JournalAttributes: Hashable, Sendable {
-    public var mode: UInt32?
-    public var uid: UInt32?
-    public var gid: UInt32?
-    public var size: UInt64?
-    public var atime: JournalTime?
-    public var mtime: JournalTime?
-    public init(mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: UInt64? = nil,
-                atime: JournalTime? = nil, mtime: JournalTime? = nil) {
-        self.mode = mode; self.uid = uid; self.gid = gid; self.size = size; self.atime = atime; self.mtime = mtime
-    }
-}
-
-public enum JournalChange: Hashable, Sendable {
-    /// Data written at an offset of a regular file.
-    case write(fileID: UInt64, path: [UInt8], offset: UInt64, data: [UInt8])
-    /// Attributes set (size for a truncate or extend).
-    case setAttributes(fileID: UInt64, path: [UInt8], JournalAttributes)
-    /// A new object named `path` (whose last component is its name).
-    case create(fileID: UInt64, path: [UInt8], type: JournalFileType, mode: UInt32, uid: UInt32, gid: UInt32,
-                rdev: UInt64, target: [UInt8])
-    /// A name removed (the object too when it was its last link).
-    case remove(fileID: UInt64, path: [UInt8], isDirectory: Bool)
-    case rename(fileID: UInt64, from: [UInt8], to: [UInt8])
-    case link(fileID: UInt64, existing: [UInt8], new: [UInt8])
-    /// Everything before `through` is in the durable copy.
-    case checkpoint(through: UInt64)
-}
+public typealias JournalChange = FileChange
 
 public struct JournalRecord: Hashable, Sendable {
     public var sequence: UInt64
@@ -83,13 +46,24 @@ extension ByteBuffer {
         Array(try readXDRVariableOpaque(limit: JournalLimits.maxPath).readableBytesView)
     }
 
-    mutating func readJournalTime() throws -> JournalTime {
-        JournalTime(seconds: try readXDRInt64(), nanoseconds: try readXDRUInt32())
+    mutating func readJournalTime() throws -> FileTime {
+        FileTime(seconds: try readXDRInt64(), nanoseconds: try readXDRUInt32())
     }
 
     @discardableResult
-    mutating func writeJournalTime(_ t: JournalTime) -> Int {
+    mutating func writeJournalTime(_ t: FileTime) -> Int {
         writeXDRInt64(t.seconds) + writeXDRUInt32(t.nanoseconds)
+    }
+
+    // enum file_type { REGULAR = 1, DIRECTORY = 2, SYMLINK = 3, FIFO = 4, SOCKET = 5, CHR = 6, BLK = 7 };
+    static let fileTypes: [FileType] = [.regular, .directory, .symlink, .fifo, .socket, .characterDevice, .blockDevice]
+
+    static func journalCode(_ t: FileType) -> UInt32 { UInt32(fileTypes.firstIndex(of: t)! + 1) }
+
+    mutating func readJournalFileType() throws -> FileType {
+        let code = try readXDRUInt32()
+        guard code >= 1, code <= UInt32(Self.fileTypes.count) else { throw XDRError(.invalidEnum, "file type \(code)") }
+        return Self.fileTypes[Int(code) - 1]
     }
 
     public mutating func readJournalRecord() throws -> JournalRecord {
@@ -103,7 +77,7 @@ extension ByteBuffer {
                             data: Array(try readXDRVariableOpaque(limit: JournalLimits.maxData).readableBytesView))
         case 2:
             let id = try readXDRUInt64(), path = try readJournalPath()
-            var a = JournalAttributes()
+            var a = AttributeValues()
             a.mode = try readXDROptional { try $0.readXDRUInt32() }
             a.uid = try readXDROptional { try $0.readXDRUInt32() }
             a.gid = try readXDROptional { try $0.readXDRUInt32() }
@@ -113,7 +87,7 @@ extension ByteBuffer {
             change = .setAttributes(fileID: id, path: path, a)
         case 3:
             change = .create(fileID: try readXDRUInt64(), path: try readJournalPath(),
-                             type: try readXDREnum(JournalFileType.self), mode: try readXDRUInt32(),
+                             type: try readJournalFileType(), mode: try readXDRUInt32(),
                              uid: try readXDRUInt32(), gid: try readXDRUInt32(), rdev: try readXDRUInt64(),
                              target: try readJournalPath())
         case 4:
@@ -148,7 +122,7 @@ extension ByteBuffer {
             writeXDROptional(a.atime) { $0.writeJournalTime($1) }
             writeXDROptional(a.mtime) { $0.writeJournalTime($1) }
         case .create(let id, let path, let type, let mode, let uid, let gid, let rdev, let target):
-            writeXDRUInt32(3); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDREnum(type)
+            writeXDRUInt32(3); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDRUInt32(Self.journalCode(type))
             writeXDRUInt32(mode); writeXDRUInt32(uid); writeXDRUInt32(gid); writeXDRUInt64(rdev)
             writeXDRVariableOpaque(bytes: target)
         case .remove(let id, let path, let isDirectory):

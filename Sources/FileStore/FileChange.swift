@@ -1,0 +1,48 @@
+/// A change the server made to an exported tree, as the write-back journal records it.
+///
+/// Every change names the files it touches both by file id (to find them in the served tree,
+/// whose state may be ahead of the journal after a crash) and by path relative to the export
+/// root (for the durable copy, whose paths are exactly the journal's). Times are concrete
+/// (never "now"), so replaying a change gives the same result every time.
+public enum FileChange: Hashable, Sendable {
+    /// Data written at an offset of a regular file.
+    case write(fileID: UInt64, path: [UInt8], offset: UInt64, data: [UInt8])
+    /// Attributes set (size for a truncate or extend).
+    case setAttributes(fileID: UInt64, path: [UInt8], AttributeValues)
+    /// A new object named `path` (whose last component is its name).
+    case create(fileID: UInt64, path: [UInt8], type: FileType, mode: UInt32, uid: UInt32, gid: UInt32,
+                rdev: UInt64, target: [UInt8])
+    /// A name removed (the object too when it was its last link).
+    case remove(fileID: UInt64, path: [UInt8], isDirectory: Bool)
+    case rename(fileID: UInt64, from: [UInt8], to: [UInt8])
+    case link(fileID: UInt64, existing: [UInt8], new: [UInt8])
+    /// Everything up to and including `through` is in the durable copy.
+    case checkpoint(through: UInt64)
+}
+
+/// Attribute values as they were set (concrete; see `FileChange`).
+public struct AttributeValues: Hashable, Sendable {
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var size: UInt64?
+    public var atime: FileTime?
+    public var mtime: FileTime?
+
+    public init(mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: UInt64? = nil,
+                atime: FileTime? = nil, mtime: FileTime? = nil) {
+        self.mode = mode; self.uid = uid; self.gid = gid; self.size = size; self.atime = atime; self.mtime = mtime
+    }
+}
+
+/// Where the file store reports its changes (the journal), and how it waits for them to be
+/// durable.
+public protocol ChangeRecorder: Sendable {
+    /// Records a change to export `exportID`; returns its sequence number.
+    func record(_ change: FileChange, exportID: UInt64) -> UInt64
+    /// Returns once every change up to `sequence` is on stable storage; throws when the durable
+    /// side cannot take it (no space, I/O error).
+    func makeDurable(through sequence: UInt64) throws
+    /// The sequence of the last change recorded.
+    var lastRecorded: UInt64 { get }
+}

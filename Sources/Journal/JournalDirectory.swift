@@ -1,0 +1,108 @@
+import Glibc
+
+/// The files of a journal on the durable directory:
+///
+///     DIR/journal/SSSSSSSSSSSSSSSS.jnl   segments, named by the first sequence they may hold (hex)
+///     DIR/checkpoint                     the sequence through which the copy is complete
+///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
+public struct JournalDirectory: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public var segmentsDirectory: String { root + "/journal" }
+    public var checkpointFile: String { root + "/checkpoint" }
+    public func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+
+    public func segmentPath(firstSequence: UInt64) -> String {
+        let hex = String(firstSequence, radix: 16)
+        return segmentsDirectory + "/" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + ".jnl"
+    }
+
+    /// The segments, oldest first, with the first sequence each may hold.
+    public func segments() -> [(first: UInt64, path: String)] {
+        guard let dir = opendir(segmentsDirectory) else { return [] }
+        defer { closedir(dir) }
+        var out: [(UInt64, String)] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasSuffix(".jnl"), let first = UInt64(name.dropLast(4), radix: 16) else { continue }
+            out.append((first, segmentsDirectory + "/" + name))
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// The checkpointed sequence (0 when there has been none).
+    public func checkpointedSequence() -> UInt64 {
+        guard let text = try? Self.readFile(checkpointFile) else { return 0 }
+        return UInt64(String(decoding: text, as: UTF8.self).split(separator: "\n").first ?? "", radix: 10) ?? 0
+    }
+
+    /// Records a checkpoint durably (write a temporary file, fsync, rename, fsync the directory).
+    public func setCheckpointedSequence(_ sequence: UInt64) throws {
+        try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n".utf8))
+    }
+
+    public static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(.io, "open \(path): errno \(errno)") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw JournalError(.io, "read \(path): errno \(errno)") }
+            if n == 0 { return out }
+            out += chunk[0..<n]
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "write \(path): errno \(errno)")
+            }
+            done += n
+        }
+    }
+
+    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError(.io, "create \(tmp): errno \(errno)") }
+        do {
+            try bytes.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
+            guard fsync(fd) == 0 else { throw JournalError(.io, "fsync \(tmp): errno \(errno)") }
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw JournalError(.io, "rename \(tmp): errno \(errno)") }
+        syncDirectory(of: path)
+    }
+
+    /// fsync of the directory holding `path`, so a create or rename in it is durable.
+    public static func syncDirectory(of path: String) {
+        let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let fd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    public static func makeDirectories(_ path: String) throws {
+        var built = ""
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                throw JournalError(.io, "mkdir \(built): errno \(errno)")
+            }
+        }
+    }
+}
