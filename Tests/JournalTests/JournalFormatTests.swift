@@ -1,3 +1,4 @@
+import FileStore
 import Journal
 import NIOCore
 import Testing
@@ -10,8 +11,8 @@ import Testing
                                                               mode: 0o644, uid: 1000, gid: 100, rdev: 0, target: [])),
         JournalRecord(sequence: 3, exportID: 7, change: .write(fileID: 3, path: Array("dir/f".utf8), offset: 5_000_000_000,
                                                              data: Array("hello, journal".utf8))),
-        JournalRecord(sequence: 5, exportID: 7, change: .setAttributes(fileID: 3, path: Array("dir/f".utf8), JournalAttributes(
-            mode: 0o600, size: 3, mtime: JournalTime(seconds: 1_700_000_000, nanoseconds: 42)))),
+        JournalRecord(sequence: 5, exportID: 7, change: .setAttributes(fileID: 3, path: Array("dir/f".utf8), AttributeValues(
+            mode: 0o600, size: 3, mtime: FileTime(seconds: 1_700_000_000, nanoseconds: 42)))),
         JournalRecord(sequence: 6, exportID: 7, change: .create(fileID: 4, path: Array("dir/l".utf8), type: .symlink,
                                                               mode: 0o777, uid: 0, gid: 0, rdev: 0, target: Array("../x".utf8))),
         JournalRecord(sequence: 7, exportID: 7, change: .link(fileID: 3, existing: Array("dir/f".utf8), new: Array("g".utf8))),
