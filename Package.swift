@@ -60,14 +60,14 @@ let package = Package(
         ]),
         // The write-back journal on the durable directory and the checkpointed copy.
         .target(name: "Journal", dependencies: [
-            "XDR", "FileStore",
+            "XDR", "FileStore", "CNFSShims",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Configuration, exports, and the ServiceGroup that wires it all together.
         .target(name: "Daemon", dependencies: [
-            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore",
+            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

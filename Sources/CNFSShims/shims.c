@@ -28,3 +28,5 @@ int cnfs_thread_setfsgid(uint32_t gid) { return (int)syscall(SYS_setfsgid, gid);
 int cnfs_thread_setgroups(size_t count, const uint32_t *groups) {
     return (int)syscall(SYS_setgroups, count, groups);
 }
+
+int cnfs_syncfs(int fd) { return syncfs(fd); }

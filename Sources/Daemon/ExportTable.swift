@@ -75,6 +75,6 @@ extension ExportEntryConfig {
             return nil
         }
         return ClientAccess(readOnly: o.readOnly, requirePrivilegedPort: o.secure, rootSquash: o.rootSquash,
-                            allSquash: o.allSquash, anonUID: o.anonUID, anonGID: o.anonGID)
+                            allSquash: o.allSquash, anonUID: o.anonUID, anonGID: o.anonGID, sync: o.sync)
     }
 }

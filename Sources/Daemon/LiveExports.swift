@@ -20,6 +20,8 @@ final class LiveExports: Sendable {
     /// Exports given on the command line, kept across reloads.
     let fixed: [ExportEntryConfig]
     let exportsFile: String?
+    /// The journal, when there is a durable directory.
+    let durability = NIOLockedValueBox<Durability?>(nil)
 
     init(fixed: [ExportEntryConfig], exportsFile: String?, stateDirectory: String, handleKey: SipHash24, logger: Logger) {
         self.fixed = fixed
@@ -80,10 +82,18 @@ final class LiveExports: Sendable {
 
     private func open(_ config: ExportEntryConfig) throws -> NFS3Export {
         let path = config.path
+        let exportID = NFSServer.exportID(config)
+        let durability = self.durability.withLockedValue { $0 }
         let store: FileStore
         do {
-            store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: NFSServer.exportID(config),
-                                  handleKey: handleKey, logger: logger)
+            let rebuilt = try durability?.rebuildIfLost(exportID: exportID, root: path) ?? false
+            store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: exportID,
+                                  handleKey: handleKey, recorder: durability?.recorder, logger: logger)
+            if let durability {
+                if rebuilt { store.refreshIdentities() }
+                try durability.replay(onto: store, root: path, rebuilt: rebuilt)
+                durability.markRunning(exportID: exportID)
+            }
         } catch let e as StoreError where e.code == .notFound {
             throw ServerStartError(description: "export \(path): no such directory")
         } catch let e as StoreError where e.code == .notDirectory {

@@ -57,12 +57,36 @@ public final class NFSServer: Service, Sendable {
         }
         let exports = LiveExports(fixed: configuration.exports, exportsFile: configuration.exportsFile,
                                   stateDirectory: configuration.stateDirectory, handleKey: handleKey, logger: logger)
+        var durability: Durability?
+        if let durable = configuration.durableDirectory {
+            var settings = Durability.Settings(directory: durable)
+            settings.flushInterval = configuration.journalFlushInterval
+            settings.checkpointInterval = configuration.checkpointInterval
+            settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
+            do {
+                durability = try Durability(settings: settings, syncIndexes: { [exports] in
+                    for e in exports.current { e.export.store.syncIndex() }
+                }, logger: logger)
+            } catch {
+                throw ServerStartError(description: "durable directory \(durable): \(error)")
+            }
+            exports.durability.withLockedValue { $0 = durability }
+        }
         try exports.load()
+        let durable = durability
+        if let durability {
+            // Bring the copy up to date with everything recovered, before serving.
+            do {
+                try durability.checkpointer.checkpoint()
+            } catch {
+                logger.error("checkpoint at start failed; the journal keeps everything", metadata: ["journal.error": "\(error)"])
+            }
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         let pool = NIOThreadPool(numberOfThreads: configuration.threads)
         pool.start()
         do {
-            try await serve(exports, handleKey: handleKey, group: group, pool: pool)
+            try await serve(exports, handleKey: handleKey, durability: durable, group: group, pool: pool)
         } catch {
             try? await pool.shutdownGracefully()
             try? await group.shutdownGracefully()
@@ -72,7 +96,7 @@ public final class NFSServer: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    func serve(_ exports: LiveExports, handleKey: SipHash24, group: EventLoopGroup,
+    func serve(_ exports: LiveExports, handleKey: SipHash24, durability: Durability?, group: EventLoopGroup,
                pool: NIOThreadPool) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
@@ -120,11 +144,17 @@ public final class NFSServer: Service, Sendable {
             "nfs.exports": "\(exports.current.map(\.config.path))",
         ])
 
-        // SIGHUP re-reads the exports file while serving, until graceful shutdown.
-        for await _ in hangups.cancelOnGracefulShutdown() {
-            notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
-            exports.reload()
-            notifier.notify("READY=1")
+        await withTaskGroup(of: Void.self) { tasks in
+            if let durability {
+                tasks.addTask { await durability.run(pool: pool) }
+            }
+            // SIGHUP re-reads the exports file while serving, until graceful shutdown.
+            for await _ in hangups.cancelOnGracefulShutdown() {
+                notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+                exports.reload()
+                notifier.notify("READY=1")
+            }
+            tasks.cancelAll()
         }
         notifier.notify("STOPPING=1")
 
@@ -132,6 +162,10 @@ public final class NFSServer: Service, Sendable {
         await registration?.unregister()
         for l in listeners { await l.close() }
         for e in exports.current { e.export.store.syncIndex() }
+        if let durability {
+            durability.finish()
+            for e in exports.current { durability.markStopped(exportID: e.export.store.exportID) }
+        }
     }
 
     static func monotonicMicroseconds() -> UInt64 {

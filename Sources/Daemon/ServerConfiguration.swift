@@ -16,6 +16,15 @@ public struct ServerConfiguration: Sendable {
     public var stateDirectory = "/var/lib/swiftnfs"
     /// Threads for blocking file-system calls.
     public var threads = 16
+    /// The durable directory (an EBS volume) for the write-back journal and the checkpointed
+    /// copy; nil for none (the served directory is then the only copy).
+    public var durableDirectory: String?
+    /// How soon UNSTABLE writes reach the journal's stable storage.
+    public var journalFlushInterval: Duration = .milliseconds(500)
+    /// How often the durable copy is brought up to date.
+    public var checkpointInterval: Duration = .seconds(30)
+    /// Appends wait (slower acknowledgements) while the journal holds more than this.
+    public var maxJournalBytes = 1 << 30
 
     public init(exports: [ExportEntryConfig]) {
         self.exports = exports

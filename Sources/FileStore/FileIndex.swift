@@ -105,6 +105,7 @@ final class FileIndex: Sendable {
             let node = Node(parent: parent, name: name, inode: inode)
             if let old = s.nodes[id], old.inode != inode, s.byInode[old.inode] == id { s.byInode[old.inode] = nil }
             s.byInode[inode] = id
+            s.nextID = max(s.nextID, id + 1)
             guard s.nodes[id] != node else { return }
             s.nodes[id] = node
             Self.append(&s, id: id, node: node)
@@ -122,6 +123,11 @@ final class FileIndex: Sendable {
             Self.appendUInt64(&record, id)
             Self.write(&s, record)
         }
+    }
+
+    /// Every known file id (for refreshing inode numbers after a rebuild).
+    var allIDs: [UInt64] {
+        state.withLockedValue { Array($0.nodes.keys) }
     }
 
     /// The path components from the export root to `id`, or nil if the chain is broken.

@@ -325,3 +325,55 @@ extension FileStore {
         return out
     }
 }
+
+// MARK: Identity after a rebuild or a replay
+
+extension FileStore {
+    /// After the served tree was rebuilt from the durable copy, every file has a new inode
+    /// number: look each known file up by its path and record the new one, so the handles
+    /// clients hold (which carry file ids, not inode numbers) resolve again.
+    public func refreshIdentities() {
+        var ids = index.allIDs
+        // Parents before children, so each lookup starts from a refreshed directory.
+        ids.sort { (index.components(of: $0)?.count ?? 0) < (index.components(of: $1)?.count ?? 0) }
+        for id in ids where id != Self.rootID {
+            guard let node = index.node(id), let comps = index.components(of: id), !comps.isEmpty,
+                  let fd = try? openBeneath(Array(comps.dropLast()), flags: CNFS_O_PATH | O_DIRECTORY) else { continue }
+            defer { close(fd) }
+            var st = stat()
+            if Self.cString(node.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 {
+                index.place(id, parent: node.parent, name: node.name, inode: UInt64(st.st_ino))
+            }
+        }
+        var st = stat()
+        if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
+    }
+
+    /// Brings the identity index in line with a change replayed from the journal: a file the
+    /// journal created or moved gets the id the journal gave it, so handles handed out before
+    /// the crash resolve to it.
+    public func reconcile(_ change: FileChange) {
+        let fileID: UInt64, path: [UInt8]
+        switch change {
+        case .create(let id, let p, _, _, _, _, _, _): (fileID, path) = (id, p)
+        case .rename(let id, _, let to): (fileID, path) = (id, to)
+        case .remove(let id, _, _):
+            if id != 0, (try? attributes(of: id)) == nil { index.forget(id) }
+            return
+        default: return
+        }
+        guard fileID != 0 else { return }
+        var comps = path.split(separator: UInt8(ascii: "/")).map(Array.init)
+        guard let name = comps.popLast() else { return }
+        var dir = Self.rootID
+        for c in comps {
+            guard let a = try? lookup(dir, name: c), a.type == .directory else { return }
+            dir = a.fileID
+        }
+        guard let fd = try? open(dir, flags: CNFS_O_PATH | O_DIRECTORY) else { return }
+        defer { close(fd) }
+        var st = stat()
+        guard Self.cString(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
+        index.place(fileID, parent: dir, name: name, inode: UInt64(st.st_ino))
+    }
+}

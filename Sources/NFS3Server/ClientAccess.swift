@@ -13,9 +13,13 @@ public struct ClientAccess: Hashable, Sendable {
     public var allSquash: Bool
     public var anonUID: UInt32
     public var anonGID: UInt32
+    /// `sync`: a change is answered only once it is on stable storage (with a journal: once
+    /// the journal records covering it are).
+    public var sync: Bool = true
 
     public init(readOnly: Bool, requirePrivilegedPort: Bool, rootSquash: Bool, allSquash: Bool,
-                anonUID: UInt32 = 65534, anonGID: UInt32 = 65534) {
+                anonUID: UInt32 = 65534, anonGID: UInt32 = 65534, sync: Bool = true) {
+        self.sync = sync
         self.readOnly = readOnly
         self.requirePrivilegedPort = requirePrivilegedPort
         self.rootSquash = rootSquash

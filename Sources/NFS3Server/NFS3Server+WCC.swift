@@ -15,10 +15,24 @@ extension NFS3Server {
             before = preOp(export, dir)
             try requireWritable(context)
             let value = try body(export, dir)
+            try makeDurable(export, context)
             return (.success(value), NFS3WCCData(before: before, after: postOp(export, dir)))
         } catch {
             let after = resolved.flatMap { postOp($0.0, $0.1) }
             return (.failure(NFS3Status(error)), NFS3WCCData(before: before, after: after))
+        }
+    }
+
+    /// On a `sync` export a change is answered only once the journal records covering it are
+    /// on stable storage; a failure there replaces the write verifier and fails the call.
+    func makeDurable(_ export: NFS3Export, _ context: NFS3CallContext, force: Bool = false) throws {
+        guard force || context.access.sync else { return }
+        do {
+            try export.store.makeDurable()
+        } catch {
+            verifier.reset()
+            logger.warning("durable side failed; write verifier replaced", metadata: ["nfs.error": "\(error)"])
+            throw error
         }
     }
 

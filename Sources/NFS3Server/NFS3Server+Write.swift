@@ -23,6 +23,8 @@ extension NFS3Server {
             let written: Int
             do {
                 written = try export.store.write(id, offset: call.offset, data: data, durability: durability)
+                // With a journal, DATA_SYNC and FILE_SYNC are stable once the journal is.
+                if call.stable != .unstable { try export.store.makeDurable() }
             } catch {
                 verifier.reset()
                 logger.warning("write failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])

@@ -28,9 +28,22 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Register with the system rpcbind on 127.0.0.1:111 instead of embedding a portmapper.")
     var registerRpcbind = false
 
-    @Option(help: ArgumentHelp("Where the server keeps what must survive a restart (the file identity index).",
+    @Option(help: ArgumentHelp("Where the server keeps what must survive a restart: the file identity index and the handle key. Default: DURABLE-DIR/state with --durable-dir, else /var/lib/swiftnfs.",
                                valueName: "DIR"))
-    var stateDir = "/var/lib/swiftnfs"
+    var stateDir: String?
+
+    @Option(help: ArgumentHelp("A durable directory (an EBS volume) for the write-back journal and the checkpointed copy of every export. Without it the served directories are the only copy.",
+                               valueName: "DIR"))
+    var durableDir: String?
+
+    @Option(help: "Milliseconds within which UNSTABLE writes reach the journal's stable storage.")
+    var journalFlushMs = 500
+
+    @Option(help: "Seconds between checkpoints of the durable copy.")
+    var checkpointSeconds = 30
+
+    @Option(help: "MiB the journal may hold beyond the last checkpoint before acknowledgements slow down.")
+    var maxJournalMib = 1024
 
     @Option(help: "Threads for blocking file-system calls.")
     var threads = 16
@@ -74,7 +87,11 @@ struct Serve: AsyncParsableCommand {
         configuration.nfsPort = nfsPort
         configuration.portmapPort = portmapPort
         configuration.registerWithSystemRpcbind = registerRpcbind
-        configuration.stateDirectory = stateDir
+        configuration.stateDirectory = stateDir ?? durableDir.map { $0 + "/state" } ?? "/var/lib/swiftnfs"
+        configuration.durableDirectory = durableDir
+        configuration.journalFlushInterval = .milliseconds(journalFlushMs)
+        configuration.checkpointInterval = .seconds(checkpointSeconds)
+        configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads
 
         var logger = Logger(label: "swiftnfsd")

@@ -5,7 +5,7 @@ struct SwiftNFSD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftnfsd",
         abstract: "A userspace NFSv3 server with its own portmapper and MOUNT service.",
-        subcommands: [Serve.self, CheckExports.self],
+        subcommands: [Serve.self, CheckExports.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -22,6 +22,9 @@ uint64_t cnfs_makedev(uint32_t major, uint32_t minor);
 uint32_t cnfs_major(uint64_t dev);
 uint32_t cnfs_minor(uint64_t dev);
 
+/// syncfs(2): commit the file system holding `fd`.
+int cnfs_syncfs(int fd);
+
 /// Pointer to d_name of a dirent.
 const char *cnfs_dirent_name(const struct dirent *entry);
 

@@ -1,0 +1,142 @@
+import FileStore
+import Foundation
+import Journal
+import Logging
+import NIOPosix
+
+/// The write-back journal of a server with a durable directory (the EBS volume): recovery at
+/// start, the writer the file stores record into, the periodic flush of UNSTABLE data and the
+/// checkpoints. See the README's durability table for what each part guarantees.
+final class Durability: Sendable {
+    struct Settings: Sendable {
+        var directory: String
+        /// UNSTABLE writes reach stable storage in the journal within this interval.
+        var flushInterval: Duration = .milliseconds(500)
+        /// A checkpoint runs this often (and sooner when the journal grows past half its bound).
+        var checkpointInterval: Duration = .seconds(30)
+        var limits = JournalWriter.Limits()
+    }
+
+    let settings: Settings
+    let directory: JournalDirectory
+    let writer: JournalWriter
+    let checkpointer: Checkpointer
+    let logger: Logger
+    let recoveredLog: JournalLog
+
+    var recorder: JournalRecorder { JournalRecorder(writer: writer) }
+
+    /// Opens the journal: reads what is after the last checkpoint (for recovery) and prepares
+    /// a writer that continues its sequence.
+    init(settings: Settings, syncIndexes: @escaping @Sendable () -> Void, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        directory = JournalDirectory(root: settings.directory)
+        try JournalDirectory.makeDirectories(directory.segmentsDirectory)
+        let checkpoint = directory.checkpointedSequence()
+        recoveredLog = JournalLog.read(directory, after: checkpoint)
+        for d in recoveredLog.damages {
+            if d.damage.isTornTail {
+                logger.notice("journal: torn last record (a crash during an append); everything before it is recovered",
+                              metadata: ["journal.damage": "\(d)"])
+            } else {
+                logger.error("journal damaged; everything before the damage is recovered", metadata: ["journal.damage": "\(d)"])
+            }
+        }
+        writer = try JournalWriter(directory: directory, lastSequence: recoveredLog.lastSequence,
+                                   uncheckpointedBytes: recoveredLog.bytesAfterCheckpoint, limits: settings.limits, logger: logger)
+        checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncIndexes: syncIndexes)
+    }
+
+    /// The marker that tells a process crash (marker left behind, the served tree has every
+    /// change the process made) from a reboot or a new instance (no marker: replay).
+    static func markerPath(exportID: UInt64) -> String {
+        "/run/swiftnfs/running-" + String(exportID, radix: 16)
+    }
+
+    static func isEmptyOrMissing(_ path: String) -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return true }
+        return names.filter { $0 != "lost+found" }.isEmpty
+    }
+
+    /// Rebuilds an export whose served tree is gone (a new or restarted instance) from the
+    /// durable copy. Returns whether it did.
+    func rebuildIfLost(exportID: UInt64, root: String) throws -> Bool {
+        let copy = directory.copyDirectory(exportID: exportID)
+        guard Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) else { return false }
+        logger.notice("served tree is empty; rebuilding it from the durable copy", metadata: [
+            "journal.export": "\(root)", "journal.copy": "\(copy)",
+        ])
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let cp = Process()
+        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+        cp.arguments = ["-a", "--reflink=auto", copy + "/.", root + "/"]
+        try cp.run()
+        cp.waitUntilExit()
+        guard cp.terminationStatus == 0 else {
+            throw ServerStartError(description: "rebuilding \(root) from \(copy) failed (cp exit \(cp.terminationStatus))")
+        }
+        return true
+    }
+
+    /// Replays the journal after the last checkpoint onto an export's served tree, when the
+    /// tree may lack it (rebuilt, or the machine restarted), and brings the identity index in
+    /// line. Idempotent: a replay interrupted by another crash is simply done again.
+    func replay(onto store: FileStore, root: String, rebuilt: Bool) throws {
+        let marker = Self.markerPath(exportID: store.exportID)
+        let processCrashOnly = FileManager.default.fileExists(atPath: marker)
+        let records = recoveredLog.records.filter { $0.exportID == store.exportID }
+        guard rebuilt || !processCrashOnly, !records.isEmpty else { return }
+        let applier = try TreeApplier(root: root)
+        defer { applier.close() }
+        for r in records {
+            try applier.apply(r.change)
+            store.reconcile(r.change)
+        }
+        try applier.sync()
+        logger.notice("journal replayed onto the served tree", metadata: [
+            "journal.export": "\(root)", "journal.records": "\(records.count)",
+        ])
+    }
+
+    func markRunning(exportID: UInt64) {
+        try? FileManager.default.createDirectory(atPath: "/run/swiftnfs", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: Self.markerPath(exportID: exportID), contents: nil)
+    }
+
+    func markStopped(exportID: UInt64) {
+        try? FileManager.default.removeItem(atPath: Self.markerPath(exportID: exportID))
+    }
+
+    /// The background work until shutdown: flush UNSTABLE data within the interval, checkpoint
+    /// periodically. Blocking I/O runs on the thread pool.
+    func run(pool: NIOThreadPool) async {
+        let writer = self.writer
+        let checkpointer = self.checkpointer
+        var sinceCheckpoint: Duration = .zero
+        while !Task.isCancelled {
+            try? await Task.sleep(for: settings.flushInterval)
+            sinceCheckpoint += settings.flushInterval
+            _ = try? await pool.runIfActive { try writer.waitDurable(writer.lastAppended) }
+            let status = writer.status
+            if sinceCheckpoint >= settings.checkpointInterval || status.uncheckpointedBytes > settings.limits.maxUncheckpointedBytes / 2 {
+                sinceCheckpoint = .zero
+                do {
+                    _ = try await pool.runIfActive { try checkpointer.checkpoint() }
+                } catch {
+                    logger.error("checkpoint failed; the journal keeps everything until one succeeds", metadata: ["journal.error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// At clean shutdown: everything to the journal, one last checkpoint.
+    func finish() {
+        do {
+            try writer.waitDurable(writer.lastAppended)
+            try checkpointer.checkpoint()
+        } catch {
+            logger.error("final checkpoint failed; the journal will be replayed at the next start", metadata: ["journal.error": "\(error)"])
+        }
+    }
+}

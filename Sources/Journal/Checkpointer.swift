@@ -1,0 +1,91 @@
+import FileStore
+import Glibc
+import Logging
+
+/// Brings the durable copy up to date from the journal, then trims the journal.
+///
+/// One checkpoint: read the durable records after the last checkpoint, apply them to each
+/// export's copy, sync the copies' file system and the identity indexes, record the new
+/// checkpoint durably, and delete the segments it covers. Interrupted anywhere, the next
+/// checkpoint (or recovery at start) applies the same records again, which is harmless.
+public final class Checkpointer: @unchecked Sendable {
+    public struct Report: Sendable {
+        public var appliedThrough: UInt64
+        public var records: Int
+        public var bytes: Int
+        public var damages: [JournalLog.Damage]
+    }
+
+    let directory: JournalDirectory
+    let writer: JournalWriter
+    let logger: Logger
+    /// Called before a checkpoint is recorded: makes the identity indexes durable.
+    let syncIndexes: @Sendable () -> Void
+    private let lock = Condition()
+    private var lastCheckpointTime: Double = 0
+    private var lastError: String?
+
+    public init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
+                syncIndexes: @escaping @Sendable () -> Void) {
+        self.directory = directory
+        self.writer = writer
+        self.logger = logger
+        self.syncIndexes = syncIndexes
+    }
+
+    /// Runs one checkpoint (callers serialize: the background loop and `swiftnfsd checkpoint`).
+    @discardableResult
+    public func checkpoint() throws -> Report {
+        try lock.withLock {
+            do {
+                let report = try Self.checkpoint(directory: directory, through: writer.status.durableSequence,
+                                                 syncIndexes: syncIndexes, rotate: { writer.rotate() })
+                writer.checkpointed(bytes: report.bytes)
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                lastCheckpointTime = Double(now.tv_sec)
+                lastError = nil
+                for d in report.damages { logger.error("journal damage", metadata: ["journal.damage": "\(d)"]) }
+                return report
+            } catch {
+                lastError = "\(error)"
+                throw error
+            }
+        }
+    }
+
+    /// Seconds since the epoch of the last successful checkpoint (0 if none this run), and the
+    /// last failure if the last attempt failed.
+    public var lastResult: (time: Double, error: String?) {
+        lock.withLock { (lastCheckpointTime, lastError) }
+    }
+
+    /// The checkpoint itself, without a writer (recovery at start uses it too).
+    public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
+                                  syncIndexes: () -> Void, rotate: () -> Void) throws -> Report {
+        let start = directory.checkpointedSequence()
+        let log = JournalLog.read(directory, after: start, through: limit)
+        guard let last = log.records.last?.sequence else {
+            return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages)
+        }
+        rotate()
+        var appliers: [UInt64: TreeApplier] = [:]
+        defer { for a in appliers.values { a.close() } }
+        for r in log.records {
+            if appliers[r.exportID] == nil {
+                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID))
+            }
+            try appliers[r.exportID]!.apply(r.change)
+        }
+        for a in appliers.values { try a.sync() }
+        syncIndexes()
+        try directory.setCheckpointedSequence(last)
+        // Delete the segments every record of which is now in the copy: all but the newest
+        // whose successor starts at or before the checkpoint.
+        let segments = directory.segments()
+        for (i, s) in segments.enumerated() where i + 1 < segments.count && segments[i + 1].first <= last + 1 {
+            unlink(s.path)
+        }
+        return Report(appliedThrough: last, records: log.records.count, bytes: log.bytesAfterCheckpoint, damages: log.damages)
+    }
+}

@@ -1,0 +1,185 @@
+import CNFSShims
+import FileStore
+import Glibc
+
+/// Applies journal changes to a directory tree by path: the durable copy at a checkpoint, and
+/// the served tree when it is rebuilt or caught up at start.
+///
+/// Every change is applied so that applying it again, or applying a run of changes to a tree
+/// that already has some of them, ends in the same state: a create of a name that exists, a
+/// remove or rename of a name that does not, are skipped; writes and attribute changes are
+/// plain overwrites. Paths never leave the root and never follow a symlink (openat2 with
+/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), whatever the journal says.
+public struct TreeApplier {
+    public let root: String
+    let rootFD: Int32
+
+    public init(root: String) throws {
+        try JournalDirectory.makeDirectories(root)
+        self.root = root
+        rootFD = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
+        guard rootFD >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
+    }
+
+    public func close() { _ = Glibc.close(rootFD) }
+
+    /// Makes everything applied so far durable (syncfs of the tree's file system).
+    public func sync() throws {
+        // syncfs needs a real descriptor, not an O_PATH one.
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
+        defer { _ = Glibc.close(fd) }
+        guard cnfs_syncfs(fd) == 0 else { throw JournalError(errno == ENOSPC ? .noSpace : .io, "syncfs \(root): errno \(errno)") }
+    }
+
+    /// Splits a journal path into its directory and final name, refusing anything that is not
+    /// a plain relative path.
+    static func split(_ path: [UInt8]) -> (dir: [UInt8], name: [UInt8])? {
+        let parts = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0 != [46] && $0 != [46, 46] && !$0.contains(0) }) else {
+            return nil
+        }
+        var dir: [UInt8] = []
+        for (i, p) in parts.dropLast().enumerated() {
+            if i > 0 { dir.append(UInt8(ascii: "/")) }
+            dir += p
+        }
+        return (dir, Array(parts.last!))
+    }
+
+    func cString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try (bytes + [0]).withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
+    }
+
+    /// Runs `body` with a descriptor of the directory holding `path` and the final name, or
+    /// returns nil when that directory does not exist (the change is then moot).
+    func inParent<T>(_ path: [UInt8], _ body: (Int32, [UInt8]) throws -> T) throws -> T? {
+        guard let (dir, name) = Self.split(path) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
+        let fd: Int32 = dir.isEmpty ? dup(rootFD)
+            : cString(dir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR || errno == ELOOP { return nil }
+            throw JournalError(.io, "open parent of a journal path: errno \(errno)")
+        }
+        defer { _ = Glibc.close(fd) }
+        return try body(fd, name)
+    }
+
+    func check(_ r: Int32, _ what: String, allowing: [Int32] = []) throws {
+        guard r != 0 else { return }
+        let e = errno
+        if allowing.contains(e) { return }
+        throw JournalError(e == ENOSPC || e == EDQUOT ? .noSpace : .io, "\(what): errno \(e)")
+    }
+
+    public func apply(_ change: FileChange) throws {
+        switch change {
+        case .write(_, let path, let offset, let data):
+            try inParent(path) { dirFD, name in
+                let fd = cString(name) { openat(dirFD, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
+                guard fd >= 0 else {
+                    if errno == ENOENT || errno == ELOOP || errno == EISDIR { return }
+                    throw JournalError(.io, "open for replay: errno \(errno)")
+                }
+                defer { _ = Glibc.close(fd) }
+                var done = 0
+                try data.withUnsafeBytes { bytes in
+                    while done < bytes.count {
+                        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            throw JournalError(errno == ENOSPC ? .noSpace : .io, "replay write: errno \(errno)")
+                        }
+                        done += n
+                    }
+                }
+            }
+        case .setAttributes(_, let path, let v):
+            try inParent(path) { dirFD, name in try setAttributes(dirFD, name, v) }
+        case .create(_, let path, let type, let mode, let uid, let gid, let rdev, let target):
+            try inParent(path) { dirFD, name in
+                var st = stat()
+                if cString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { return }
+                try cString(name) { p in
+                    switch type {
+                    case .regular:
+                        let fd = openat(dirFD, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode & 0o7777))
+                        guard fd >= 0 else { throw JournalError(errno == ENOSPC ? .noSpace : .io, "replay create: errno \(errno)") }
+                        _ = Glibc.close(fd)
+                    case .directory:
+                        try check(mkdirat(dirFD, p, mode_t(mode & 0o7777)), "replay mkdir")
+                    case .symlink:
+                        try cString(target) { t in try check(symlinkat(t, dirFD, p), "replay symlink") }
+                    case .fifo:
+                        try check(mknodat(dirFD, p, S_IFIFO | mode_t(mode & 0o7777), 0), "replay mkfifo")
+                    case .socket:
+                        try check(mknodat(dirFD, p, S_IFSOCK | mode_t(mode & 0o7777), 0), "replay mknod")
+                    case .characterDevice:
+                        try check(mknodat(dirFD, p, S_IFCHR | mode_t(mode & 0o7777), dev_t(rdev)), "replay mknod")
+                    case .blockDevice:
+                        try check(mknodat(dirFD, p, S_IFBLK | mode_t(mode & 0o7777), dev_t(rdev)), "replay mknod")
+                    }
+                    try check(fchownat(dirFD, p, uid, gid, AT_SYMLINK_NOFOLLOW), "replay chown")
+                    if type != .symlink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
+                }
+            }
+        case .remove(_, let path, let isDirectory):
+            try inParent(path) { dirFD, name in
+                try cString(name) { p in
+                    try check(unlinkat(dirFD, p, isDirectory ? AT_REMOVEDIR : 0), "replay remove", allowing: [ENOENT, ENOTEMPTY])
+                }
+            }
+        case .rename(_, let from, let to):
+            guard let (toDir, toName) = Self.split(to) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
+            try inParent(from) { fromFD, fromName in
+                let toFD: Int32 = toDir.isEmpty ? dup(rootFD)
+                    : cString(toDir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
+                guard toFD >= 0 else { return }
+                defer { _ = Glibc.close(toFD) }
+                try cString(fromName) { f in
+                    try cString(toName) { t in try check(renameat(fromFD, f, toFD, t), "replay rename", allowing: [ENOENT]) }
+                }
+            }
+        case .link(_, let existing, let new):
+            guard let (newDir, newName) = Self.split(new) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
+            try inParent(existing) { fromFD, fromName in
+                let toFD: Int32 = newDir.isEmpty ? dup(rootFD)
+                    : cString(newDir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
+                guard toFD >= 0 else { return }
+                defer { _ = Glibc.close(toFD) }
+                try cString(fromName) { f in
+                    try cString(newName) { t in try check(linkat(fromFD, f, toFD, t, 0), "replay link", allowing: [ENOENT, EEXIST]) }
+                }
+            }
+        case .checkpoint:
+            break
+        }
+    }
+
+    func setAttributes(_ dirFD: Int32, _ name: [UInt8], _ v: AttributeValues) throws {
+        try cString(name) { p in
+            var st = stat()
+            guard fstatat(dirFD, p, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            let isLink = st.st_mode & S_IFMT == S_IFLNK
+            if let size = v.size, st.st_mode & S_IFMT == S_IFREG {
+                let fd = openat(dirFD, p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw JournalError(.io, "replay truncate: errno \(errno)") }
+                defer { _ = Glibc.close(fd) }
+                try check(ftruncate(fd, off_t(size)), "replay truncate")
+            }
+            if v.uid != nil || v.gid != nil {
+                try check(fchownat(dirFD, p, v.uid ?? UInt32.max, v.gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW), "replay chown")
+            }
+            if let mode = v.mode, !isLink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
+            if v.atime != nil || v.mtime != nil {
+                func spec(_ t: FileTime?) -> timespec {
+                    t.map { timespec(tv_sec: Int($0.seconds), tv_nsec: Int($0.nanoseconds)) } ?? timespec(tv_sec: 0, tv_nsec: CNFS_UTIME_OMIT)
+                }
+                let times = [spec(v.atime), spec(v.mtime)]
+                try check(utimensat(dirFD, p, times, AT_SYMLINK_NOFOLLOW), "replay utimes")
+            }
+        }
+    }
+}
+
+let O_PATH_ = CNFS_O_PATH
