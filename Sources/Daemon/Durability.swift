@@ -118,6 +118,7 @@ final class Durability: Sendable {
             try? await Task.sleep(for: settings.flushInterval)
             sinceCheckpoint += settings.flushInterval
             _ = try? await pool.runIfActive { try writer.waitDurable(writer.lastAppended) }
+            publishStatus()
             let status = writer.status
             if sinceCheckpoint >= settings.checkpointInterval || status.uncheckpointedBytes > settings.limits.maxUncheckpointedBytes / 2 {
                 sinceCheckpoint = .zero
@@ -128,6 +129,27 @@ final class Durability: Sendable {
                 }
             }
         }
+    }
+
+    /// Writes DIR/status for `swiftnfsd status`.
+    func publishStatus() {
+        let s = writer.status
+        let (time, _) = checkpointer.lastResult
+        JournalStatus(pid: getpid(), updated: Int64(Date().timeIntervalSince1970), appendedSequence: s.appendedSequence,
+                      durableSequence: s.durableSequence, checkpointedSequence: directory.checkpointedSequence(),
+                      uncheckpointedBytes: s.uncheckpointedBytes, lastCheckpoint: Int64(time),
+                      degraded: s.failure.map { "\($0)" }).write(to: directory)
+    }
+
+    /// A checkpoint now (SIGUSR1, `swiftnfsd checkpoint`).
+    func checkpointNow(pool: NIOThreadPool) async {
+        do {
+            _ = try await pool.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
+            logger.notice("checkpoint done on request")
+        } catch {
+            logger.error("checkpoint failed", metadata: ["journal.error": "\(error)"])
+        }
+        publishStatus()
     }
 
     /// At clean shutdown: everything to the journal, one last checkpoint.

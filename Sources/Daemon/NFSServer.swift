@@ -135,7 +135,7 @@ public final class NFSServer: Service, Sendable {
             throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
         }
         // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
         let notifier = SystemdNotifier()
         notifier.notify("READY=1\nSTATUS=serving NFSv3 on port \(main.port)")
         logger.notice("serving", metadata: [
@@ -149,7 +149,12 @@ public final class NFSServer: Service, Sendable {
                 tasks.addTask { await durability.run(pool: pool) }
             }
             // SIGHUP re-reads the exports file while serving, until graceful shutdown.
-            for await _ in hangups.cancelOnGracefulShutdown() {
+            for await signal in hangups.cancelOnGracefulShutdown() {
+                if signal == .sigusr1 {
+                    // SIGUSR1: checkpoint now (`swiftnfsd checkpoint`).
+                    await durability?.checkpointNow(pool: pool)
+                    continue
+                }
                 notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
                 exports.reload()
                 notifier.notify("READY=1")
@@ -164,6 +169,7 @@ public final class NFSServer: Service, Sendable {
         for e in exports.current { e.export.store.syncIndex() }
         if let durability {
             durability.finish()
+            durability.publishStatus()
             for e in exports.current { durability.markStopped(exportID: e.export.store.exportID) }
         }
     }
