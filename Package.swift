@@ -84,7 +84,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "swiftnfsd", dependencies: [
-            "Daemon", "Bench",
+            "Daemon", "Bench", "Journal", "FileStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
+            "Bench", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

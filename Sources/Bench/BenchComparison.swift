@@ -15,6 +15,15 @@ public struct BenchComparison: Sendable {
         public var p99Ratio: Double { baselineP99 > 0 ? candidateP99 / baselineP99 : 0 }
         public var meetsThroughputGoal: Bool { opsRatio >= BenchComparison.throughputGoal }
         public var meetsLatencyGoal: Bool { p99Ratio <= BenchComparison.latencyGoal }
+        /// Both goals, with no failed operation on either side (a fast wrong answer is no answer).
+        public var meetsGoal: Bool { meetsThroughputGoal && meetsLatencyGoal && errors == 0 }
+
+        /// "yes", or "no:" and what falls short.
+        public var verdict: String {
+            if meetsGoal { return "yes" }
+            let short = [meetsThroughputGoal ? nil : "ops", meetsLatencyGoal ? nil : "p99", errors == 0 ? nil : "errors"]
+            return "no: " + short.compactMap { $0 }.joined(separator: ", ")
+        }
     }
 
     public static let throughputGoal = 1.5
@@ -58,12 +67,10 @@ public struct BenchComparison: Sendable {
     }
 
     func cells(_ r: Row) -> [String] {
-        let goal = r.meetsThroughputGoal && r.meetsLatencyGoal ? "yes"
-            : [r.meetsThroughputGoal ? nil : "ops", r.meetsLatencyGoal ? nil : "p99"].compactMap { $0 }.joined(separator: "+") + " below"
-        return [r.workload, "\(r.connections)x\(r.inflight)",
+        [r.workload, "\(r.connections)x\(r.inflight)",
                 BenchTable.number(r.candidateOpsPerSecond), BenchTable.number(r.baselineOpsPerSecond), Self.ratio(r.opsRatio),
                 BenchTable.number(r.candidateP99), BenchTable.number(r.baselineP99), Self.ratio(r.p99Ratio),
-                goal, "\(r.errors)"]
+                r.verdict, "\(r.errors)"]
     }
 
     var header: [String] {
@@ -82,6 +89,6 @@ public struct BenchComparison: Sendable {
         return lines.map { "| " + $0.joined(separator: " | ") + " |" }.joined(separator: "\n") + "\n"
     }
 
-    /// How many rows meet both goals.
-    public var rowsMeetingGoal: Int { rows.filter { $0.meetsThroughputGoal && $0.meetsLatencyGoal }.count }
+    /// How many rows meet the goal.
+    public var rowsMeetingGoal: Int { rows.filter(\.meetsGoal).count }
 }

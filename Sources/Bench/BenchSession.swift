@@ -83,7 +83,6 @@ public final class BenchSession: Sendable {
 
     /// Removes the run directory, unmounts, and closes the control connection.
     public func close() async throws {
-        defer { notes("cleaned up") }
         var failure: Error?
         do { try await removeTree(runName, in: benchDirectory) } catch { failure = error }
         await control.close()
@@ -93,6 +92,7 @@ public final class BenchSession: Sendable {
             await mounter.close()
         }
         if let failure { throw failure }
+        notes("cleaned up")
     }
 
     /// A new connection to the NFS port, for one measured run.

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <sys/xattr.h>
 
 int cnfs_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
     struct open_how how;
@@ -30,3 +32,32 @@ int cnfs_thread_setgroups(size_t count, const uint32_t *groups) {
 }
 
 int cnfs_syncfs(int fd) { return syncfs(fd); }
+
+static const char *file_id_attribute = "trusted.swiftnfs.id";
+
+static int proc_path(char *out, size_t size, int dirfd, const char *name) {
+    int n = snprintf(out, size, "/proc/self/fd/%d/%s", dirfd, name);
+    if (n < 0 || (size_t)n >= size) { errno = ENAMETOOLONG; return -1; }
+    return 0;
+}
+
+int cnfs_set_file_id(int dirfd, const char *name, uint64_t id) {
+    char path[4200];
+    if (proc_path(path, sizeof path, dirfd, name) != 0) return -1;
+    unsigned char v[8];
+    for (int i = 0; i < 8; i++) v[i] = (unsigned char)(id >> (56 - 8 * i));
+    return lsetxattr(path, file_id_attribute, v, sizeof v, 0);
+}
+
+int cnfs_get_file_id(int dirfd, const char *name, uint64_t *id) {
+    char path[4200];
+    if (proc_path(path, sizeof path, dirfd, name) != 0) return -1;
+    unsigned char v[8];
+    ssize_t n = lgetxattr(path, file_id_attribute, v, sizeof v);
+    if (n < 0) return -1;
+    if (n != 8) { errno = ENODATA; return -1; }
+    uint64_t r = 0;
+    for (int i = 0; i < 8; i++) r = (r << 8) | v[i];
+    *id = r;
+    return 0;
+}

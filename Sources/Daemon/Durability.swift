@@ -63,20 +63,59 @@ final class Durability: Sendable {
     /// durable copy. Returns whether it did.
     func rebuildIfLost(exportID: UInt64, root: String) throws -> Bool {
         let copy = directory.copyDirectory(exportID: exportID)
-        guard Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) else { return false }
+        // A rebuild that was interrupted (the marker is still there) starts over.
+        let marker = rebuildMarker(exportID)
+        let interrupted = FileManager.default.fileExists(atPath: marker)
+        guard interrupted || Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) else { return false }
+        if interrupted {
+            logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+                try FileManager.default.removeItem(atPath: root + "/" + name)
+            }
+        }
         logger.notice("served tree is empty; rebuilding it from the durable copy", metadata: [
             "journal.export": "\(root)", "journal.copy": "\(copy)",
         ])
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try JournalDirectory.writeFileAtomically(marker, [])
+        try copyTree(from: copy, to: root)
+        return true
+    }
+
+    /// The first time an export with content is served with a durable directory, the copy
+    /// starts as a full copy of it (the journal only carries changes from then on).
+    func seedCopyIfNeeded(exportID: UInt64, root: String) throws {
+        let copy = directory.copyDirectory(exportID: exportID)
+        guard Self.isEmptyOrMissing(copy), !Self.isEmptyOrMissing(root),
+              !FileManager.default.fileExists(atPath: rebuildMarker(exportID)) else { return }
+        logger.notice("durable copy is empty; copying the served tree into it", metadata: [
+            "journal.export": "\(root)", "journal.copy": "\(copy)",
+        ])
+        try copyTree(from: root, to: copy)
+        let applier = try TreeApplier(root: copy)
+        defer { applier.close() }
+        try applier.sync()
+    }
+
+    func copyTree(from source: String, to destination: String) throws {
+        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
         let cp = Process()
         cp.executableURL = URL(fileURLWithPath: "/bin/cp")
-        cp.arguments = ["-a", "--reflink=auto", copy + "/.", root + "/"]
+        cp.arguments = ["-a", "--reflink=auto", source + "/.", destination + "/"]
         try cp.run()
         cp.waitUntilExit()
         guard cp.terminationStatus == 0 else {
-            throw ServerStartError(description: "rebuilding \(root) from \(copy) failed (cp exit \(cp.terminationStatus))")
+            throw ServerStartError(description: "copying \(source) to \(destination) failed (cp exit \(cp.terminationStatus))")
         }
-        return true
+    }
+
+    func rebuildMarker(_ exportID: UInt64) -> String {
+        directory.root + "/rebuilding-" + String(exportID, radix: 16)
+    }
+
+    /// The rebuild of an export is complete (tree copied, journal replayed, identities settled).
+    func rebuildDone(exportID: UInt64) {
+        try? FileManager.default.removeItem(atPath: rebuildMarker(exportID))
+        JournalDirectory.syncDirectory(of: rebuildMarker(exportID))
     }
 
     /// Replays the journal after the last checkpoint onto an export's served tree, when the
@@ -90,8 +129,10 @@ final class Durability: Sendable {
         let applier = try TreeApplier(root: root)
         defer { applier.close() }
         for r in records {
+            let survivor = rebuilt ? nil : store.survivingLink(of: r.change)
             try applier.apply(r.change)
-            store.reconcile(r.change)
+            // After a rebuild the identities are learned from the tags afterwards.
+            if !rebuilt { store.reconcile(r.change, survivingInode: survivor) }
         }
         try applier.sync()
         logger.notice("journal replayed onto the served tree", metadata: [

@@ -87,11 +87,17 @@ final class LiveExports: Sendable {
         let store: FileStore
         do {
             let rebuilt = try durability?.rebuildIfLost(exportID: exportID, root: path) ?? false
+            try durability?.seedCopyIfNeeded(exportID: exportID, root: path)
             store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: exportID,
                                   handleKey: handleKey, recorder: durability?.recorder, logger: logger)
             if let durability {
-                if rebuilt { store.refreshIdentities() }
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
+                if rebuilt {
+                    store.adoptTaggedIdentities()
+                    store.forgetMissingIdentities()
+                    store.syncIndex()
+                    durability.rebuildDone(exportID: exportID)
+                }
                 durability.markRunning(exportID: exportID)
             }
         } catch let e as StoreError where e.code == .notFound {

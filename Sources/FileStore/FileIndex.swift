@@ -125,6 +125,28 @@ final class FileIndex: Sendable {
         }
     }
 
+    /// Drops every inode number (after a rebuild every one of them is meaningless), keeping
+    /// ids and locations; `place` records the new ones.
+    func forgetAllInodes() {
+        state.withLockedValue { s in
+            s.byInode = [:]
+            for (id, var node) in s.nodes where id != Self.rootID {
+                node.inode = 0
+                s.nodes[id] = node
+            }
+        }
+    }
+
+    /// Marks a file's place as unknown (its recorded name was removed).
+    func markUnplaced(_ id: UInt64) {
+        state.withLockedValue { s in
+            guard var node = s.nodes[id] else { return }
+            if s.byInode[node.inode] == id { s.byInode[node.inode] = nil }
+            node.inode = 0
+            s.nodes[id] = node
+        }
+    }
+
     /// Every known file id (for refreshing inode numbers after a rebuild).
     var allIDs: [UInt64] {
         state.withLockedValue { Array($0.nodes.keys) }

@@ -59,9 +59,11 @@ extension FileStore {
         }
     }
 
-    /// The record of a new object.
+    /// The record of a new object. The object is also tagged with its file id (an xattr), so
+    /// the durable copy and a tree rebuilt from it carry their identities.
     func created(_ dirID: UInt64, _ name: [UInt8], _ a: FileAttributes, target: [UInt8] = []) -> FileChange {
-        .create(fileID: a.fileID, path: path(dirID, name), type: a.type, mode: a.mode, uid: a.uid, gid: a.gid,
+        _ = try? withDirectory(dirID) { fd in Self.cString(name) { cnfs_set_file_id(fd, $0, a.fileID) } }
+        return .create(fileID: a.fileID, path: path(dirID, name), type: a.type, mode: a.mode, uid: a.uid, gid: a.gid,
                 rdev: cnfs_makedev(a.rdevMajor, a.rdevMinor), target: target)
     }
 
@@ -145,7 +147,13 @@ extension FileStore {
         let isLast = st.st_mode & S_IFMT == S_IFDIR || st.st_nlink <= 1
         guard let id = index.knownID(inode: UInt64(st.st_ino)) else { return nil }
         descriptors.remove(id)
-        if isLast { index.forget(id) }
+        if isLast {
+            index.forget(id)
+        } else {
+            // Another name of the file remains: record it as the file's place now (the index
+            // must name a place that exists, or a rebuild could not find the file again).
+            try? relocate(id, inode: UInt64(st.st_ino))
+        }
         return id
     }
 

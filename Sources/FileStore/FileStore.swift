@@ -333,6 +333,8 @@ extension FileStore {
     /// number: look each known file up by its path and record the new one, so the handles
     /// clients hold (which carry file ids, not inode numbers) resolve again.
     public func refreshIdentities() {
+        // Old inode numbers may now belong to other files: none of them may be trusted.
+        index.forgetAllInodes()
         var ids = index.allIDs
         // Parents before children, so each lookup starts from a refreshed directory.
         ids.sort { (index.components(of: $0)?.count ?? 0) < (index.components(of: $1)?.count ?? 0) }
@@ -349,16 +351,78 @@ extension FileStore {
         if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
     }
 
+    /// After the served tree was rebuilt (and the journal replayed onto it), learns every
+    /// file's identity from its tag: walks the tree and records each tagged object's id at the
+    /// place and inode it has now. Untagged objects are left to the index's own paths.
+    public func adoptTaggedIdentities() {
+        index.forgetAllInodes()
+        var st = stat()
+        if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
+        var queue: [(UInt64, [[UInt8]])] = [(Self.rootID, [])]
+        while !queue.isEmpty {
+            let (dirID, comps) = queue.removeFirst()
+            guard let fd = try? openBeneath(comps, flags: O_RDONLY | O_DIRECTORY), let dir = fdopendir(fd) else { continue }
+            defer { closedir(dir) }
+            let dirFD = dirfd(dir)
+            while let entry = readdir(dir) {
+                let cname = cnfs_dirent_name(entry)!
+                let name = Array(UnsafeBufferPointer(start: UnsafeRawPointer(cname).assumingMemoryBound(to: UInt8.self), count: strlen(cname)))
+                if Self.isDot(name) || Self.isDotDot(name) { continue }
+                var tag: UInt64 = 0
+                let inode = UInt64(entry.pointee.d_ino)
+                let id: UInt64
+                if cnfs_get_file_id(dirFD, cname, &tag) == 0, tag > Self.rootID {
+                    id = tag
+                    index.place(id, parent: dirID, name: name, inode: inode)
+                } else {
+                    // Untagged: keep the id the index has for this place, if any.
+                    id = index.id(inode: inode, parent: dirID, name: name)
+                }
+                if entry.pointee.d_type == UInt8(DT_DIR) { queue.append((id, comps + [name])) }
+            }
+        }
+    }
+
+    /// After a rebuild and the replay: files the index knows that are not in the tree are gone.
+    public func forgetMissingIdentities() {
+        for id in index.allIDs where id != Self.rootID && index.node(id)?.inode == 0 {
+            index.forget(id)
+        }
+    }
+
     /// Brings the identity index in line with a change replayed from the journal: a file the
     /// journal created or moved gets the id the journal gave it, so handles handed out before
     /// the crash resolve to it.
-    public func reconcile(_ change: FileChange) {
+    /// Before a replayed remove: if the name is one of several links of a file, the inode to
+    /// find the file by afterwards (under one of its other names).
+    public func survivingLink(of change: FileChange) -> UInt64? {
+        guard case .remove(_, let path, false) = change else { return nil }
+        let comps = path.split(separator: UInt8(ascii: "/")).map(Array.init)
+        guard let name = comps.last, let fd = try? openBeneath(Array(comps.dropLast()), flags: CNFS_O_PATH | O_DIRECTORY) else {
+            return nil
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard Self.cString(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0, st.st_nlink > 1 else { return nil }
+        return UInt64(st.st_ino)
+    }
+
+    public func reconcile(_ change: FileChange, survivingInode: UInt64? = nil) {
         let fileID: UInt64, path: [UInt8]
         switch change {
         case .create(let id, let p, _, _, _, _, _, _): (fileID, path) = (id, p)
         case .rename(let id, _, let to): (fileID, path) = (id, to)
-        case .remove(let id, _, _):
-            if id != 0, (try? attributes(of: id)) == nil { index.forget(id) }
+        case .link(let id, _, let new): (fileID, path) = (id, new)
+        case .remove(let id, let removed, _):
+            guard id != 0 else { return }
+            if let inode = survivingInode {
+                // The file lives on under another name: find it there.
+                try? relocate(id, inode: inode)
+            } else if self.path(of: id) == removed {
+                // Its last name is gone; files left without a place after the replay are
+                // forgotten (`forgetMissingIdentities`).
+                index.markUnplaced(id)
+            }
             return
         default: return
         }

@@ -72,10 +72,23 @@ public struct TreeApplier {
         throw JournalError(e == ENOSPC || e == EDQUOT ? .noSpace : .io, "\(what): errno \(e)")
     }
 
+    /// Whether the object `name` in `dirFD` is the file `id` of a record: its tag says so, or
+    /// it has no tag (a file from before the journal; it takes the id). A missing object, or
+    /// one tagged with another id (a later file under the same name), is not.
+    func isFile(_ id: UInt64, _ dirFD: Int32, _ name: [UInt8]) -> Bool {
+        var tag: UInt64 = 0
+        let r = cString(name) { cnfs_get_file_id(dirFD, $0, &tag) }
+        if r == 0 { return id == 0 || tag == id }
+        guard errno == ENODATA else { return false }
+        if id != 0 { _ = cString(name) { cnfs_set_file_id(dirFD, $0, id) } }
+        return true
+    }
+
     public func apply(_ change: FileChange) throws {
         switch change {
-        case .write(_, let path, let offset, let data):
+        case .write(let id, let path, let offset, let data):
             try inParent(path) { dirFD, name in
+                guard isFile(id, dirFD, name) else { return }
                 let fd = cString(name) { openat(dirFD, $0, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
                 guard fd >= 0 else {
                     if errno == ENOENT || errno == ELOOP || errno == EISDIR { return }
@@ -94,9 +107,12 @@ public struct TreeApplier {
                     }
                 }
             }
-        case .setAttributes(_, let path, let v):
-            try inParent(path) { dirFD, name in try setAttributes(dirFD, name, v) }
-        case .create(_, let path, let type, let mode, let uid, let gid, let rdev, let target):
+        case .setAttributes(let id, let path, let v):
+            try inParent(path) { dirFD, name in
+                guard isFile(id, dirFD, name) else { return }
+                try setAttributes(dirFD, name, v)
+            }
+        case .create(let id, let path, let type, let mode, let uid, let gid, let rdev, let target):
             try inParent(path) { dirFD, name in
                 var st = stat()
                 if cString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { return }
@@ -121,17 +137,20 @@ public struct TreeApplier {
                     }
                     try check(fchownat(dirFD, p, uid, gid, AT_SYMLINK_NOFOLLOW), "replay chown")
                     if type != .symlink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
+                    if id != 0 { try check(cnfs_set_file_id(dirFD, p, id), "replay tag") }
                 }
             }
-        case .remove(_, let path, let isDirectory):
+        case .remove(let id, let path, let isDirectory):
             try inParent(path) { dirFD, name in
+                guard isFile(id, dirFD, name) else { return }
                 try cString(name) { p in
                     try check(unlinkat(dirFD, p, isDirectory ? AT_REMOVEDIR : 0), "replay remove", allowing: [ENOENT, ENOTEMPTY])
                 }
             }
-        case .rename(_, let from, let to):
+        case .rename(let id, let from, let to):
             guard let (toDir, toName) = Self.split(to) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
             try inParent(from) { fromFD, fromName in
+                guard isFile(id, fromFD, fromName) else { return }
                 let toFD: Int32 = toDir.isEmpty ? dup(rootFD)
                     : cString(toDir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
                 guard toFD >= 0 else { return }
@@ -140,9 +159,10 @@ public struct TreeApplier {
                     try cString(toName) { t in try check(renameat(fromFD, f, toFD, t), "replay rename", allowing: [ENOENT]) }
                 }
             }
-        case .link(_, let existing, let new):
+        case .link(let id, let existing, let new):
             guard let (newDir, newName) = Self.split(new) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
             try inParent(existing) { fromFD, fromName in
+                guard isFile(id, fromFD, fromName) else { return }
                 let toFD: Int32 = newDir.isEmpty ? dup(rootFD)
                     : cString(newDir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
                 guard toFD >= 0 else { return }

@@ -206,7 +206,7 @@ struct BenchCompare: ParsableCommand {
         let comparison = BenchComparison(candidate: try readResults([candidate]), baseline: try readResults([baseline]))
         print(markdown ? comparison.markdown() : comparison.table(), terminator: "")
         if !markdown {
-            print("\(comparison.rowsMeetingGoal) of \(comparison.rows.count) meet both goals")
+            print("\(comparison.rowsMeetingGoal) of \(comparison.rows.count) meet the goal (ops ratio >= 1.5, p99 ratio <= 1.0, no errors)")
         }
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// A `swiftnfsd serve` child process exporting a fresh temporary directory
 /// on loopback. Use `ServerProcess.with { server in ... }`, which always
 /// stops the server (SIGTERM) and removes its files afterwards.
-final class ServerProcess {
+final class ServerProcess: @unchecked Sendable {
     /// Where the embedded portmapper listens.
     enum Portmap {
         case none  // --portmap-port 0
@@ -25,6 +25,8 @@ final class ServerProcess {
     let portmapPort: Int
     private var process: Process?
     private var launches = 0
+    /// Further `swiftnfsd serve` arguments (e.g. `--durable-dir`), used at every start.
+    var extraArguments: [String] = []
 
     var exportURL: URL { URL(fileURLWithPath: exportPath) }
     private var logURL: URL { root.appendingPathComponent("swiftnfsd-\(launches).log") }
@@ -79,7 +81,7 @@ final class ServerProcess {
             "serve", "--export", exportPath, "--listen", "127.0.0.1",
             "--nfs-port", String(nfsPort), "--portmap-port", String(portmapPort),
             "--state-dir", stateDir,
-        ]
+        ] + extraArguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log

@@ -1,0 +1,281 @@
+import Bench
+import Foundation
+import NFS3
+import NIOCore
+import NIOPosix
+import ONCRPC
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The crash-consistency harness of the durability design: a client workload keeps a model of
+/// what the server acknowledged as stable; the server is killed with SIGKILL at random points
+/// (also while it recovers) and restarted, alternately with the served tree intact and wiped
+/// (a lost instance store). After every restart each acknowledged change must be there, no
+/// file may hold bytes that were never written, and handles from before must still resolve.
+/// `SWIFTNFS_CRASH_ROUNDS` sets the number of crashes (CI runs a bounded number).
+///
+/// It runs when `SWIFTNFS_CRASH_HARNESS=1`. It is not yet part of every CI run: with many crash
+/// rounds it still finds files whose content or identity is wrong after a rebuild (see the
+/// durability issue's notes); a run prints its seed so a failure can be repeated.
+@Suite("Crash consistency", .serialized,
+       .enabled(if: ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_HARNESS"] == "1",
+                "the crash harness runs with SWIFTNFS_CRASH_HARNESS=1"))
+struct CrashConsistencyTests {
+    struct Entry {
+        var handle: NFS3FileHandle
+        var content: [UInt8]
+    }
+
+    /// The model: what the server acknowledged as stable, by name in the export root.
+    struct Model {
+        var files: [String: Entry] = [:]
+        /// Names whose last change was in flight at the crash: each may be in any listed state
+        /// (nil: absent).
+        var uncertain: [String: [[UInt8]?]] = [:]
+        /// Names sharing a file with another name (hard links): never written again.
+        var frozen: Set<String> = []
+        var next = 0
+    }
+
+    final class Counters: @unchecked Sendable {
+        var crashes = 0
+        var recoveryCrashes = 0
+        var verified = 0
+        var operations = 0
+    }
+
+    @Test("acknowledged changes survive SIGKILL, restarts and a lost served tree")
+    func crashHarness() async throws {
+        let rounds = Int(ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_ROUNDS"] ?? "") ?? 12
+        let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
+        var rng = SplitMix(seed: seed)
+        let server = try ServerProcess(portmap: .none)
+        defer { try? FileManager.default.removeItem(at: server.root) }
+        let durable = server.root.appendingPathComponent("durable").path
+        server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "1", "--journal-flush-ms", "100"]
+        try await server.start()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let counters = Counters()
+        var model = Model()
+        do {
+            for round in 0..<rounds {
+                var client = try await connect(server, group)
+                let root = try await client.mount(server.exportPath)
+                // The workload runs until the server dies under it.
+                let killAfter = Double(rng.next(in: 150...900)) / 1000
+                let killer = Task {
+                    try? await Task.sleep(for: .seconds(killAfter))
+                    try? await server.kill()
+                }
+                await runWorkload(client, root: root, model: &model, rng: &rng, counters: counters)
+                _ = await killer.value
+                await client.close()
+                counters.crashes += 1
+                // Every other crash loses the served tree, as a stopped instance loses its store.
+                if round % 2 == 1 { try wipe(server.exportPath) }
+                // Every third restart is itself killed while it recovers.
+                if round % 3 == 2 {
+                    let restart = Task { try? await server.start(timeout: .seconds(30)) }
+                    try? await Task.sleep(for: .milliseconds(Int(rng.next(in: 5...120))))
+                    try? await server.kill()
+                    _ = await restart.value
+                    try? await server.kill()  // if it launched only after the first kill
+                    counters.recoveryCrashes += 1
+                }
+                try await server.start(timeout: .seconds(60))
+                client = try await connect(server, group)
+                let newRoot = try await client.mount(server.exportPath)
+                try await verify(client, root: newRoot, model: &model, counters: counters)
+                await client.close()
+            }
+        } catch {
+            Issue.record("seed \(seed): \(error)\nserver log:\n\(server.logTail())")
+            if ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_KEEP"] != nil {
+                let kept = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-crash-kept")
+                try? FileManager.default.removeItem(at: kept)
+                try? FileManager.default.copyItem(at: server.root, to: kept)
+            }
+        }
+        try? await server.stop()
+        if ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_KEEP"] != nil {
+            let kept = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-crash-kept")
+            try? FileManager.default.removeItem(at: kept)
+            try? FileManager.default.copyItem(at: server.root, to: kept)
+        }
+        print("crash harness: seed \(seed), \(counters.crashes) crash points (\(counters.recoveryCrashes) during recovery), "
+              + "\(counters.operations) operations, \(counters.verified) acknowledged changes verified")
+        #expect(counters.crashes == rounds)
+        #expect(counters.verified > 0)
+    }
+
+    func connect(_ server: ServerProcess, _ group: EventLoopGroup) async throws -> BenchNFSClient {
+        try await BenchNFSClient.connect(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
+            credentials: .sys(AuthSysParameters(machineName: "crash", uid: 0, gid: 0)),
+            timeout: .seconds(20), group: group)
+    }
+
+    func wipe(_ path: String) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+            try FileManager.default.removeItem(atPath: path + "/" + name)
+        }
+    }
+
+    func bytes(_ count: Int, _ rng: inout SplitMix) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var x = rng.next()
+        for i in 0..<count {
+            if i % 8 == 0 { x = rng.next() }
+            out[i] = UInt8(truncatingIfNeeded: x >> UInt64((i % 8) * 8))
+        }
+        return out
+    }
+
+    /// Runs operations until one fails (the server was killed); the change in flight then
+    /// becomes uncertain.
+    func runWorkload(_ c: BenchNFSClient, root: NFS3FileHandle, model: inout Model, rng: inout SplitMix,
+                     counters: Counters) async {
+        while true {
+            counters.operations += 1
+            let names = model.files.keys.sorted()
+            let writable = names.filter { !model.frozen.contains($0) }
+            let choice = names.isEmpty ? 0 : rng.next(in: 0...5)
+            switch choice {
+            case 0:  // create, then write FILE_SYNC
+                let name = "f\(model.next)"
+                model.next += 1
+                let data = bytes(Int(rng.next(in: 1...120_000)), &rng)
+                model.uncertain[name] = [nil, []]
+                guard let created = try? await c.create(root, Array(name.utf8)), let fh = created.object else { return }
+                model.uncertain[name] = nil
+                model.files[name] = Entry(handle: fh, content: [])
+                model.uncertain[name] = [[], data]
+                guard (try? await c.write(fh, offset: 0, data: ByteBuffer(bytes: data), stable: .fileSync)) != nil else { return }
+                model.uncertain[name] = nil
+                model.files[name]!.content = data
+            case 1 where !writable.isEmpty:  // UNSTABLE write, then COMMIT
+                let name = writable[Int(rng.next(in: 0...UInt64(writable.count - 1)))]
+                var entry = model.files[name]!
+                let offset = Int(rng.next(in: 0...UInt64(entry.content.count)))
+                let data = bytes(Int(rng.next(in: 1...50_000)), &rng)
+                var after = entry.content
+                if after.count < offset + data.count { after += [UInt8](repeating: 0, count: offset + data.count - after.count) }
+                after.replaceSubrange(offset..<(offset + data.count), with: data)
+                model.uncertain[name] = [entry.content, after]
+                guard let w = try? await c.write(entry.handle, offset: UInt64(offset), data: ByteBuffer(bytes: data), stable: .unstable),
+                      let commit = try? await c.commit(entry.handle, offset: 0, count: 0) else { return }
+                guard commit.verifier == w.verifier else { return }  // the server restarted in between
+                model.uncertain[name] = nil
+                entry.content = after
+                model.files[name] = entry
+            case 2 where !writable.isEmpty:  // truncate
+                let name = writable[Int(rng.next(in: 0...UInt64(writable.count - 1)))]
+                var entry = model.files[name]!
+                let size = Int(rng.next(in: 0...UInt64(entry.content.count)))
+                model.uncertain[name] = [entry.content, Array(entry.content.prefix(size))]
+                guard (try? await c.setattr(entry.handle, NFS3SetAttributes(size: UInt64(size)))) != nil else { return }
+                model.uncertain[name] = nil
+                entry.content = Array(entry.content.prefix(size))
+                model.files[name] = entry
+            case 3:  // rename to a new name
+                let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
+                let target = "f\(model.next)"
+                model.next += 1
+                let entry = model.files[name]!
+                model.uncertain[name] = [entry.content, nil]
+                model.uncertain[target] = [nil, entry.content]
+                guard (try? await c.rename(root, Array(name.utf8), to: root, Array(target.utf8))) != nil else { return }
+                model.uncertain[name] = nil
+                model.uncertain[target] = nil
+                model.files[name] = nil
+                model.files[target] = entry
+                if model.frozen.remove(name) != nil { model.frozen.insert(target) }
+            case 4:  // remove
+                let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
+                model.uncertain[name] = [model.files[name]!.content, nil]
+                guard (try? await c.remove(root, Array(name.utf8))) != nil else { return }
+                model.uncertain[name] = nil
+                model.files[name] = nil
+            default:  // hard link
+                let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
+                let target = "f\(model.next)"
+                model.next += 1
+                let entry = model.files[name]!
+                model.frozen.insert(name)
+                model.uncertain[target] = [nil, entry.content]
+                guard (try? await c.link(entry.handle, into: root, Array(target.utf8))) != nil else { return }
+                model.uncertain[target] = nil
+                model.files[target] = entry
+                model.frozen.insert(target)
+            }
+        }
+    }
+
+    /// Checks the server against the model, settling the uncertain names on what is there.
+    func verify(_ c: BenchNFSClient, root: NFS3FileHandle, model: inout Model, counters: Counters) async throws {
+        for (name, allowed) in model.uncertain {
+            let found = try? await c.lookup(root, Array(name.utf8))
+            var actual: [UInt8]?
+            if let found { actual = try await c.readAll(found.object) }
+            let isAllowed = allowed.contains { $0 == actual }
+            #expect(isAllowed, "\(name) after a crash in flight: \(actual.map { "\($0.count) bytes" } ?? "absent"), allowed \(allowed.map { $0.map { "\($0.count) bytes" } ?? "absent" })")
+            if let found, let actual {
+                model.files[name] = Entry(handle: found.object, content: actual)
+            } else {
+                model.files[name] = nil
+                model.frozen.remove(name)
+            }
+        }
+        model.uncertain = [:]
+        for (name, entry) in model.files.sorted(by: { $0.key < $1.key }) {
+            // The handle from before the crash resolves, to the same file, with the same bytes.
+            let attributes: NFS3FileAttributes
+            do {
+                attributes = try await c.getattr(entry.handle)
+            } catch {
+                throw HarnessFailure(description: "\(name): the handle from before the crash: \(error)")
+            }
+            let looked = try await c.lookup(root, Array(name.utf8))
+            #expect(looked.objectAttributes?.fileid == attributes.fileid, "\(name): the name and the old handle disagree")
+            let content = try await c.readAll(entry.handle)
+            let same = content == entry.content
+            #expect(same, "\(name): \(content.count) bytes, expected \(entry.content.count)")
+            counters.verified += 1
+        }
+        // Nothing else is there.
+        var names: Set<String> = []
+        var cookie: UInt64 = 0
+        var verifier = NFS3Verifier.zero
+        while true {
+            let page = try await c.readdirplus(root, cookie: cookie, verifier: verifier, dirCount: 8192, maxCount: 65536)
+            for e in page.entries where e.name != [46] && e.name != [46, 46] { names.insert(String(decoding: e.name, as: UTF8.self)) }
+            if page.eof || page.entries.isEmpty { break }
+            cookie = page.entries.last!.cookie
+            verifier = page.cookieVerifier
+        }
+        #expect(names == Set(model.files.keys), "unexpected names: \(names.symmetricDifference(model.files.keys).sorted())")
+    }
+}
+
+struct HarnessFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A small deterministic generator, so a failing run can be repeated from its seed.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func next(in range: ClosedRange<UInt64>) -> UInt64 {
+        range.lowerBound + next() % (range.upperBound - range.lowerBound + 1)
+    }
+}
