@@ -1,7 +1,25 @@
 import NFS3
 import NIOCore
+import ONCRPC
+import RPCTransport
 
 extension BenchNFSClient {
+    /// Connects over TCP from a chosen local address and port (a source address in
+    /// 127.0.0.0/8, or a privileged port for `secure` exports).
+    public static func connect(to address: SocketAddress, from local: SocketAddress, credentials: RPCCredentials,
+                               timeout: TimeAmount, group: EventLoopGroup) async throws -> BenchNFSClient {
+        let rpc = try await RPCClient.connect(to: address, transport: .tcp, localAddress: local, group: group)
+        return BenchNFSClient(rpc: rpc, credentials: credentials, timeout: timeout)
+    }
+
+    /// Calls a procedure with raw arguments and returns the nfsstat3 of the reply (for tests
+    /// of refusals, where the arguments may be deliberately wrong).
+    public func status(of procedure: NFS3Procedure, arguments: ByteBuffer) async throws -> NFS3Status {
+        var results = try await rpc.call(program: NFS3.program, version: NFS3.version, procedure: procedure.rawValue,
+                                         credentials: credentials, arguments: arguments, timeout: timeout)
+        return try results.readNFS3Status()
+    }
+
     public func rename(_ fromDirectory: NFS3FileHandle, _ fromName: [UInt8],
                        to toDirectory: NFS3FileHandle, _ toName: [UInt8]) async throws {
         let call = NFS3RenameCall(from: NFS3DirOpArgs(directory: fromDirectory, name: fromName),

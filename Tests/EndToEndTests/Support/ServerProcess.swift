@@ -27,8 +27,12 @@ final class ServerProcess: @unchecked Sendable {
     private var launches = 0
     /// Further `swiftnfsd serve` arguments (e.g. `--durable-dir`), used at every start.
     var extraArguments: [String] = []
+    /// An exports file to serve instead of `--export exportPath` (which exports to everyone).
+    var exportsFile: String?
 
     var exportURL: URL { URL(fileURLWithPath: exportPath) }
+    /// The running server's process id.
+    var pid: Int32? { process?.isRunning == true ? process?.processIdentifier : nil }
     private var logURL: URL { root.appendingPathComponent("swiftnfsd-\(launches).log") }
 
     init(portmap: Portmap = .ephemeral) throws {
@@ -78,7 +82,7 @@ final class ServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = [
-            "serve", "--export", exportPath, "--listen", "127.0.0.1",
+            "serve"] + (exportsFile.map { ["--exports", $0] } ?? ["--export", exportPath]) + ["--listen", "127.0.0.1",
             "--nfs-port", String(nfsPort), "--portmap-port", String(portmapPort),
             "--state-dir", stateDir,
         ] + extraArguments
