@@ -66,7 +66,9 @@ final class Durability: Sendable {
         // A rebuild that was interrupted (the marker is still there) starts over.
         let marker = rebuildMarker(exportID)
         let interrupted = FileManager.default.fileExists(atPath: marker)
-        guard interrupted || Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) else { return false }
+        // Lost: the served tree is empty while the copy, or the journal, has content.
+        let hasRecords = recoveredLog.records.contains { $0.exportID == exportID }
+        guard interrupted || Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) || hasRecords else { return false }
         if interrupted {
             logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
             for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
@@ -77,6 +79,7 @@ final class Durability: Sendable {
             "journal.export": "\(root)", "journal.copy": "\(copy)",
         ])
         try JournalDirectory.writeFileAtomically(marker, [])
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         try copyTree(from: copy, to: root)
         return true
     }

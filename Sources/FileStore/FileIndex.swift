@@ -9,7 +9,9 @@ import NIOConcurrencyHelpers
 /// (the index follows every rename the server makes), server restarts (the index is a log in the
 /// state directory), and a rebuild of the tree on another disk (ids are not inode numbers).
 ///
-/// The log is append-only: `set` records (id, parent, inode, name) and `forget` records (id).
+/// The log is append-only: `set` records (id, parent, inode, name), `forget` records (id), and
+/// in a snapshot a `next` record (the next id to assign), so a forgotten id is never reused:
+/// a handle to a removed file must stay stale, never name a new file.
 /// A torn record at the end (a crash mid-append) is cut off when the log is loaded. The log is
 /// rewritten as a snapshot at start when it has grown well past the live entries.
 final class FileIndex: Sendable {
@@ -37,15 +39,16 @@ final class FileIndex: Sendable {
     init(logPath: String, rootInode: UInt64) throws {
         self.logPath = logPath
         var s = State()
-        let (nodes, records, goodLength) = try Self.load(logPath)
+        let (nodes, records, goodLength, highest) = try Self.load(logPath)
         s.nodes = nodes
         s.records = records
+        s.nextID = max(s.nextID, highest + 1)
         for (id, node) in nodes {
             s.byInode[node.inode] = id
             s.nextID = max(s.nextID, id + 1)
         }
         if records > 2 * nodes.count + 4096 {
-            try Self.writeSnapshot(nodes, to: logPath)
+            try Self.writeSnapshot(nodes, nextID: s.nextID, to: logPath)
             s.records = nodes.count
         } else if goodLength >= 0 {
             _ = truncate(logPath, off_t(goodLength))
@@ -206,10 +209,10 @@ final class FileIndex: Sendable {
 
     /// Replays the log. Returns the nodes, the number of records, and the length of the valid
     /// prefix (or -1 when the whole file was valid).
-    private static func load(_ path: String) throws -> ([UInt64: Node], Int, Int) {
+    private static func load(_ path: String) throws -> ([UInt64: Node], Int, Int, UInt64) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { return ([:], 0, -1) }
+            if errno == ENOENT { return ([:], 0, -1, 0) }
             throw StoreError(errno: errno, operation: "open \(path)")
         }
         defer { close(fd) }
@@ -223,6 +226,7 @@ final class FileIndex: Sendable {
         }
         var nodes: [UInt64: Node] = [:]
         var i = 0, records = 0
+        var highest: UInt64 = 0
         func u64(_ at: Int) -> UInt64 {
             var v: UInt64 = 0
             for k in 0..<8 { v |= UInt64(data[at + k]) << UInt64(8 * k) }
@@ -234,24 +238,30 @@ final class FileIndex: Sendable {
                 let len = Int(data[i + 25]) | Int(data[i + 26]) << 8
                 guard i + 27 + len <= data.count else { break }
                 nodes[u64(i + 1)] = Node(parent: u64(i + 9), name: Array(data[(i + 27)..<(i + 27 + len)]), inode: u64(i + 17))
+                highest = max(highest, u64(i + 1))
                 i += 27 + len
             } else if data[i] == 2 {
                 guard i + 9 <= data.count else { break }
                 nodes[u64(i + 1)] = nil
+                i += 9
+            } else if data[i] == 3 {
+                guard i + 9 <= data.count else { break }
+                highest = max(highest, u64(i + 1) &- 1)
                 i += 9
             } else {
                 break
             }
             records += 1
         }
-        return (nodes, records, i == data.count ? -1 : i)
+        return (nodes, records, i == data.count ? -1 : i, highest)
     }
 
-    private static func writeSnapshot(_ nodes: [UInt64: Node], to path: String) throws {
+    private static func writeSnapshot(_ nodes: [UInt64: Node], nextID: UInt64, to path: String) throws {
         let tmp = path + ".tmp"
         let fd = try sys("open \(tmp)") { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
         defer { close(fd) }
-        var buffer: [UInt8] = []
+        var buffer: [UInt8] = [3]
+        appendUInt64(&buffer, nextID)
         for (id, node) in nodes { buffer += encode(id: id, node: node) }
         var off = 0
         while off < buffer.count {

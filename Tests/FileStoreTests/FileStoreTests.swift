@@ -196,3 +196,22 @@ final class Scratch {
         #expect(key.hash(Array(0..<8)) == 0x93f5_f579_9a93_2462)
     }
 }
+
+@Suite struct FileIdentityTests {
+    @Test func aForgottenIDIsNeverGivenToAnotherFile() throws {
+        let scratch = try Scratch()
+        var removedHandle: [UInt8] = []
+        do {
+            let store = try scratch.open()
+            _ = try store.create(FileStore.rootID, name: Array("keep".utf8), mode: 0o644, how: .guarded)
+            let gone = try store.create(FileStore.rootID, name: Array("gone".utf8), mode: 0o644, how: .guarded)
+            removedHandle = store.handle(for: gone.fileID)
+            try store.remove(FileStore.rootID, name: Array("gone".utf8))
+        }
+        // After a restart the highest id was forgotten; a new file must not get it.
+        let store = try scratch.open()
+        let fresh = try store.create(FileStore.rootID, name: Array("fresh".utf8), mode: 0o644, how: .guarded)
+        #expect(store.handle(for: fresh.fileID) != removedHandle)
+        #expect(throws: StoreError.self) { try store.fileID(fromHandle: removedHandle) }
+    }
+}
