@@ -111,6 +111,20 @@ final class Durability: Sendable {
         }
     }
 
+    /// Creates the export's copy directory, if it is not there yet, with the owner, mode and
+    /// times of the served directory's root, so a rebuild gives the root back as it was.
+    func ensureCopyRoot(exportID: UInt64, root: String) throws {
+        let copy = directory.copyDirectory(exportID: exportID)
+        guard !FileManager.default.fileExists(atPath: copy) else { return }
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        var st = stat()
+        guard stat(root, &st) == 0 else { return }
+        chown(copy, st.st_uid, st.st_gid)
+        chmod(copy, st.st_mode & 0o7777)
+        let times = [st.st_atim, st.st_mtim]
+        utimensat(AT_FDCWD, copy, times, 0)
+    }
+
     func rebuildMarker(_ exportID: UInt64) -> String {
         directory.root + "/rebuilding-" + String(exportID, radix: 16)
     }

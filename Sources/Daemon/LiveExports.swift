@@ -88,6 +88,7 @@ final class LiveExports: Sendable {
         do {
             let rebuilt = try durability?.rebuildIfLost(exportID: exportID, root: path) ?? false
             try durability?.seedCopyIfNeeded(exportID: exportID, root: path)
+            try durability?.ensureCopyRoot(exportID: exportID, root: path)
             store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: exportID,
                                   handleKey: handleKey, recorder: durability?.recorder, logger: logger)
             if let durability {

@@ -196,10 +196,9 @@ extension FileStore {
         }
     }
 
-    /// Runs `body` under the change lock when there is a journal.
+    /// Runs `body` under the change lock.
     func changeLockIfJournaled<T>(_ body: () throws -> T) rethrows -> T {
-        guard recorder != nil else { return try body() }
-        return try changeLock.withLock(body)
+        try changeLock.withLock(body)
     }
 
     func renameEntry(_ fromDirID: UInt64, name fromName: [UInt8], to toDirID: UInt64, name toName: [UInt8]) throws -> UInt64 {

@@ -20,8 +20,10 @@ public final class FileStore: Sendable {
     let handleKey: SipHash24
     /// Where changes are recorded (the write-back journal), if anywhere.
     let recorder: (any ChangeRecorder)?
-    /// Held around a change and its record, so the journal's order is the order in which
-    /// changes took effect.
+    /// Held around every change to the namespace (and, with a journal, its record): the
+    /// journal's order is then the order in which changes took effect, and an unlink and the
+    /// forgetting of its file id are one step, so a file created meanwhile that gets the same
+    /// inode number can never inherit the removed file's id.
     let changeLock = NIOLock()
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
@@ -292,7 +294,7 @@ extension FileStore {
     /// Runs a change and, with a journal, records what `describe` says it did, both under the
     /// change lock. `describe` runs after the change, with the identity index brought up to date.
     func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
-        guard let recorder else { return try body() }
+        guard let recorder else { return try changeLock.withLock(body) }
         return try changeLock.withLock {
             let value = try body()
             for change in try describe(value) { _ = recorder.record(change, exportID: exportID) }

@@ -1,3 +1,4 @@
+import FileStore
 import Glibc
 import Logging
 import NIOCore
@@ -120,8 +121,10 @@ public final class JournalWriter: @unchecked Sendable {
         condition.unlock()
         var result: Result<Void, JournalError>
         do {
+            // The leader may be a thread acting as an NFS caller: the journal is the server's
+            // own, written with root's identity whoever triggered the sync.
             if fd < 0 {
-                fd = try openSegment(firstSequence: firstUnsynced)
+                fd = try CallerIdentity.asRoot { try openSegment(firstSequence: firstUnsynced) }
             }
             var bytes = 0
             for (_, frame) in toWrite {

@@ -54,6 +54,12 @@ public struct TreeApplier {
     /// Runs `body` with a descriptor of the directory holding `path` and the final name, or
     /// returns nil when that directory does not exist (the change is then moot).
     func inParent<T>(_ path: [UInt8], _ body: (Int32, [UInt8]) throws -> T) throws -> T? {
+        // The empty path is the export root itself (its attributes can be set).
+        if path.isEmpty {
+            let fd = dup(rootFD)
+            defer { _ = Glibc.close(fd) }
+            return try body(fd, [46])
+        }
         guard let (dir, name) = Self.split(path) else { throw JournalError(.damaged, "journal path is not a plain relative path") }
         let fd: Int32 = dir.isEmpty ? dup(rootFD)
             : cString(dir) { cnfs_open_beneath(rootFD, $0, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0) }
@@ -76,6 +82,7 @@ public struct TreeApplier {
     /// it has no tag (a file from before the journal; it takes the id). A missing object, or
     /// one tagged with another id (a later file under the same name), is not.
     func isFile(_ id: UInt64, _ dirFD: Int32, _ name: [UInt8]) -> Bool {
+        if name == [46] { return true }  // the export root
         var tag: UInt64 = 0
         let r = cString(name) { cnfs_get_file_id(dirFD, $0, &tag) }
         if r == 0 { return id == 0 || tag == id }

@@ -60,7 +60,7 @@ public final class RPCClient: Sendable {
             var bootstrap = ClientBootstrap(group: group)
             if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
             channel = try await bootstrap
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(RPCRecordDecoder()))

@@ -22,7 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port for NFS and MOUNT, TCP and UDP.")
     var nfsPort = 2049
 
-    @Option(help: "The port of the embedded portmapper, TCP and UDP; 0 for none. If 111 is taken by a system rpcbind, the server registers with it instead.")
+    @Option(help: "The port of the embedded portmapper, TCP and UDP; 0 for none. If the port is taken (by a system rpcbind, say), the server refuses to start and names the holder; use --register-rpcbind to register with that rpcbind instead.")
     var portmapPort = 111
 
     @Flag(help: "Register with the system rpcbind on 127.0.0.1:111 instead of embedding a portmapper.")
