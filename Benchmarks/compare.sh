@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# SwiftNFS against NFS-Ganesha on this machine, in one command.
+#
+# Builds swiftnfsd (release), installs NFS-Ganesha if it is missing, starts both servers with
+# equivalent exports of two empty directories on the same file system, runs every workload of
+# `swiftnfsd bench` against each, alternating which server goes first, at 1 and 16 requests in
+# flight, and prints each workload's ratios (ops/s and p99, SwiftNFS over Ganesha). Writes
+# Benchmarks/results/latest.md (the table and the machine it came from), latest.svg (latency
+# distributions) and the raw JSON lines beside them.
+#
+# Everything runs in a network namespace of its own, where loopback is the only interface:
+# no server is reachable from outside, and no port of the host (111 above all, which the
+# project's tests use) is taken. Ganesha registers with an rpcbind started for it in that
+# namespace, with a private /run (rpcbind's socket and lock are files there); the bench gives
+# both servers' ports explicitly, so nothing else asks the portmapper.
+#
+# Usage: Benchmarks/compare.sh [--quick] [--duration SECONDS] [--warmup SECONDS]
+#                              [--workloads a,b,...] [--keep]
+#   --quick      3 s per run instead of 10 (a full comparison in about 4 minutes instead of 11)
+#   --keep       keep the servers' directories and logs (printed at the end)
+# Needs root (network namespace, apt-get). SWIFTNFSD_BIN=PATH uses that binary instead of building.
+set -euo pipefail
+
+DURATION=10
+WARMUP=1
+WORKLOADS=all
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) DURATION=3; WARMUP=0.5 ;;
+        --duration) DURATION="$2"; shift ;;
+        --warmup) WARMUP="$2"; shift ;;
+        --workloads) WORKLOADS="$2"; shift ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RESULTS="$ROOT/Benchmarks/results"
+SWIFT_PORT=20490      # NFS and MOUNT
+GANESHA_PORT=20491    # NFS
+GANESHA_MOUNT_PORT=20492
+log() { echo "compare: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (network namespace, apt-get)" >&2; exit 1; }
+
+if [ -n "${SWIFTNFSD_BIN:-}" ]; then
+    BIN="$SWIFTNFSD_BIN"
+    log "using $BIN (SWIFTNFSD_BIN), not building"
+else
+    log "building swiftnfsd (release)"
+    (cd "$ROOT" && swift build -c release --product swiftnfsd >&2)
+    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swiftnfsd"
+fi
+
+missing=()
+for p in nfs-ganesha nfs-ganesha-vfs rpcbind iproute2 util-linux; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+WORK="$(mktemp -d /tmp/swiftnfs-compare.XXXXXX)"
+NS="swiftnfs-compare-$$"
+SWIFT_PID=""
+GANESHA_PID=""
+
+stop() {  # stop PID [NAME]: SIGTERM, then SIGKILL after 15 s
+    local pid="$1"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    log "${2:-$pid} did not stop within 15 s of SIGTERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop "$SWIFT_PID" swiftnfsd
+    stop "$GANESHA_PID" ganesha.nfsd
+    [ -s "$WORK/rpcbind.pid" ] && stop "$(cat "$WORK/rpcbind.pid")" rpcbind
+    ip netns del "$NS" 2>/dev/null || true
+    if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+in_ns() { ip netns exec "$NS" "$@"; }
+
+mkdir -p "$WORK/swiftnfs/export" "$WORK/swiftnfs/state" "$WORK/ganesha/export" "$WORK/ganesha/recovery"
+
+log "starting SwiftNFS on 127.0.0.1:$SWIFT_PORT"
+ip netns exec "$NS" "$BIN" serve --export "$WORK/swiftnfs/export" --listen 127.0.0.1 --nfs-port "$SWIFT_PORT" \
+    --portmap-port 0 --state-dir "$WORK/swiftnfs/state" >"$WORK/swiftnfs/server.log" 2>&1 &
+SWIFT_PID=$!
+
+# The same export as `swiftnfsd serve --export`: read-write, root not squashed, any source
+# port, NFSv3 over TCP, 1 MiB transfers. No Bind_addr: Ganesha resolves it with AI_ADDRCONFIG,
+# which finds no address where loopback is the only interface; the wildcard address is
+# loopback only in this namespace anyway.
+cat >"$WORK/ganesha/ganesha.conf" <<EOF
+NFS_CORE_PARAM {
+    Protocols = 3;
+    NFS_Port = $GANESHA_PORT;
+    MNT_Port = $GANESHA_MOUNT_PORT;
+    Enable_NLM = false;
+    Enable_RQUOTA = false;
+    Enable_UDP = false;
+}
+NFSV4 {
+    Graceless = true;
+    RecoveryRoot = $WORK/ganesha/recovery;
+}
+LOG {
+    Default_Log_Level = EVENT;
+}
+EXPORT {
+    Export_Id = 1;
+    Path = $WORK/ganesha/export;
+    Pseudo = $WORK/ganesha/export;
+    Protocols = 3;
+    Transports = TCP;
+    Access_Type = RW;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    MaxRead = 1048576;
+    MaxWrite = 1048576;
+    FSAL {
+        Name = VFS;
+    }
+}
+EOF
+
+# rpcbind and Ganesha share a private /run. ip, unshare and the shell each exec the next, so
+# $! is Ganesha's pid (likewise for swiftnfsd above).
+cat >"$WORK/ganesha/start.sh" <<EOF
+set -e
+mount -t tmpfs tmpfs /run
+rpcbind -f -w &
+echo \$! >"$WORK/rpcbind.pid"
+for _ in \$(seq 100); do [ -S /run/rpcbind.sock ] && break; sleep 0.1; done
+exec ganesha.nfsd -F -f "$WORK/ganesha/ganesha.conf" -L "$WORK/ganesha/ganesha.log" -p "$WORK/ganesha/ganesha.pid" -N NIV_EVENT
+EOF
+log "starting NFS-Ganesha $(dpkg-query -W -f '${Version}' nfs-ganesha) on 127.0.0.1:$GANESHA_PORT (MOUNT $GANESHA_MOUNT_PORT)"
+ip netns exec "$NS" unshare --mount --propagation private bash "$WORK/ganesha/start.sh" >"$WORK/ganesha/stdout.log" 2>&1 &
+GANESHA_PID=$!
+
+# Ready when the port takes connections (rpcinfo -n would still ask a portmapper).
+wait_ready() {  # wait_ready NAME PID PORT
+    for _ in $(seq 300); do
+        kill -0 "$2" 2>/dev/null || { log "$1 exited while starting"; return 1; }
+        in_ns timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$3" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "$1 did not answer on port $3 within 30 s"
+    return 1
+}
+wait_ready swiftnfsd "$SWIFT_PID" "$SWIFT_PORT" || { tail -n 20 "$WORK/swiftnfs/server.log" >&2; exit 1; }
+if ! { wait_ready ganesha.nfsd "$GANESHA_PID" "$GANESHA_PORT" \
+       && wait_ready ganesha.nfsd "$GANESHA_PID" "$GANESHA_MOUNT_PORT"; }; then
+    tail -n 20 "$WORK/ganesha/ganesha.log" "$WORK/ganesha/stdout.log" >&2 || true
+    exit 1
+fi
+
+bench() {  # bench LABEL NFS_PORT MOUNT_PORT EXPORT WORKLOAD
+    local status=0
+    log "$5 on $1"
+    in_ns "$BIN" bench --server 127.0.0.1 --export "$4" --nfs-port "$2" --mount-port "$3" \
+        --workload "$5" --inflight 1 --inflight 16 --duration "$DURATION" --warmup "$WARMUP" \
+        --label "$1" --json >>"$WORK/$1.jsonl" 2>>"$WORK/bench-$1.log" || status=$?
+    # 2: the runs finished but some operations failed; they are in the results and the table.
+    if [ "$status" != 0 ] && [ "$status" != 2 ]; then
+        log "bench of $5 on $1 failed (exit $status):"
+        tail -n 5 "$WORK/bench-$1.log" >&2
+        exit 1
+    fi
+}
+
+if [ "$WORKLOADS" = all ]; then
+    WORKLOADS="$("$BIN" bench workloads --names | paste -sd, -)"
+fi
+IFS=, read -r -a LIST <<<"$WORKLOADS"
+started=$(date +%s)
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+i=0
+for w in "${LIST[@]}"; do
+    # Alternate which server goes first, so neither always runs on a warmer (or hotter) machine.
+    if [ $((i % 2)) = 0 ]; then
+        bench swiftnfs "$SWIFT_PORT" "$SWIFT_PORT" "$WORK/swiftnfs/export" "$w"
+        bench ganesha "$GANESHA_PORT" "$GANESHA_MOUNT_PORT" "$WORK/ganesha/export" "$w"
+    else
+        bench ganesha "$GANESHA_PORT" "$GANESHA_MOUNT_PORT" "$WORK/ganesha/export" "$w"
+        bench swiftnfs "$SWIFT_PORT" "$SWIFT_PORT" "$WORK/swiftnfs/export" "$w"
+    fi
+    i=$((i + 1))
+done
+elapsed=$(( $(date +%s) - started ))
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+mkdir -p "$RESULTS"
+cp "$WORK/swiftnfs.jsonl" "$WORK/ganesha.jsonl" "$RESULTS/"
+"$BIN" bench chart "$RESULTS/swiftnfs.jsonl" "$RESULTS/ganesha.jsonl" --svg "$RESULTS/latest.svg" \
+    --title "SwiftNFS and NFS-Ganesha: latency by percentile (lower is better)"
+
+echo
+echo "SwiftNFS over NFS-Ganesha (goal: ops ratio >= 1.5 and p99 ratio <= 1.0)"
+"$BIN" bench compare --candidate "$RESULTS/swiftnfs.jsonl" --baseline "$RESULTS/ganesha.jsonl"
+
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
+{
+    echo "# SwiftNFS and NFS-Ganesha, side by side"
+    echo
+    echo "Made by \`Benchmarks/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${elapsed} s of runs."
+    echo
+    echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+    echo "- load average (1, 5, 15 min) before the runs: $load_before; after: $load_after (other work on the machine shares its $(nproc) cores)"
+    echo "- file system of both exports: $(df -T "$WORK" | awk 'NR==2 {print $2}') ($(dirname "$WORK"))"
+    echo "- SwiftNFS: commit $commit, release build, \`serve --export DIR --portmap-port 0\`"
+    echo "- NFS-Ganesha: $(dpkg-query -W -f '${Version}' nfs-ganesha), FSAL VFS, NFSv3 over TCP, no root squash, MaxRead/MaxWrite 1 MiB"
+    echo "- client: \`swiftnfsd bench\`, 1 connection, ${DURATION} s per run after ${WARMUP} s of warm-up, client and servers on one host over loopback"
+    echo "- ratios are SwiftNFS / Ganesha; the goal is ops ratio >= 1.5 and p99 ratio <= 1.0"
+    echo
+    "$BIN" bench compare --candidate "$RESULTS/swiftnfs.jsonl" --baseline "$RESULTS/ganesha.jsonl" --markdown
+    echo
+    echo "Latency distributions: [latest.svg](latest.svg). Raw results: swiftnfs.jsonl, ganesha.jsonl."
+} >"$RESULTS/latest.md"
+log "wrote $RESULTS/latest.md, latest.svg, swiftnfs.jsonl, ganesha.jsonl"
