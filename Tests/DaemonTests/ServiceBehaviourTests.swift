@@ -55,6 +55,23 @@ import Testing
         #expect(!text.contains("Fatal error"))
     }
 
+    @Test func checkExportsPrintsTheTableOrTheError() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary))
+        let corpus = FuzzReplayTests.root.appendingPathComponent("Tests/DaemonTests/Corpus")
+        let (good, goodOut) = try start(["check-exports", corpus.appendingPathComponent("good/ec2.exports").path])
+        good.waitUntilExit()
+        let table = String(decoding: goodOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(good.terminationStatus == 0)
+        #expect(table.contains("/mnt/instance-store/data\t10.0.0.0/16(rw,sync,secure,no_root_squash,anonuid=65534,anongid=65534,fsid=1)"))
+        #expect(table.contains("/srv/with space\t*(ro,sync,secure,root_squash"))
+        let badFile = corpus.appendingPathComponent("bad/unknown-option.exports").path
+        let (bad, badOut) = try start(["check-exports", badFile])
+        bad.waitUntilExit()
+        let error = String(decoding: badOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(bad.terminationStatus == 1)
+        #expect(error.contains("\(badFile):1: unknown option 'no_subtre_check'"))
+    }
+
     @Test func aMissingExportIsAClearError() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary))
         let dir = try temporaryDirectory()

@@ -127,6 +127,12 @@ struct SecurityTests {
             let stranger = try await client(server, from: "127.0.0.4", uid: 1000, gid: 1000)
             await fails("MNT3ERR_ACCES") { try await stranger.mount(export) }
             await fails("NFS3ERR_ACCES") { try await stranger.getattr(userRoot) }
+            // Refusals are logged once per client and reason, not once per call.
+            for _ in 0..<20 { _ = try? await stranger.getattr(userRoot) }
+            try await Task.sleep(for: .milliseconds(200))
+            let log = server.logTail(lines: 1000)
+            let refusals = log.split(separator: "\n").filter { $0.contains("nfs call refused") && $0.contains("nfs.client=127.0.0.4") }
+            #expect(refusals.count == 1, "one log line for 21 refused calls, got \(refusals.count)")
             // all_squash on the second export maps everyone to anonuid/anongid.
             let squashedRoot = try await stranger.mount(squashed)
             _ = try await stranger.create(squashedRoot, Array("anon".utf8))
