@@ -49,6 +49,8 @@ public final class NFSServer: Service, Sendable {
 
     public func run() async throws {
         Self.raiseFileLimit()
+        // Clients send the mode they want with their umask already applied.
+        umask(0)
         let handleKey: SipHash24
         do {
             handleKey = try SipHash24.loadOrCreate(stateDirectory: configuration.stateDirectory)

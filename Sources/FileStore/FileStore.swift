@@ -27,7 +27,8 @@ public final class FileStore: Sendable {
     let changeLock = NIOLock()
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
-    /// are signed with `handleKey`.
+    /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
+    /// clients send the mode they want with their own umask already applied.
     public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24,
                 recorder: (any ChangeRecorder)? = nil, logger: Logger) throws {
         self.root = root
@@ -35,8 +36,6 @@ public final class FileStore: Sendable {
         self.recorder = recorder
         self.exportID = exportID
         self.logger = logger
-        // Clients send the mode they want with their umask already applied.
-        umask(0)
         let fd = Glibc.open(root, CNFS_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(errno: errno, operation: "open export \(root)") }
         var st = stat()

@@ -25,6 +25,8 @@ struct SecurityTests {
         let file = server.root.appendingPathComponent("exports").path
         try exports(server.exportPath, squashed).write(toFile: file, atomically: true, encoding: .utf8)
         server.exportsFile = file
+        // The export root is root's and not writable by others, whatever the umask.
+        chmod(server.exportPath, 0o755)
         // A world-writable directory and a root-only file inside the export.
         try FileManager.default.createDirectory(atPath: server.exportPath + "/open", withIntermediateDirectories: true)
         chmod(server.exportPath + "/open", 0o777)
