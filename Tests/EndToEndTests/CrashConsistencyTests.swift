@@ -105,7 +105,8 @@ struct CrashConsistencyTests {
         if ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_KEEP"] != nil {
             let kept = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-crash-kept")
             try? FileManager.default.removeItem(at: kept)
-            try? FileManager.default.copyItem(at: server.root, to: kept)
+            // cp -a keeps the identity tags (xattrs) that FileManager's copy drops.
+            _ = try? await Tools.run("cp", ["-a", server.root.path, kept.path])
         }
         print("crash harness: seed \(seed), \(counters.crashes) crash points (\(counters.recoveryCrashes) during recovery), "
               + "\(counters.operations) operations, \(counters.verified) acknowledged changes verified")
