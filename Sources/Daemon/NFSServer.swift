@@ -109,7 +109,7 @@ public final class NFSServer: Service, Sendable {
             RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pool, logger: logger)
         }
 
-        let main = try await bind(port: configuration.nfsPort, what: "NFS", core: core([nfs3Program(nfs), mount]), group: group)
+        let main = try await bind(port: configuration.nfsPort, what: "NFS", core: core([nfs3Program(nfs), mount, NLMStubProgram()]), group: group)
         var listeners = [main]
         var registration: RpcbindRegistration?
         let mappings = Self.mappings(nfsPort: main.port)
@@ -214,6 +214,10 @@ public final class NFSServer: Service, Sendable {
             out.append(PortmapMapping(program: NFS3.program, version: 3, protocolNumber: proto, port: UInt32(nfsPort)))
             for v: UInt32 in [1, 3] {
                 out.append(PortmapMapping(program: Mount.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
+            }
+            // NLM without locking: lock requests fail at once with ENOLCK (see NLMStubProgram).
+            for v: UInt32 in [1, 3, 4] {
+                out.append(PortmapMapping(program: NLMStubProgram.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
             }
         }
         return out
