@@ -118,10 +118,11 @@ public final class NFSServer: Service, Sendable {
                 let pm = try await bind(port: configuration.portmapPort, what: "portmapper", core: core([portmap]), group: group)
                 listeners.append(pm)
                 for m in mappings + Self.portmapMappings(port: pm.port) {
-                    registry.set(RPCBinding(program: m.program, version: m.version,
-                                            netid: m.protocolNumber == Portmap.protocolTCP ? "tcp" : "udp",
-                                            address: UniversalAddress.make(host: universalHost(), port: Int(m.port)),
-                                            owner: "swiftnfsd"))
+                    for (netid, host) in netids(tcp: m.protocolNumber == Portmap.protocolTCP) {
+                        registry.set(RPCBinding(program: m.program, version: m.version, netid: netid,
+                                                address: UniversalAddress.make(host: host, port: Int(m.port)),
+                                                owner: "swiftnfsd"))
+                    }
                 }
             } catch {
                 await main.close()
@@ -184,8 +185,16 @@ public final class NFSServer: Service, Sendable {
 
     func nfs3Program(_ server: NFS3Server) -> NFS3Program { NFS3Program(server: server) }
 
-    func universalHost() -> String {
-        configuration.listenAddress == "::" ? "::" : configuration.listenAddress
+    /// The rpcbind netids (with the host of their universal address) the listen address
+    /// serves: IPv4 as tcp/udp, IPv6 as tcp6/udp6 (rpcbind v3/v4 clients over IPv6 ask for
+    /// those), and both for the dual-stack wildcard "::". The wildcard hosts are answered with
+    /// the address a call came in on.
+    func netids(tcp: Bool) -> [(String, String)] {
+        let (v4, v6) = tcp ? ("tcp", "tcp6") : ("udp", "udp6")
+        let listen = configuration.listenAddress
+        if listen == "::" { return [(v4, "0.0.0.0"), (v6, "::")] }
+        if listen.contains(":") { return [(v6, listen), (v4, listen)] }
+        return [(v4, listen)]
     }
 
     func bind(port: Int, what: String, core: RPCServerCore, group: EventLoopGroup) async throws -> RPCListener {

@@ -117,6 +117,7 @@ public struct PortmapProgram: RPCProgram {
         default: return nil
         }
     }
+    // (Portmap v2 DUMP lists only the IPv4 netids; tcp6/udp6 are for rpcbind v3/v4.)
 
     static func isLocal(_ address: SocketAddress?) -> Bool {
         switch address {
