@@ -330,28 +330,6 @@ extension FileStore {
 // MARK: Identity after a rebuild or a replay
 
 extension FileStore {
-    /// After the served tree was rebuilt from the durable copy, every file has a new inode
-    /// number: look each known file up by its path and record the new one, so the handles
-    /// clients hold (which carry file ids, not inode numbers) resolve again.
-    public func refreshIdentities() {
-        // Old inode numbers may now belong to other files: none of them may be trusted.
-        index.forgetAllInodes()
-        var ids = index.allIDs
-        // Parents before children, so each lookup starts from a refreshed directory.
-        ids.sort { (index.components(of: $0)?.count ?? 0) < (index.components(of: $1)?.count ?? 0) }
-        for id in ids where id != Self.rootID {
-            guard let node = index.node(id), let comps = index.components(of: id), !comps.isEmpty,
-                  let fd = try? openBeneath(Array(comps.dropLast()), flags: CNFS_O_PATH | O_DIRECTORY) else { continue }
-            defer { close(fd) }
-            var st = stat()
-            if Self.cString(node.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 {
-                index.place(id, parent: node.parent, name: node.name, inode: UInt64(st.st_ino))
-            }
-        }
-        var st = stat()
-        if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
-    }
-
     /// After the served tree was rebuilt (and the journal replayed onto it), learns every
     /// file's identity from its tag: walks the tree and records each tagged object's id at the
     /// place and inode it has now. Untagged objects are left to the index's own paths.

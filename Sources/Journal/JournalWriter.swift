@@ -38,8 +38,6 @@ public final class JournalWriter: @unchecked Sendable {
     private var durableSequence: UInt64
     /// Frames appended but not yet covered by an fsync, oldest first, with their sequence.
     private var unsynced: [(UInt64, ByteBuffer)] = []
-    /// How many of `unsynced` have been written to the current segment.
-    private var writtenCount = 0
     private var syncing = false
     private var failure: JournalError?
     private var segmentFD: Int32 = -1
@@ -111,11 +109,10 @@ public final class JournalWriter: @unchecked Sendable {
         if needsNewSegment || failure != nil {
             // Start over on a fresh segment with everything not yet durable.
             needsNewSegment = false
-            writtenCount = 0
             if segmentFD >= 0 { close(segmentFD) }
             segmentFD = -1
         }
-        let toWrite = Array(unsynced[writtenCount...])
+        let toWrite = unsynced
         let firstUnsynced = unsynced.first?.0 ?? target + 1
         var fd = segmentFD
         condition.unlock()
@@ -150,10 +147,8 @@ public final class JournalWriter: @unchecked Sendable {
                 logger.notice("journal writable again", metadata: ["journal.segment": "\(segmentPath)"])
             }
             failure = nil
-            let covered = toWrite.count
-            let done = unsynced.prefix(writtenCount + covered).last?.0 ?? target
-            unsynced.removeFirst(writtenCount + covered)
-            writtenCount = 0
+            let done = toWrite.last?.0 ?? target
+            unsynced.removeFirst(toWrite.count)
             durableSequence = max(durableSequence, min(done, target))
             if segmentBytes >= limits.segmentSize { needsNewSegment = true }
         case .failure(let e):
@@ -181,7 +176,9 @@ public final class JournalWriter: @unchecked Sendable {
             throw error
         }
         JournalDirectory.syncDirectory(of: path)
-        condition.withLockIfNeeded { segmentPath = path; segmentBytes = JournalFormat.headerSize }
+        // Only the sync leader touches these, while it holds the leadership (`syncing`).
+        segmentPath = path
+        segmentBytes = JournalFormat.headerSize
         return fd
     }
 
@@ -204,9 +201,4 @@ public final class JournalWriter: @unchecked Sendable {
                    uncheckpointedBytes: uncheckpointedBytes, failure: failure)
         }
     }
-}
-
-extension Condition {
-    /// For state that only the sync leader touches while the lock is released.
-    func withLockIfNeeded(_ body: () -> Void) { body() }
 }
