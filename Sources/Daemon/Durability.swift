@@ -85,10 +85,14 @@ final class Durability: Sendable {
     }
 
     /// The first time an export with content is served with a durable directory, the copy
-    /// starts as a full copy of it (the journal only carries changes from then on).
+    /// starts as a full copy of it (the journal only carries changes from then on). Not when
+    /// the journal has records of the export: then the copy is empty only because no
+    /// checkpoint has run yet, the records describe the tree from its start, and a copy of
+    /// the served tree would be ahead of them.
     func seedCopyIfNeeded(exportID: UInt64, root: String) throws {
         let copy = directory.copyDirectory(exportID: exportID)
         guard Self.isEmptyOrMissing(copy), !Self.isEmptyOrMissing(root),
+              !recoveredLog.records.contains(where: { $0.exportID == exportID }),
               !FileManager.default.fileExists(atPath: rebuildMarker(exportID)) else { return }
         logger.notice("durable copy is empty; copying the served tree into it", metadata: [
             "journal.export": "\(root)", "journal.copy": "\(copy)",
@@ -143,7 +147,9 @@ final class Durability: Sendable {
         let processCrashOnly = FileManager.default.fileExists(atPath: marker)
         let records = recoveredLog.records.filter { $0.exportID == store.exportID }
         guard rebuilt || !processCrashOnly, !records.isEmpty else { return }
-        let applier = try TreeApplier(root: root)
+        // A rebuilt tree is as far ahead as the copy may be; after an OS crash the served tree
+        // may hold some of the changes.
+        let applier = try TreeApplier(root: root, mayBeAhead: true)
         defer { applier.close() }
         for r in records {
             let survivor = rebuilt ? nil : store.survivingLink(of: r.change)
@@ -159,7 +165,7 @@ final class Durability: Sendable {
 
     func markRunning(exportID: UInt64) {
         try? FileManager.default.createDirectory(atPath: "/run/swiftnfs", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: Self.markerPath(exportID: exportID), contents: nil)
+        _ = FileManager.default.createFile(atPath: Self.markerPath(exportID: exportID), contents: nil)
     }
 
     func markStopped(exportID: UInt64) {

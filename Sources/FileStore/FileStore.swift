@@ -155,28 +155,20 @@ public final class FileStore: Sendable {
 
     private func relocateAsRoot(_ id: UInt64, inode: UInt64) throws {
         logger.info("file not where the index says; searching the export", metadata: ["store.fileid": "\(id)"])
-        var queue: [(UInt64, [[UInt8]])] = [(Self.rootID, [])]
+        struct Found: Error {}
         var visited = 0
-        while !queue.isEmpty {
-            let (dirID, comps) = queue.removeFirst()
-            guard let fd = try? openBeneath(comps, flags: O_RDONLY | O_DIRECTORY), let dir = fdopendir(fd) else { continue }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
+        do {
+            try walkTree(rootFD, Self.rootID) { entry, dirID in
                 visited += 1
                 if visited > 10_000_000 { throw StoreError(.stale, operation: "relocate") }
-                let name = Array(UnsafeBufferPointer(start: UnsafeRawPointer(cnfs_dirent_name(entry)).assumingMemoryBound(to: UInt8.self),
-                                                     count: strlen(cnfs_dirent_name(entry)!)))
-                if Self.isDot(name) || Self.isDotDot(name) { continue }
-                let ino = UInt64(entry.pointee.d_ino)
-                if ino == inode {
-                    index.place(id, parent: dirID, name: name, inode: ino)
-                    return
+                if entry.inode == inode {
+                    index.place(id, parent: dirID, name: entry.name, inode: inode)
+                    throw Found()
                 }
-                if entry.pointee.d_type == UInt8(DT_DIR) {
-                    let childID = index.id(inode: ino, parent: dirID, name: name)
-                    queue.append((childID, comps + [name]))
-                }
+                return entry.isDirectory ? index.id(inode: entry.inode, parent: dirID, name: entry.name) : nil
             }
+        } catch is Found {
+            return
         }
         throw StoreError(.stale, operation: "relocate")
     }
@@ -337,28 +329,17 @@ extension FileStore {
         index.forgetAllInodes()
         var st = stat()
         if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
-        var queue: [(UInt64, [[UInt8]])] = [(Self.rootID, [])]
-        while !queue.isEmpty {
-            let (dirID, comps) = queue.removeFirst()
-            guard let fd = try? openBeneath(comps, flags: O_RDONLY | O_DIRECTORY), let dir = fdopendir(fd) else { continue }
-            defer { closedir(dir) }
-            let dirFD = dirfd(dir)
-            while let entry = readdir(dir) {
-                let cname = cnfs_dirent_name(entry)!
-                let name = Array(UnsafeBufferPointer(start: UnsafeRawPointer(cname).assumingMemoryBound(to: UInt8.self), count: strlen(cname)))
-                if Self.isDot(name) || Self.isDotDot(name) { continue }
-                var tag: UInt64 = 0
-                let inode = UInt64(entry.pointee.d_ino)
-                let id: UInt64
-                if cnfs_get_file_id(dirFD, cname, &tag) == 0, tag > Self.rootID {
-                    id = tag
-                    index.place(id, parent: dirID, name: name, inode: inode)
-                } else {
-                    // Untagged: keep the id the index has for this place, if any.
-                    id = index.id(inode: inode, parent: dirID, name: name)
-                }
-                if entry.pointee.d_type == UInt8(DT_DIR) { queue.append((id, comps + [name])) }
+        walkTree(rootFD, Self.rootID) { entry, dirID in
+            let name = entry.name
+            let id: UInt64
+            if let tag = entry.fileIDTag, tag > Self.rootID {
+                id = tag
+                index.place(id, parent: dirID, name: name, inode: entry.inode)
+            } else {
+                // Untagged: keep the id the index has for this place, if any.
+                id = index.id(inode: entry.inode, parent: dirID, name: name)
             }
+            return id
         }
     }
 

@@ -69,17 +69,21 @@ public final class Checkpointer: @unchecked Sendable {
             return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages)
         }
         rotate()
+        // A checkpoint that was interrupted may have left the copies ahead of `start`.
+        let mayBeAhead = directory.checkpointInProgress()
+        try directory.setCheckpointInProgress(true)
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         for r in log.records {
             if appliers[r.exportID] == nil {
-                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID))
+                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID), mayBeAhead: mayBeAhead)
             }
             try appliers[r.exportID]!.apply(r.change)
         }
         for a in appliers.values { try a.sync() }
         syncIndexes()
         try directory.setCheckpointedSequence(last)
+        try directory.setCheckpointInProgress(false)
         // Delete the segments every record of which is now in the copy: all but the newest
         // whose successor starts at or before the checkpoint.
         let segments = directory.segments()

@@ -4,6 +4,7 @@ import Glibc
 ///
 ///     DIR/journal/SSSSSSSSSSSSSSSS.jnl   segments, named by the first sequence they may hold (hex)
 ///     DIR/checkpoint                     the sequence through which the copy is complete
+///     DIR/checkpointing                  present while a checkpoint applies records to the copy
 ///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
 public struct JournalDirectory: Sendable {
     public let root: String
@@ -43,6 +44,22 @@ public struct JournalDirectory: Sendable {
     /// Records a checkpoint durably (write a temporary file, fsync, rename, fsync the directory).
     public func setCheckpointedSequence(_ sequence: UInt64) throws {
         try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n".utf8))
+    }
+
+    /// Whether a checkpoint was applying records when it stopped: the copies may then hold
+    /// changes after the checkpointed sequence.
+    public func checkpointInProgress() -> Bool {
+        access(root + "/checkpointing", F_OK) == 0
+    }
+
+    public func setCheckpointInProgress(_ inProgress: Bool) throws {
+        let path = root + "/checkpointing"
+        if inProgress {
+            guard !checkpointInProgress() else { return }
+            try Self.writeFileAtomically(path, [])
+        } else {
+            unlink(path)
+        }
     }
 
     public static func readFile(_ path: String) throws -> [UInt8] {

@@ -7,10 +7,14 @@ import NIOCore
 /// for durability while an fsync is running are all covered by the next one, so concurrent
 /// stable writes share fsyncs instead of queueing for one each.
 ///
-/// A record is kept in memory from `append` until an fsync has covered it. If writing or
-/// syncing fails (no space, I/O error), the records are written again to a fresh segment on the
-/// next attempt: after a failed fsync Linux may have dropped the dirty pages, so what was
-/// written to the old segment cannot be trusted to reach the disk.
+/// Every record is written to the current segment as it is appended (write(2): into the page
+/// cache, no fsync), so a crash of the server process never loses a change the served tree
+/// already has: the kernel still writes the record out. `waitDurable` adds the fsync.
+///
+/// A record is also kept in memory until an fsync has covered it. If writing or syncing fails
+/// (no space, I/O error), the records are written again to a fresh segment on the next
+/// attempt: after a failed fsync Linux may have dropped the dirty pages, so what was written to
+/// the old segment cannot be trusted to reach the disk.
 public final class JournalWriter: @unchecked Sendable {
     public struct Limits: Sendable {
         /// A new segment is started beyond this size.
@@ -40,10 +44,14 @@ public final class JournalWriter: @unchecked Sendable {
     private var unsynced: [(UInt64, ByteBuffer)] = []
     private var syncing = false
     private var failure: JournalError?
+    /// The segment appends write to (-1: none open; the next append or sync opens one).
     private var segmentFD: Int32 = -1
     private var segmentPath = ""
     private var segmentBytes = 0
-    private var needsNewSegment = true
+    /// Segments that were rotated away while holding records no fsync has covered yet.
+    private var retiredFDs: [Int32] = []
+    /// How many failures there have been: a sync clears the failure only if none came meanwhile.
+    private var failures = 0
     private var uncheckpointedBytes = 0
 
     /// Opens the journal in `directory`; `lastSequence` is the highest sequence already in it.
@@ -60,10 +68,11 @@ public final class JournalWriter: @unchecked Sendable {
 
     deinit {
         if segmentFD >= 0 { close(segmentFD) }
+        for fd in retiredFDs { close(fd) }
     }
 
-    /// Appends a change and returns its sequence. Waits while the journal is over its size
-    /// limit (the checkpointer makes room); never drops anything.
+    /// Appends a change, writes it to the segment, and returns its sequence. Waits while the
+    /// journal is over its size limit (the checkpointer makes room); never drops anything.
     @discardableResult
     public func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
         condition.lock()
@@ -76,6 +85,15 @@ public final class JournalWriter: @unchecked Sendable {
         let frame = JournalFormat.frame(JournalRecord(sequence: sequence, exportID: exportID, change: change))
         uncheckpointedBytes += frame.readableBytes
         unsynced.append((sequence, frame))
+        // While the durable side is failing, records wait in memory for the rewrite.
+        if failure == nil {
+            do {
+                if segmentFD < 0 { try openSegment(firstSequence: sequence) }
+                try write(frame)
+            } catch {
+                fail(error)
+            }
+        }
         return sequence
     }
 
@@ -101,73 +119,103 @@ public final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes and fsyncs everything appended so far. Called with the lock held; releases it
-    /// around the I/O so others can append (and queue up for the next fsync) meanwhile.
+    /// Syncs everything appended so far (after writing it again to a fresh segment if the
+    /// last write or sync failed). Called with the lock held; releases it around the fsync so
+    /// others can append (and queue up for the next fsync) meanwhile.
     private func syncAsLeader() throws {
-        syncing = true
         let target = nextSequence - 1
-        if needsNewSegment || failure != nil {
-            // Start over on a fresh segment with everything not yet durable.
-            needsNewSegment = false
-            if segmentFD >= 0 { close(segmentFD) }
-            segmentFD = -1
+        if failure != nil || (segmentFD < 0 && !unsynced.isEmpty) {
+            do {
+                try rewriteUnsynced()
+            } catch {
+                fail(error)
+                condition.broadcast()
+                throw failure!
+            }
         }
-        let toWrite = unsynced
-        let firstUnsynced = unsynced.first?.0 ?? target + 1
-        var fd = segmentFD
+        syncing = true
+        // Their own descriptors: an append may rotate the segment while the fsync runs.
+        let fds = (retiredFDs + (segmentFD >= 0 ? [segmentFD] : [])).map { dup($0) }
+        let retired = retiredFDs
+        retiredFDs = []
+        let path = segmentPath
+        let failuresBefore = failures
         condition.unlock()
-        var result: Result<Void, JournalError>
-        do {
-            // The leader may be a thread acting as an NFS caller: the journal is the server's
-            // own, written with root's identity whoever triggered the sync.
-            if fd < 0 {
-                fd = try CallerIdentity.asRoot { try openSegment(firstSequence: firstUnsynced) }
+        var error: JournalError?
+        for fd in fds where error == nil {
+            if fd < 0 || fdatasync(fd) != 0 {
+                error = JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "fdatasync \(path): errno \(errno)")
             }
-            var bytes = 0
-            for (_, frame) in toWrite {
-                try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(fd, $0, path: segmentPath) }
-                bytes += frame.readableBytes
-            }
-            guard fdatasync(fd) == 0 else {
-                throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "fdatasync \(segmentPath): errno \(errno)")
-            }
-            segmentBytes += bytes
-            result = .success(())
-        } catch let e as JournalError {
-            result = .failure(e)
-        } catch {
-            result = .failure(JournalError(.io, "\(error)"))
         }
+        for fd in fds where fd >= 0 { close(fd) }
+        for fd in retired { close(fd) }
         condition.lock()
         syncing = false
-        segmentFD = fd
-        switch result {
-        case .success:
-            if failure != nil {
-                logger.notice("journal writable again", metadata: ["journal.segment": "\(segmentPath)"])
+        if let error {
+            fail(error)
+        } else {
+            // An append that failed during the fsync keeps the failure (its record is not in
+            // any segment); everything up to the target was written before and is durable.
+            if failures == failuresBefore {
+                if failure != nil {
+                    logger.notice("journal writable again", metadata: ["journal.segment": "\(segmentPath)"])
+                }
+                failure = nil
             }
-            failure = nil
-            let done = toWrite.last?.0 ?? target
-            unsynced.removeFirst(toWrite.count)
-            durableSequence = max(durableSequence, min(done, target))
-            if segmentBytes >= limits.segmentSize { needsNewSegment = true }
-        case .failure(let e):
-            if failure == nil {
-                logger.error("journal write failed; stable writes and COMMIT fail until it recovers", metadata: ["journal.error": "\(e)"])
-            }
-            failure = e
-            if fd >= 0 { close(fd) }
-            segmentFD = -1
+            unsynced.removeFirst(unsynced.prefix { $0.0 <= target }.count)
+            durableSequence = max(durableSequence, target)
         }
         condition.broadcast()
-        if case .failure(let e) = result { throw e }
+        if let error { throw error }
     }
 
-    private func openSegment(firstSequence: UInt64) throws -> Int32 {
+    /// Records a write or sync failure: logged once, shown in the status, and the segment is
+    /// abandoned (the next sync writes every unsynced record to a fresh one).
+    private func fail(_ error: Error) {
+        let e = error as? JournalError ?? JournalError(.io, "\(error)")
+        if failure == nil {
+            logger.error("journal write failed; stable writes and COMMIT fail until it recovers", metadata: ["journal.error": "\(e)"])
+        }
+        failure = e
+        failures += 1
+        if segmentFD >= 0 { close(segmentFD) }
+        segmentFD = -1
+        for fd in retiredFDs { close(fd) }
+        retiredFDs = []
+    }
+
+    /// After a failure: every record not yet durable, again, into a new segment.
+    private func rewriteUnsynced() throws {
+        if segmentFD >= 0 { close(segmentFD) }
+        segmentFD = -1
+        guard let first = unsynced.first?.0 else { return }
+        try openSegment(firstSequence: first)
+        for (_, frame) in unsynced { try write(frame) }
+    }
+
+    private func write(_ frame: ByteBuffer) throws {
+        try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(segmentFD, $0, path: segmentPath) }
+        segmentBytes += frame.readableBytes
+        if segmentBytes >= limits.segmentSize { retireSegment() }
+    }
+
+    /// The next append starts a new segment; the old one is synced by the next fsync.
+    private func retireSegment() {
+        guard segmentFD >= 0 else { return }
+        retiredFDs.append(segmentFD)
+        segmentFD = -1
+    }
+
+    private func openSegment(firstSequence: UInt64) throws {
         let path = directory.segmentPath(firstSequence: firstSequence)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
+        // The caller may be a thread acting as an NFS client's user: the journal is the
+        // server's own, created with root's identity whoever appends.
+        let fd = try CallerIdentity.asRoot { () throws -> Int32 in
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
+            }
+            return fd
         }
         do {
             try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
@@ -176,10 +224,9 @@ public final class JournalWriter: @unchecked Sendable {
             throw error
         }
         JournalDirectory.syncDirectory(of: path)
-        // Only the sync leader touches these, while it holds the leadership (`syncing`).
+        segmentFD = fd
         segmentPath = path
         segmentBytes = JournalFormat.headerSize
-        return fd
     }
 
     /// The checkpointer freed `bytes` of journal.
@@ -190,9 +237,9 @@ public final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    /// Makes the current segment read-only for the checkpointer: the next sync starts a new one.
+    /// Makes the current segment read-only for the checkpointer: the next append starts a new one.
     public func rotate() {
-        condition.withLock { needsNewSegment = true }
+        condition.withLock { retireSegment() }
     }
 
     public var status: Status {

@@ -10,15 +10,34 @@ import Glibc
 /// remove or rename of a name that does not, are skipped; writes and attribute changes are
 /// plain overwrites. Paths never leave the root and never follow a symlink (openat2 with
 /// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), whatever the journal says.
+///
+/// A tree may also be *ahead* of the first record applied: a copy whose checkpoint was
+/// interrupted after some records were applied, a served tree rebuilt from such a copy, or one
+/// the OS wrote out partly before a crash. There a create whose name is absent may have been
+/// applied already and its file moved on (renamed, linked, its directory renamed); creating it
+/// again would make a second file of the same id. With `mayBeAhead`, the ids in the tree are
+/// read first, and a create of an id already there is skipped (ids are never reused).
 public struct TreeApplier {
     public let root: String
     let rootFD: Int32
+    /// The ids in the tree when a tree that may be ahead was opened.
+    let presentIDs: Set<UInt64>?
 
-    public init(root: String) throws {
+    public init(root: String, mayBeAhead: Bool = false) throws {
         try JournalDirectory.makeDirectories(root)
         self.root = root
         rootFD = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
+        presentIDs = mayBeAhead ? Self.fileIDs(under: rootFD) : nil
+    }
+
+    static func fileIDs(under rootFD: Int32) -> Set<UInt64> {
+        var ids: Set<UInt64> = []
+        walkTree(rootFD, ()) { entry, _ in
+            if let tag = entry.fileIDTag { ids.insert(tag) }
+            return ()
+        }
+        return ids
     }
 
     public func close() { _ = Glibc.close(rootFD) }
@@ -120,6 +139,7 @@ public struct TreeApplier {
                 try setAttributes(dirFD, name, v)
             }
         case .create(let id, let path, let type, let mode, let uid, let gid, let rdev, let target):
+            if id != 0, presentIDs?.contains(id) == true { return }
             try inParent(path) { dirFD, name in
                 var st = stat()
                 if cString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { return }
