@@ -23,6 +23,7 @@ final class Durability: Sendable {
     let checkpointer: Checkpointer
     let logger: Logger
     let recoveredLog: JournalLog
+    let statusFile: JournalStatusFile
 
     var recorder: JournalRecorder { JournalRecorder(writer: writer) }
 
@@ -32,6 +33,7 @@ final class Durability: Sendable {
         self.settings = settings
         self.logger = logger
         directory = JournalDirectory(root: settings.directory)
+        statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
         let checkpoint = directory.checkpointedSequence()
         recoveredLog = JournalLog.read(directory, after: checkpoint)
@@ -195,14 +197,16 @@ final class Durability: Sendable {
         }
     }
 
-    /// Writes DIR/status for `swiftnfsd status`.
+    /// Writes DIR/status for `swiftnfsd status`. Degraded: the journal cannot be made durable,
+    /// or the last checkpoint failed.
     func publishStatus() {
         let s = writer.status
-        let (time, _) = checkpointer.lastResult
-        JournalStatus(pid: getpid(), updated: Int64(Date().timeIntervalSince1970), appendedSequence: s.appendedSequence,
-                      durableSequence: s.durableSequence, checkpointedSequence: directory.checkpointedSequence(),
-                      uncheckpointedBytes: s.uncheckpointedBytes, lastCheckpoint: Int64(time),
-                      degraded: s.failure.map { "\($0)" }).write(to: directory)
+        let (time, checkpointError) = checkpointer.lastResult
+        let degraded = s.failure.map { "journal: \($0)" } ?? checkpointError.map { "checkpoint: \($0)" }
+        statusFile.write(JournalStatus(
+            pid: getpid(), updated: Int64(Date().timeIntervalSince1970), appendedSequence: s.appendedSequence,
+            durableSequence: s.durableSequence, checkpointedSequence: directory.checkpointedSequence(),
+            uncheckpointedBytes: s.uncheckpointedBytes, lastCheckpoint: Int64(time), degraded: degraded))
     }
 
     /// A checkpoint now (SIGUSR1, `swiftnfsd checkpoint`).

@@ -50,26 +50,49 @@ public struct JournalStatus: Hashable, Sendable {
 
     public static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }
 
-    public func write(to directory: JournalDirectory) {
-        try? JournalDirectory.writeFileAtomicallyNoSync(Self.path(directory), Array(text.utf8))
-    }
-
     public static func read(from directory: JournalDirectory) -> JournalStatus? {
-        (try? JournalDirectory.readFile(path(directory))).flatMap { JournalStatus(text: String(decoding: $0, as: UTF8.self)) }
+        // The writer overwrites the file in place: a read that met a write half done is repeated.
+        for _ in 0..<5 {
+            if let s = (try? JournalDirectory.readFile(path(directory))).flatMap({ JournalStatus(text: String(decoding: $0, as: UTF8.self)) }) {
+                return s
+            }
+            usleep(20_000)
+        }
+        return nil
     }
 
     /// Whether the process that wrote this status still runs.
     public var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
 }
 
-extension JournalDirectory {
-    /// Like `writeFileAtomically` without the fsyncs (status is advisory).
-    public static func writeFileAtomicallyNoSync(_ path: String, _ bytes: [UInt8]) throws {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw JournalError(.io, "create \(tmp): errno \(errno)") }
-        defer { close(fd) }
-        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
-        guard rename(tmp, path) == 0 else { throw JournalError(.io, "rename \(tmp): errno \(errno)") }
+/// DIR/status as the running server keeps it: one block, allocated once and then overwritten
+/// in place, so the status still shows (and says "degraded") when the durable directory is
+/// full, where a new file could not be written.
+public final class JournalStatusFile: @unchecked Sendable {
+    static let size = 4096
+    let path: String
+    private let lock = Condition()
+    private var fd: Int32 = -1  // guarded by `lock`
+
+    public init(_ directory: JournalDirectory) {
+        path = JournalStatus.path(directory)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Writes the status. Advisory: a failure is left to the next call.
+    public func write(_ status: JournalStatus) {
+        var bytes = Array(status.text.utf8.prefix(Self.size))
+        bytes += [UInt8](repeating: UInt8(ascii: "\n"), count: Self.size - bytes.count)
+        lock.withLock {
+            if fd < 0 {
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { return }
+            }
+            if bytes.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) != Self.size {
+                close(fd)
+                fd = -1
+            }
+        }
     }
 }
