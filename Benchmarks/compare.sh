@@ -21,21 +21,11 @@
 # Needs root (network namespace, apt-get). SWIFTNFSD_BIN=PATH uses that binary instead of building.
 set -euo pipefail
 
-DURATION=10
-WARMUP=1
-WORKLOADS=all
-KEEP=0
+# shellcheck source=Benchmarks/lib.sh
+. "$(dirname "$0")/lib.sh"
 while [ $# -gt 0 ]; do
-    case "$1" in
-        --quick) DURATION=3; WARMUP=0.5 ;;
-        --duration) DURATION="$2"; shift ;;
-        --warmup) WARMUP="$2"; shift ;;
-        --workloads) WORKLOADS="$2"; shift ;;
-        --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "compare.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
-    esac
-    shift
+    take_common_option "$@"
+    shift "$TOOK"
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,14 +37,7 @@ log() { echo "compare: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (network namespace, apt-get)" >&2; exit 1; }
 
-if [ -n "${SWIFTNFSD_BIN:-}" ]; then
-    BIN="$SWIFTNFSD_BIN"
-    log "using $BIN (SWIFTNFSD_BIN), not building"
-else
-    log "building swiftnfsd (release)"
-    (cd "$ROOT" && swift build -c release --product swiftnfsd >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swiftnfsd"
-fi
+swiftnfsd_binary "$ROOT"
 
 missing=()
 for p in nfs-ganesha nfs-ganesha-vfs rpcbind iproute2 util-linux; do
@@ -169,38 +152,11 @@ if ! { wait_ready ganesha.nfsd "$GANESHA_PID" "$GANESHA_PORT" \
     exit 1
 fi
 
-bench() {  # bench LABEL NFS_PORT MOUNT_PORT EXPORT WORKLOAD
-    local status=0
-    log "$5 on $1"
-    in_ns "$BIN" bench --server 127.0.0.1 --export "$4" --nfs-port "$2" --mount-port "$3" \
-        --workload "$5" --inflight 1 --inflight 16 --duration "$DURATION" --warmup "$WARMUP" \
-        --label "$1" --json >>"$WORK/$1.jsonl" 2>>"$WORK/bench-$1.log" || status=$?
-    # 2: the runs finished but some operations failed; they are in the results and the table.
-    if [ "$status" != 0 ] && [ "$status" != 2 ]; then
-        log "bench of $5 on $1 failed (exit $status):"
-        tail -n 5 "$WORK/bench-$1.log" >&2
-        exit 1
-    fi
-}
-
-if [ "$WORKLOADS" = all ]; then
-    WORKLOADS="$("$BIN" bench workloads --names | paste -sd, -)"
-fi
-IFS=, read -r -a LIST <<<"$WORKLOADS"
+bench_swiftnfs() { bench_run swiftnfs "$SWIFT_PORT" "$SWIFT_PORT" "$WORK/swiftnfs/export" "$1" in_ns; }
+bench_ganesha() { bench_run ganesha "$GANESHA_PORT" "$GANESHA_MOUNT_PORT" "$WORK/ganesha/export" "$1" in_ns; }
 started=$(date +%s)
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-i=0
-for w in "${LIST[@]}"; do
-    # Alternate which server goes first, so neither always runs on a warmer (or hotter) machine.
-    if [ $((i % 2)) = 0 ]; then
-        bench swiftnfs "$SWIFT_PORT" "$SWIFT_PORT" "$WORK/swiftnfs/export" "$w"
-        bench ganesha "$GANESHA_PORT" "$GANESHA_MOUNT_PORT" "$WORK/ganesha/export" "$w"
-    else
-        bench ganesha "$GANESHA_PORT" "$GANESHA_MOUNT_PORT" "$WORK/ganesha/export" "$w"
-        bench swiftnfs "$SWIFT_PORT" "$SWIFT_PORT" "$WORK/swiftnfs/export" "$w"
-    fi
-    i=$((i + 1))
-done
+run_alternating bench_swiftnfs bench_ganesha
 elapsed=$(( $(date +%s) - started ))
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -213,14 +169,13 @@ echo
 echo "SwiftNFS over NFS-Ganesha (goal: ops ratio >= 1.5 and p99 ratio <= 1.0)"
 "$BIN" bench compare --candidate "$RESULTS/swiftnfs.jsonl" --baseline "$RESULTS/ganesha.jsonl"
 
-commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
+commit="$(described_commit "$ROOT")"
 {
     echo "# SwiftNFS and NFS-Ganesha, side by side"
     echo
     echo "Made by \`Benchmarks/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${elapsed} s of runs."
     echo
-    echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+    echo "- machine: $(machine_description)"
     echo "- load average (1, 5, 15 min) before the runs: $load_before; after: $load_after (other work on the machine shares its $(nproc) cores)"
     echo "- file system of both exports: $(df -T "$WORK" | awk 'NR==2 {print $2}') ($(dirname "$WORK"))"
     echo "- SwiftNFS: commit $commit, release build, \`serve --export DIR --portmap-port 0\`"

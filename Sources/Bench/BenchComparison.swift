@@ -32,6 +32,9 @@ public struct BenchComparison: Sendable {
     public var candidate: String
     public var baseline: String
     public var rows: [Row]
+    /// Whether the tables judge each row against the goal (not for comparisons of one server
+    /// with itself, such as with and without a journal).
+    public var showsGoal = true
 
     /// Pairs results by workload and concurrency. Several results for one pair (repeated runs)
     /// are averaged. Rows follow the candidate's order.
@@ -69,13 +72,13 @@ public struct BenchComparison: Sendable {
     func cells(_ r: Row) -> [String] {
         [r.workload, "\(r.connections)x\(r.inflight)",
                 BenchTable.number(r.candidateOpsPerSecond), BenchTable.number(r.baselineOpsPerSecond), Self.ratio(r.opsRatio),
-                BenchTable.number(r.candidateP99), BenchTable.number(r.baselineP99), Self.ratio(r.p99Ratio),
-                r.verdict, "\(r.errors)"]
+                BenchTable.number(r.candidateP99), BenchTable.number(r.baselineP99), Self.ratio(r.p99Ratio)]
+            + (showsGoal ? [r.verdict] : []) + ["\(r.errors)"]
     }
 
     var header: [String] {
         ["workload", "conn x infl", "\(candidate) ops/s", "\(baseline) ops/s", "ops ratio",
-         "\(candidate) p99 us", "\(baseline) p99 us", "p99 ratio", "goal met", "errors"]
+         "\(candidate) p99 us", "\(baseline) p99 us", "p99 ratio"] + (showsGoal ? ["goal met"] : []) + ["errors"]
     }
 
     /// A text table for a terminal.

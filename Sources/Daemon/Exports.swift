@@ -13,6 +13,9 @@ public struct ExportOptions: Hashable, Sendable {
     public var anonGID: UInt32 = 65534
     public var fsid: UInt64?
     public var crossMount = false
+    /// SwiftNFS's own option `durable=DIR`: this export's durable directory (the journal and
+    /// the checkpointed copy), instead of the server's `--durable-dir`.
+    public var durableDirectory: String?
 
     /// knfsd's defaults (exports(5)): ro, sync, secure, root_squash, no_all_squash, wdelay,
     /// no_subtree_check, hide.
@@ -41,6 +44,9 @@ public struct ExportOptions: Hashable, Sendable {
         case "no_all_squash": allSquash = false
         case "anonuid": anonUID = try number()
         case "anongid": anonGID = try number()
+        case "durable":
+            guard let v = value, v.hasPrefix("/") else { throw .badValue(String(word)) }
+            durableDirectory = String(v)
         case "crossmnt", "nohide": crossMount = true
         case "hide": crossMount = false
         case "subtree_check", "no_subtree_check", "wdelay", "no_wdelay", "secure_locks", "insecure_locks",
@@ -179,6 +185,9 @@ public struct ExportEntryConfig: Hashable, Sendable {
     var specs: [ClientSpec]
     var options: [ExportOptions]
 
+    /// The export's own durable directory (`durable=DIR`; the same for all its clients).
+    public var durableDirectory: String? { options.first?.durableDirectory }
+
     public init(path: String, clients: [(ClientSpec, ExportOptions)]) {
         self.path = path
         self.specs = clients.map(\.0)
@@ -282,6 +291,9 @@ public enum ExportsParser {
             clients.append((spec.isEmpty ? .everyone : try ClientSpec.parse(spec), opts))
         }
         if clients.isEmpty { clients = [(.everyone, defaults)] }
+        guard Set(clients.map(\.1.durableDirectory)).count == 1 else {
+            throw .syntax("durable= differs between the clients of \(path); an export has one durable directory")
+        }
         var normalized = path
         while normalized.count > 1 && normalized.hasSuffix("/") { normalized.removeLast() }
         return ExportEntryConfig(path: normalized, clients: clients)

@@ -20,15 +20,50 @@ final class LiveExports: Sendable {
     /// Exports given on the command line, kept across reloads.
     let fixed: [ExportEntryConfig]
     let exportsFile: String?
-    /// The journal, when there is a durable directory.
-    let durability = NIOLockedValueBox<Durability?>(nil)
+    /// The server's durable directory (`--durable-dir`): exports without `durable=` use it.
+    let defaultDurableDirectory: String?
+    /// Opens the journal of a durable directory (recovery included).
+    let openDurability: @Sendable (String, LiveExports) throws -> Durability
+    /// The journals in use, by durable directory. New ones open while the server starts;
+    /// afterwards (a reload) a directory not yet in use is refused until the next start.
+    private let durabilities = NIOLockedValueBox<(byDirectory: [String: Durability], started: Bool)>(([:], false))
 
-    init(fixed: [ExportEntryConfig], exportsFile: String?, stateDirectory: String, handleKey: SipHash24, logger: Logger) {
+    init(fixed: [ExportEntryConfig], exportsFile: String?, stateDirectory: String, handleKey: SipHash24,
+         defaultDurableDirectory: String?, openDurability: @escaping @Sendable (String, LiveExports) throws -> Durability,
+         logger: Logger) {
         self.fixed = fixed
         self.exportsFile = exportsFile
         self.stateDirectory = stateDirectory
         self.handleKey = handleKey
+        self.defaultDurableDirectory = defaultDurableDirectory
+        self.openDurability = openDurability
         self.logger = logger
+    }
+
+    /// Every journal in use, once the server has started (no new ones come after that).
+    func startedDurabilities() -> [Durability] {
+        durabilities.withLockedValue { d in
+            d.started = true
+            return d.byDirectory.keys.sorted().map { d.byDirectory[$0]! }
+        }
+    }
+
+    /// The journal of an export, if it has a durable directory.
+    func durability(for config: ExportEntryConfig) throws -> Durability? {
+        guard let directory = config.durableDirectory ?? defaultDurableDirectory else { return nil }
+        return try durabilities.withLockedValue { d in
+            if let existing = d.byDirectory[directory] { return existing }
+            guard !d.started else {
+                throw ServerStartError(description: "export \(config.path): durable directory \(directory) is new; it takes effect at the next start")
+            }
+            do {
+                let opened = try openDurability(directory, self)
+                d.byDirectory[directory] = opened
+                return opened
+            } catch {
+                throw ServerStartError(description: "durable directory \(directory): \(error)")
+            }
+        }
     }
 
     var current: [Entry] { entries.withLockedValue { $0 } }
@@ -66,7 +101,11 @@ final class LiveExports: Sendable {
         let old = current
         var new: [Entry] = []
         for config in configs {
-            if let kept = old.first(where: { $0.config.path == config.path && NFSServer.exportID($0.config) == NFSServer.exportID(config) }) {
+            // Kept: the same directory, export id and durable directory.
+            if let kept = old.first(where: {
+                $0.config.path == config.path && NFSServer.exportID($0.config) == NFSServer.exportID(config)
+                    && $0.config.durableDirectory == config.durableDirectory
+            }) {
                 new.append((config, kept.export))
                 continue
             }
@@ -83,9 +122,9 @@ final class LiveExports: Sendable {
     private func open(_ config: ExportEntryConfig) throws -> NFS3Export {
         let path = config.path
         let exportID = NFSServer.exportID(config)
-        let durability = self.durability.withLockedValue { $0 }
         let store: FileStore
         do {
+            let durability = try self.durability(for: config)
             let rebuilt = try durability?.rebuildIfLost(exportID: exportID, root: path) ?? false
             try durability?.seedCopyIfNeeded(exportID: exportID, root: path)
             try durability?.ensureCopyRoot(exportID: exportID, root: path)
@@ -101,6 +140,8 @@ final class LiveExports: Sendable {
                 }
                 durability.markRunning(exportID: exportID)
             }
+        } catch let e as ServerStartError {
+            throw e
         } catch let e as StoreError where e.code == .notFound {
             throw ServerStartError(description: "export \(path): no such directory")
         } catch let e as StoreError where e.code == .notDirectory {

@@ -57,38 +57,40 @@ public final class NFSServer: Service, Sendable {
         } catch {
             throw ServerStartError(description: "state directory \(configuration.stateDirectory): \(error)")
         }
-        let exports = LiveExports(fixed: configuration.exports, exportsFile: configuration.exportsFile,
-                                  stateDirectory: configuration.stateDirectory, handleKey: handleKey, logger: logger)
-        var durability: Durability?
-        if let durable = configuration.durableDirectory {
-            var settings = Durability.Settings(directory: durable)
-            settings.flushInterval = configuration.journalFlushInterval
-            settings.checkpointInterval = configuration.checkpointInterval
-            settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
-            do {
-                durability = try Durability(settings: settings, syncIndexes: { [exports] in
-                    for e in exports.current { e.export.store.syncIndex() }
+        let configuration = self.configuration
+        let logger = self.logger
+        let exports = LiveExports(
+            fixed: configuration.exports, exportsFile: configuration.exportsFile,
+            stateDirectory: configuration.stateDirectory, handleKey: handleKey,
+            defaultDurableDirectory: configuration.durableDirectory,
+            openDurability: { directory, exports in
+                var settings = Durability.Settings(directory: directory)
+                settings.flushInterval = configuration.journalFlushInterval
+                settings.checkpointInterval = configuration.checkpointInterval
+                settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
+                // Every journal syncs the identity indexes of all exports before a checkpoint.
+                return try Durability(settings: settings, syncIndexes: { [weak exports] in
+                    for e in exports?.current ?? [] { e.export.store.syncIndex() }
                 }, logger: logger)
-            } catch {
-                throw ServerStartError(description: "durable directory \(durable): \(error)")
-            }
-            exports.durability.withLockedValue { $0 = durability }
-        }
+            },
+            logger: logger)
         try exports.load()
-        let durable = durability
-        if let durability {
+        let durabilities = exports.startedDurabilities()
+        for durability in durabilities {
             // Bring the copy up to date with everything recovered, before serving.
             do {
                 try durability.checkpointer.checkpoint()
             } catch {
-                logger.error("checkpoint at start failed; the journal keeps everything", metadata: ["journal.error": "\(error)"])
+                logger.error("checkpoint at start failed; the journal keeps everything", metadata: [
+                    "journal.directory": "\(durability.settings.directory)", "journal.error": "\(error)",
+                ])
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         let pool = NIOThreadPool(numberOfThreads: configuration.threads)
         pool.start()
         do {
-            try await serve(exports, handleKey: handleKey, durability: durable, group: group, pool: pool)
+            try await serve(exports, handleKey: handleKey, durabilities: durabilities, group: group, pool: pool)
         } catch {
             try? await pool.shutdownGracefully()
             try? await group.shutdownGracefully()
@@ -98,7 +100,7 @@ public final class NFSServer: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    func serve(_ exports: LiveExports, handleKey: SipHash24, durability: Durability?, group: EventLoopGroup,
+    func serve(_ exports: LiveExports, handleKey: SipHash24, durabilities: [Durability], group: EventLoopGroup,
                pool: NIOThreadPool) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
@@ -148,14 +150,14 @@ public final class NFSServer: Service, Sendable {
         ])
 
         await withTaskGroup(of: Void.self) { tasks in
-            if let durability {
+            for durability in durabilities {
                 tasks.addTask { await durability.run(pool: pool) }
             }
             // SIGHUP re-reads the exports file while serving, until graceful shutdown.
             for await signal in hangups.cancelOnGracefulShutdown() {
                 if signal == .sigusr1 {
                     // SIGUSR1: checkpoint now (`swiftnfsd checkpoint`).
-                    await durability?.checkpointNow(pool: pool)
+                    for durability in durabilities { await durability.checkpointNow(pool: pool) }
                     continue
                 }
                 notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
@@ -170,10 +172,12 @@ public final class NFSServer: Service, Sendable {
         await registration?.unregister()
         for l in listeners { await l.close() }
         for e in exports.current { e.export.store.syncIndex() }
-        if let durability {
+        for durability in durabilities {
             durability.finish()
             durability.publishStatus()
-            for e in exports.current { durability.markStopped(exportID: e.export.store.exportID) }
+        }
+        for e in exports.current {
+            (try? exports.durability(for: e.config))??.markStopped(exportID: e.export.store.exportID)
         }
     }
 

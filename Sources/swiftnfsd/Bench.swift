@@ -202,10 +202,14 @@ struct BenchCompare: ParsableCommand {
     @Flag(help: "Print a markdown table instead of a text table.")
     var markdown = false
 
+    @Flag(help: "Ratios only, without judging them against the goal (e.g. with and without a journal).")
+    var noGoal = false
+
     func run() throws {
-        let comparison = BenchComparison(candidate: try readResults([candidate]), baseline: try readResults([baseline]))
+        var comparison = BenchComparison(candidate: try readResults([candidate]), baseline: try readResults([baseline]))
+        comparison.showsGoal = !noGoal
         print(markdown ? comparison.markdown() : comparison.table(), terminator: "")
-        if !markdown {
+        if !markdown && !noGoal {
             print("\(comparison.rowsMeetingGoal) of \(comparison.rows.count) meet the goal (ops ratio >= 1.5, p99 ratio <= 1.0, no errors)")
         }
     }

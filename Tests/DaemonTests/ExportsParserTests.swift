@@ -42,6 +42,14 @@ import Testing
         }
     }
 
+    @Test func durableDirectoryPerExport() throws {
+        let entries = try ExportsParser.parse("""
+            /srv/a -rw,durable=/mnt/ebs/a 10.0.0.0/8 192.168.1.1(ro)
+            /srv/b *(rw)
+            """, file: "t")
+        #expect(entries.map(\.durableDirectory) == ["/mnt/ebs/a", nil])
+    }
+
     @Test func knfsdDefaultsApplyWhenAbsent() throws {
         let e = try #require(try ExportsParser.parse("/srv 10.0.0.1\n", file: "t").first)
         let o = try #require(e.clients.first?.1)

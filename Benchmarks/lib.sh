@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the options are read by the scripts that source this file
+# Shared by compare.sh and journal-cost.sh (sourced): the options both take, the server
+# binary, and a run of every workload against two servers, alternating which goes first.
+
+DURATION=10
+WARMUP=1
+WORKLOADS=all
+KEEP=0
+
+# take_common_option ARGS...: applies the option in $1 (and its value in $2); sets TOOK to the
+# number of arguments used. Anything else is an error.
+take_common_option() {
+    TOOK=1
+    case "$1" in
+        --quick) DURATION=3; WARMUP=0.5 ;;
+        --duration) DURATION="$2"; TOOK=2 ;;
+        --warmup) WARMUP="$2"; TOOK=2 ;;
+        --workloads) WORKLOADS="$2"; TOOK=2 ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "$(basename "$0"): unknown option $1 (try --help)" >&2; exit 64 ;;
+    esac
+}
+
+# swiftnfsd_binary ROOT: sets BIN to $SWIFTNFSD_BIN, or builds the release binary.
+swiftnfsd_binary() {
+    if [ -n "${SWIFTNFSD_BIN:-}" ]; then
+        BIN="$SWIFTNFSD_BIN"
+        log "using $BIN (SWIFTNFSD_BIN), not building"
+    else
+        log "building swiftnfsd (release)"
+        (cd "$1" && swift build -c release --product swiftnfsd >&2)
+        BIN="$(cd "$1" && swift build -c release --show-bin-path)/swiftnfsd"
+    fi
+}
+
+# bench_run LABEL NFS_PORT MOUNT_PORT EXPORT WORKLOAD [COMMAND PREFIX...]: one workload at 1
+# and 16 in flight, appended to $WORK/LABEL.jsonl.
+bench_run() {
+    local label=$1 nfs_port=$2 mount_port=$3 export=$4 workload=$5 status=0
+    shift 5
+    log "$workload on $label"
+    "$@" "$BIN" bench --server 127.0.0.1 --export "$export" --nfs-port "$nfs_port" --mount-port "$mount_port" \
+        --workload "$workload" --inflight 1 --inflight 16 --duration "$DURATION" --warmup "$WARMUP" \
+        --label "$label" --json >>"$WORK/$label.jsonl" 2>>"$WORK/bench-$label.log" || status=$?
+    # 2: the runs finished but some operations failed; they are in the results and the table.
+    if [ "$status" != 0 ] && [ "$status" != 2 ]; then
+        log "bench of $workload on $label failed (exit $status):"
+        tail -n 5 "$WORK/bench-$label.log" >&2
+        exit 1
+    fi
+}
+
+# run_alternating FIRST SECOND: calls `FIRST WORKLOAD` and `SECOND WORKLOAD` for every workload,
+# swapping the order each time so neither always runs on a warmer (or hotter) machine.
+run_alternating() {
+    local i=0 w list
+    if [ "$WORKLOADS" = all ]; then WORKLOADS="$("$BIN" bench workloads --names | paste -sd, -)"; fi
+    IFS=, read -r -a list <<<"$WORKLOADS"
+    for w in "${list[@]}"; do
+        if [ $((i % 2)) = 0 ]; then "$1" "$w"; "$2" "$w"; else "$2" "$w"; "$1" "$w"; fi
+        i=$((i + 1))
+    done
+}
+
+# described_commit ROOT: the commit measured, and whether the tree had changes on top.
+described_commit() {
+    local c
+    c="$(git -C "$1" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    git -C "$1" diff --quiet HEAD 2>/dev/null || c="$c + uncommitted changes"
+    echo "$c"
+}
+
+# machine_description: cores, CPU, memory and kernel, for the results' header.
+machine_description() {
+    echo "$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+}
