@@ -31,9 +31,9 @@ struct CrashConsistencyTests {
     struct Model {
         var files: [String: Entry] = [:]
         /// Names whose last change was in flight at a crash: each may be in any listed state
-        /// (nil: absent) from then on. A change nobody acknowledged may show after one restart
-        /// and be gone after a later rebuild from the journal; that breaks no promise, so these
-        /// names stay uncertain and the workload leaves them alone.
+        /// (nil: absent) from then on. Nobody acknowledged that change, so whether it took
+        /// effect breaks no promise either way; these names stay uncertain and the workload
+        /// leaves them alone.
         var uncertain: [String: [[UInt8]?]] = [:]
         /// Names sharing a file with another name (hard links): never written again.
         var frozen: Set<String> = []
