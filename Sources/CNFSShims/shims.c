@@ -61,3 +61,44 @@ int cnfs_get_file_id(int dirfd, const char *name, uint64_t *id) {
     *id = r;
     return 0;
 }
+
+/* CRC-32C over `n` bytes, continuing from the register value `crc` (not inverted). With
+   SSE 4.2 (every x86-64 CPU EC2 offers) the crc32 instruction does 8 bytes at a time;
+   elsewhere a table does one byte at a time. */
+static uint32_t crc32c_table[256];
+
+static uint32_t crc32c_software(uint32_t crc, const unsigned char *p, size_t n) {
+    if (crc32c_table[1] == 0) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            crc32c_table[i] = c;
+        }
+    }
+    while (n--) crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t cnfs_crc32c_update(uint32_t crc, const void *bytes, size_t count) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return crc32c_sse42(crc, bytes, count);
+#endif
+    return crc32c_software(crc, bytes, count);
+}

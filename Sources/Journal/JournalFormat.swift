@@ -24,13 +24,18 @@ public enum JournalFormat {
 
     /// The framed bytes of one record.
     public static func frame(_ record: JournalRecord) -> ByteBuffer {
-        var body = ByteBuffer()
-        body.writeJournalRecord(record)
         var out = ByteBuffer()
-        out.reserveCapacity(frameHeaderSize + body.readableBytes)
-        out.writeXDRUInt32(UInt32(body.readableBytes))
-        out.writeXDRUInt32(body.withUnsafeReadableBytes { CRC32C.checksum($0) })
-        out.writeBuffer(&body)
+        if case .write(_, let path, _, let data) = record.change {
+            out.reserveCapacity(frameHeaderSize + 64 + path.count + data.count)
+        }
+        // The record goes straight after room for its length and checksum, filled in after.
+        out.writeXDRUInt32(0)
+        out.writeXDRUInt32(0)
+        out.writeJournalRecord(record)
+        let length = out.readableBytes - frameHeaderSize
+        let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[frameHeaderSize...])) }
+        out.setInteger(UInt32(length), at: 0)
+        out.setInteger(crc, at: 4)
         return out
     }
 }
@@ -106,7 +111,7 @@ public enum JournalReader {
                 return JournalScan(records: records, damage: .tornTail(offset: offset), validLength: offset)
             }
             let body = bytes[start..<(start + length)]
-            guard CRC32C.checksum(body) == crc else {
+            guard body.withUnsafeBytes({ CRC32C.checksum($0) }) == crc else {
                 return JournalScan(records: records, damage: .checksumMismatch(offset: offset), validLength: offset)
             }
             var buffer = ByteBuffer(bytes: body)
