@@ -20,8 +20,8 @@ extension FileStore {
     /// override): a local process that creates a file with mode 0444 may still write through the
     /// descriptor it got, and an NFS client expects the same of its WRITEs.
     func descriptor(_ id: UInt64, writable: Bool) throws -> FileDescriptor {
-        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
-        if let d = descriptors.get(key, writable: writable) { return d }
+        let identity = ThreadIdentity.key
+        if let d = cache.ioDescriptor(id, identity: identity, writable: writable) { return d }
         let (fd, canWrite) = try openForIO(id, writable: writable)
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); throw StoreError(errno: errno, operation: "fstat") }
@@ -29,8 +29,8 @@ extension FileStore {
             close(fd)
             throw StoreError(st.st_mode & S_IFMT == S_IFDIR ? .isDirectory : .invalid, operation: "open for I/O")
         }
-        let d = FileDescriptor(fd: fd, writable: canWrite)
-        descriptors.put(key, d)
+        let d = cache.adopt(fd, writable: canWrite)
+        cache.attachIO(id, identity: identity, d)
         return d
     }
 
@@ -113,8 +113,7 @@ extension FileStore {
 
     /// The attributes of an open regular file (after a write) without resolving its path again.
     public func attributesAfterIO(_ id: UInt64) throws -> FileAttributes {
-        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
-        guard let d = descriptors.get(key, writable: false) else { return try attributes(of: id) }
+        guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return try attributes(of: id) }
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
         return try attributes(st, id: id)
