@@ -111,8 +111,9 @@ extension FileStore {
         index.sync()
     }
 
-    /// The attributes of an open regular file (after a write) without resolving its path again.
-    public func attributesAfterIO(_ id: UInt64) throws -> FileAttributes {
+    /// The attributes of a regular file through the descriptor its I/O uses, without
+    /// resolving it again (around a WRITE); resolved when no descriptor is open.
+    public func openFileAttributes(_ id: UInt64) throws -> FileAttributes {
         guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return try attributes(of: id) }
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
@@ -121,12 +122,16 @@ extension FileStore {
 }
 
 extension FileStore {
-    /// Whether the current call's identity may access `id` in `mode` (R_OK, W_OK, X_OK, or a
-    /// combination), by the kernel's own check: faccessat with AT_EACCESS uses the thread's
-    /// file-system identity, ACLs included.
-    public func mayAccess(_ id: UInt64, mode: Int32) throws -> Bool {
-        try withLocation(id) { dirFD, name, _ in
-            Self.cString(name) { faccessat(dirFD, $0, mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) } == 0
+    /// Runs `decide` with the attributes of `id` and a check of whether the current call's
+    /// identity may access it in a mode (R_OK, W_OK, X_OK, or a combination), all on one
+    /// resolution of the file. The check is the kernel's own: faccessat with AT_EACCESS uses
+    /// the thread's file-system identity, ACLs included.
+    public func withAccessCheck<T>(_ id: UInt64, _ decide: (FileAttributes, (Int32) -> Bool) throws -> T) throws -> T {
+        try withLocation(id) { dirFD, name, st in
+            let a = try attributes(st, id: id)
+            return try Self.cString(name) { p in
+                try decide(a) { faccessat(dirFD, p, $0, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 }
+            }
         }
     }
 }
