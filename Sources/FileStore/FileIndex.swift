@@ -21,6 +21,15 @@ final class FileIndex: Sendable {
         var parent: UInt64
         var name: [UInt8]
         var inode: UInt64
+
+        /// Numbers first, then the names with memcmp: every entry a listing reports is compared
+        /// with what the index has, and element-wise array equality showed in profiles.
+        static func == (a: Node, b: Node) -> Bool {
+            guard a.parent == b.parent, a.inode == b.inode, a.name.count == b.name.count else { return false }
+            return a.name.withUnsafeBytes { x in
+                b.name.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            }
+        }
     }
 
     private struct State {
