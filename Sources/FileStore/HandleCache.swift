@@ -111,11 +111,12 @@ final class HandleCache: Sendable {
         FileDescriptor(fd: fd, writable: writable, tally: tally)
     }
 
-    /// Where `id` was last found, counted as a hit; nil is a miss.
-    func location(_ id: UInt64) -> Location? {
+    /// Where `id` was last found, counted as a hit; nil is a miss (unless the caller goes on
+    /// to the slow way, which counts it).
+    func location(_ id: UInt64, countingMiss: Bool = true) -> Location? {
         shards[shard(id)].withLockedValue { s in
             guard let slot = s.slotOf[id] else {
-                s.misses += 1
+                if countingMiss { s.misses += 1 }
                 return nil
             }
             s.slots[slot]!.referenced = true

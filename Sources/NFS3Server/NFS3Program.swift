@@ -33,21 +33,39 @@ public struct NFS3Program: RPCProgram {
             try call.arguments.expectXDREnd()
             return .success
         }
-        // Every procedure but NULL starts with a file handle, which names the export whose
-        // client list and options apply to the call.
+        guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
+        return try nfsContext.identity.apply {
+            try dispatch(p, call: call, context: nfsContext, results: &results)
+        }
+    }
+
+    /// GETATTR of a file whose place the handle cache holds is one fstatat: answered on the
+    /// event loop. Everything else, and a file the cache does not know, goes to the pool.
+    public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
+                                      results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
+        guard call.procedure == NFS3Procedure.getattr.rawValue else { return nil }
+        var a = call.arguments
+        let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
+        guard let nfsContext = try authorize(.getattr, call: call, context: context, results: &results) else { return .success }
+        guard let reply = try nfsContext.identity.apply({ server.getattrFromCache(c) }) else { return nil }
+        results.writeNFS3GetattrReply(reply)
+        return .success
+    }
+
+    /// Every procedure but NULL starts with a file handle, which names the export whose client
+    /// list and options apply to the call. Returns the call's context, or nil when the caller
+    /// is refused (the refusal is then written to `results`).
+    func authorize(_ p: NFS3Procedure, call: RPCCall, context: RPCCallContext,
+                   results: inout ByteBuffer) throws -> NFS3CallContext? {
         var peek = call.arguments
         let fh = try peek.readNFS3FileHandle()
-        let access: ClientAccess
         switch server.authorize(fh, context: context) {
-        case .success(let a): access = a
+        case .success(let access):
+            return NFS3CallContext(rpc: context, access: access, identity: access.identity(for: context.credentials))
         case .failure(let status):
             results.writeNFS3Status(status)
             results.writeRepeatingByte(0, count: p.emptyFailureArmSize)
-            return .success
-        }
-        let nfsContext = NFS3CallContext(rpc: context, access: access, identity: access.identity(for: context.credentials))
-        return try nfsContext.identity.apply {
-            try dispatch(p, call: call, context: nfsContext, results: &results)
+            return nil
         }
     }
 
