@@ -41,7 +41,7 @@ extension FileStore {
     /// The stat of a cached place if it still names the same inode.
     static func currentStat(_ location: HandleCache.Location) -> stat? {
         var st = stat()
-        let r = cString(location.name) { fstatat(location.parent.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }
+        let r = terminated(location.cName) { fstatat(location.parent.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }
         return r == 0 && UInt64(st.st_ino) == location.inode ? st : nil
     }
 

@@ -88,7 +88,12 @@ public final class FileStore: Sendable {
     // MARK: Resolution
 
     static func cString<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-        try (name + [0]).withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
+        try terminated(name + [0], body)
+    }
+
+    /// `bytes`, which end in a NUL, as a C string.
+    static func terminated<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try bytes.withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
     }
 
     static func validate(name: [UInt8]) throws {

@@ -23,6 +23,15 @@ final class HandleCache: Sendable {
         var parent: FileDescriptor
         var name: [UInt8]
         var inode: UInt64
+        /// `name` with a NUL after it, made once, so checking the place allocates nothing.
+        var cName: [UInt8]
+
+        init(parent: FileDescriptor, name: [UInt8], inode: UInt64) {
+            self.parent = parent
+            self.name = name
+            self.inode = inode
+            self.cName = name + [0]
+        }
     }
 
     private struct Entry {
