@@ -106,6 +106,17 @@ final class FileIndex: Sendable {
         }
     }
 
+    /// The id of `inode` if the index already has it at (`parent`, `name`): what `id(inode:
+    /// parent:name:)` would return without changing anything (and so without writing the log).
+    func id(ifPlaced inode: UInt64, parent: UInt64, name: [UInt8]) -> UInt64? {
+        state.withLockedValue { s in
+            guard let id = s.byInode[inode], id == Self.rootID || s.nodes[id] == Node(parent: parent, name: name, inode: inode) else {
+                return nil
+            }
+            return id
+        }
+    }
+
     /// The id already assigned to `inode`, if any.
     func knownID(inode: UInt64) -> UInt64? {
         state.withLockedValue { $0.byInode[inode] }

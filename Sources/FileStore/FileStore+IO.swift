@@ -53,6 +53,8 @@ extension FileStore {
         -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
     {
         let d = try descriptor(id, writable: false)
+        // Open until the last system call on it, even if the cache evicts it meanwhile.
+        defer { withExtendedLifetime(d) {} }
         var buffer = allocator.buffer(capacity: count + 3)
         var total = 0
         while total < count {
@@ -71,6 +73,8 @@ extension FileStore {
     /// Writes `data` at `offset` straight from the received buffer.
     public func write(_ id: UInt64, offset: UInt64, data: ByteBuffer, durability: WriteDurability) throws -> Int {
         let d = try descriptor(id, writable: true)
+        // Open until the last system call on it, even if the cache evicts it meanwhile.
+        defer { withExtendedLifetime(d) {} }
         guard d.writable else { throw StoreError(.accessDenied, operation: "write") }
         var total = 0
         let count = data.readableBytes
@@ -106,6 +110,8 @@ extension FileStore {
         let attrs = try attributes(of: id)
         if attrs.type == .regular {
             let d = try descriptor(id, writable: false)
+            // Open until the last system call on it, even if the cache evicts it meanwhile.
+            defer { withExtendedLifetime(d) {} }
             _ = try sys("fsync") { fsync(d.fd) }
         }
         index.sync()
@@ -115,6 +121,7 @@ extension FileStore {
     /// resolving it again (around a WRITE); resolved when no descriptor is open.
     public func openFileAttributes(_ id: UInt64) throws -> FileAttributes {
         guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return try attributes(of: id) }
+        defer { withExtendedLifetime(d) {} }
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
         return try attributes(st, id: id)
@@ -127,11 +134,14 @@ extension FileStore {
     /// resolution of the file. The check is the kernel's own: faccessat with AT_EACCESS uses
     /// the thread's file-system identity, ACLs included.
     public func withAccessCheck<T>(_ id: UInt64, _ decide: (FileAttributes, (Int32) -> Bool) throws -> T) throws -> T {
-        try withLocation(id) { dirFD, name, st in
-            let a = try attributes(st, id: id)
-            return try Self.cString(name) { p in
-                try decide(a) { faccessat(dirFD, p, $0, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 }
-            }
+        try withLocation(id) { try accessCheck($0, $1, $2, id: id, decide) }
+    }
+
+    func accessCheck<T>(_ dirFD: Int32, _ name: [UInt8], _ st: stat, id: UInt64,
+                        _ decide: (FileAttributes, (Int32) -> Bool) throws -> T) throws -> T {
+        let a = try attributes(st, id: id)
+        return try Self.cString(name) { p in
+            try decide(a) { faccessat(dirFD, p, $0, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 }
         }
     }
 }

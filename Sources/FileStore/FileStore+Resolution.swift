@@ -30,14 +30,6 @@ extension FileStore {
         return try withExtendedLifetime(location.parent) { try body(location.parent.fd, location.name, st) }
     }
 
-    /// The attributes of `id` when the handle cache knows its place and the place still holds:
-    /// one fstatat, no resolution. Nil otherwise; `attributes(of:)` then finds the file.
-    public func cachedAttributes(of id: UInt64) -> FileAttributes? {
-        guard id != Self.rootID else { return try? attributes(of: id) }
-        guard let location = cache.location(id, countingMiss: false), let st = Self.currentStat(location) else { return nil }
-        return try? attributes(st, id: id)
-    }
-
     /// The stat of a cached place if it still names the same inode.
     static func currentStat(_ location: HandleCache.Location) -> stat? {
         var st = stat()

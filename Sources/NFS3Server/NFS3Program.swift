@@ -39,17 +39,32 @@ public struct NFS3Program: RPCProgram {
         }
     }
 
-    /// GETATTR of a file whose place the handle cache holds is one fstatat: answered on the
-    /// event loop. Everything else, and a file the cache does not know, goes to the pool.
+    /// GETATTR, ACCESS and LOOKUP of files whose places the handle cache holds are a few
+    /// fstatat and faccessat calls on cached descriptors: answered on the event loop.
+    /// Everything else, and files the cache does not know, go to the pool.
     public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
                                       results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
-        guard call.procedure == NFS3Procedure.getattr.rawValue else { return nil }
+        guard let p = NFS3Procedure(rawValue: call.procedure), p == .getattr || p == .access || p == .lookup else { return nil }
         var a = call.arguments
-        let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
-        guard let nfsContext = try authorize(.getattr, call: call, context: context, results: &results) else { return .success }
-        guard let reply = try nfsContext.identity.apply({ server.getattrFromCache(c) }) else { return nil }
-        results.writeNFS3GetattrReply(reply)
-        return .success
+        guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
+        let s = server
+        return try nfsContext.identity.apply { () throws -> RPCProcedureOutcome? in
+            switch p {
+            case .getattr:
+                let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
+                guard let reply = s.getattrFromCache(c) else { return nil }
+                results.writeNFS3GetattrReply(reply)
+            case .access:
+                let c = try a.readNFS3AccessCall(); try a.expectXDREnd()
+                guard let reply = s.accessFromCache(c, context: nfsContext) else { return nil }
+                results.writeNFS3AccessReply(reply)
+            default:
+                let c = try a.readNFS3LookupCall(); try a.expectXDREnd()
+                guard let reply = s.lookupFromCache(c) else { return nil }
+                results.writeNFS3LookupReply(reply)
+            }
+            return .success
+        }
     }
 
     /// Every procedure but NULL starts with a file handle, which names the export whose client

@@ -125,6 +125,26 @@ import Testing
         #expect(throws: StoreError.self) { try store.create(d.fileID, name: name("g"), mode: 0o644, how: .guarded) }
     }
 
+    @Test func answersFromTheCacheAloneNeedAPlaceTheCacheAndTheIndexKnow() throws {
+        let scratch = try Scratch()
+        let first = try open(scratch)
+        let d = try first.makeDirectory(FileStore.rootID, name: name("d"), mode: 0o755).fileID
+        let f = try first.create(d, name: name("f"), mode: 0o644, how: .guarded).fileID
+        let store = try open(scratch)
+        #expect(store.cachedAttributes(of: f) == nil)
+        #expect(store.cachedLookup(d, name: name("f")) == nil)
+        #expect(try store.lookup(d, name: name("f")).fileID == f)
+        #expect(store.cachedLookup(d, name: name("f"))?.fileID == f)
+        #expect(store.cachedAccessCheck(d) { a, may in a.type == .directory && may(R_OK | X_OK) } == true)
+        try FileManager.default.moveItem(atPath: scratch.export + "/d/f", toPath: scratch.export + "/d/g")
+        #expect(store.cachedLookup(d, name: name("f")) == nil)
+        // A name the index has not seen is the blocking way's to learn.
+        #expect(store.cachedLookup(d, name: name("g")) == nil)
+        #expect(try store.lookup(d, name: name("g")).fileID == f)
+        #expect(store.cachedLookup(d, name: name("g"))?.fileID == f)
+        #expect(store.cachedLookup(d, name: name("..")) == nil)
+    }
+
     @Test func concurrentRenamesNeverAnswerForAnotherFile() async throws {
         let scratch = try Scratch()
         let store = try open(scratch, limits: HandleCacheLimits(entries: 8, descriptors: 16, shards: 2))
