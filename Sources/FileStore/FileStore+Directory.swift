@@ -261,7 +261,10 @@ extension FileStore {
                 id = parentID
                 if withAttributes { attrs = try? attributes(of: parentID) }
             } else if withAttributes {
-                guard let a = try? childAttributes(dirFD: dirFD, dirID: dirID, name: name) else { continue }
+                // The entry's own NUL-terminated name: no C string to make for each entry.
+                var st = stat()
+                guard fstatat(dirFD, cname, &st, AT_SYMLINK_NOFOLLOW) == 0,
+                      let a = try? attributes(st, id: index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)) else { continue }
                 id = a.fileID
                 attrs = a
             } else {
