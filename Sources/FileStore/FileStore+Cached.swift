@@ -1,4 +1,6 @@
+import CNFSShims
 import Glibc
+import NIOCore
 
 /// Answers from what the handle cache holds, for calls answered on the event loop: a place the
 /// cache knows, checked with one fstatat, and nothing else. Nothing is resolved, searched
@@ -34,5 +36,26 @@ extension FileStore {
         guard let directory, let st = withExtendedLifetime(directory, { statChild(directory.fd, name) }),
               let id = index.id(ifPlaced: UInt64(st.st_ino), parent: dirID, name: name) else { return nil }
         return try? attributes(st, id: id)
+    }
+
+    /// `read` from the caches: a descriptor the handle cache holds for this caller and data the
+    /// page cache holds (preadv2 with RWF_NOWAIT fails rather than wait for the disk). A short
+    /// read that is not the end of the file is left to `read`.
+    public func cachedRead(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator)
+        -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)?
+    {
+        guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return nil }
+        return withExtendedLifetime(d) {
+            var buffer = allocator.buffer(capacity: count + 3)
+            var failed = false
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { p in
+                let n = cnfs_pread_nowait(d.fd, p.baseAddress, count, off_t(offset))
+                failed = n < 0
+                return max(0, n)
+            }
+            guard !failed, let result = try? readResult(d, id, offset: offset, data: buffer),
+                  buffer.readableBytes == count || result.eof else { return nil }
+            return result
+        }
     }
 }

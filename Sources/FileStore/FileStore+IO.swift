@@ -64,10 +64,18 @@ extension FileStore {
             if n == 0 { break }
             total += n
         }
+        return try readResult(d, id, offset: offset, data: buffer)
+    }
+
+    /// What a READ returns once `data` was read at `offset`: whether it reaches the end of the
+    /// file, and the attributes after the read.
+    func readResult(_ d: FileDescriptor, _ id: UInt64, offset: UInt64, data: ByteBuffer) throws
+        -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
+    {
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
-        let eof = offset + UInt64(total) >= UInt64(st.st_size)
-        return (buffer, eof, try attributes(st, id: id))
+        let eof = offset + UInt64(data.readableBytes) >= UInt64(st.st_size)
+        return (data, eof, try attributes(st, id: id))
     }
 
     /// Writes `data` at `offset` straight from the received buffer.

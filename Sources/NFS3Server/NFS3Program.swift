@@ -40,11 +40,16 @@ public struct NFS3Program: RPCProgram {
     }
 
     /// GETATTR, ACCESS and LOOKUP of files whose places the handle cache holds are a few
-    /// fstatat and faccessat calls on cached descriptors: answered on the event loop.
-    /// Everything else, and files the cache does not know, go to the pool.
+    /// fstatat and faccessat calls on cached descriptors, and a small READ of data in the page
+    /// cache through a cached descriptor is a copy: answered on the event loop. Everything
+    /// else, and files the caches do not hold, go to the pool.
     public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
                                       results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
-        guard let p = NFS3Procedure(rawValue: call.procedure), p == .getattr || p == .access || p == .lookup else { return nil }
+        guard let p = NFS3Procedure(rawValue: call.procedure) else { return nil }
+        switch p {
+        case .getattr, .access, .lookup, .read: break
+        default: return nil
+        }
         var a = call.arguments
         guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
         let s = server
@@ -58,10 +63,14 @@ public struct NFS3Program: RPCProgram {
                 let c = try a.readNFS3AccessCall(); try a.expectXDREnd()
                 guard let reply = s.accessFromCache(c, context: nfsContext) else { return nil }
                 results.writeNFS3AccessReply(reply)
-            default:
+            case .lookup:
                 let c = try a.readNFS3LookupCall(); try a.expectXDREnd()
                 guard let reply = s.lookupFromCache(c) else { return nil }
                 results.writeNFS3LookupReply(reply)
+            default:
+                let c = try a.readNFS3ReadCall(); try a.expectXDREnd()
+                guard let reply = s.readFromCache(c, context: nfsContext, allocator: results.allocator()) else { return nil }
+                return .success(payload: results.writeNFS3ReadReplyPartially(reply))
             }
             return .success
         }

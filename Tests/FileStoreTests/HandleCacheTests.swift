@@ -145,6 +145,21 @@ import Testing
         #expect(store.cachedLookup(d, name: name("..")) == nil)
     }
 
+    @Test func readsFromTheCachesNeedAnOpenDescriptorAndAreWhole() throws {
+        let scratch = try Scratch()
+        let store = try open(scratch)
+        let allocator = ByteBufferAllocator()
+        let f = try store.create(FileStore.rootID, name: name("f"), mode: 0o644, how: .guarded).fileID
+        #expect(store.cachedRead(f, offset: 0, count: 5, allocator: allocator) == nil)
+        _ = try store.write(f, offset: 0, data: ByteBuffer(string: "hello, world"), durability: .unstable)
+        let read = try #require(store.cachedRead(f, offset: 7, count: 5, allocator: allocator))
+        #expect(String(buffer: read.data) == "world" && read.eof && read.attributes.size == 12)
+        let tail = try #require(store.cachedRead(f, offset: 10, count: 100, allocator: allocator))
+        #expect(String(buffer: tail.data) == "ld" && tail.eof)
+        let middle = try #require(store.cachedRead(f, offset: 0, count: 5, allocator: allocator))
+        #expect(String(buffer: middle.data) == "hello" && !middle.eof)
+    }
+
     @Test func concurrentRenamesNeverAnswerForAnotherFile() async throws {
         let scratch = try Scratch()
         let store = try open(scratch, limits: HandleCacheLimits(entries: 8, descriptors: 16, shards: 2))
