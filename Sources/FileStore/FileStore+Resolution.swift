@@ -66,8 +66,10 @@ extension FileStore {
         if dirID == Self.rootID { return rootDirectory }
         if let d = cache.directory(dirID) { return d }
         let (location, _) = try resolve(dirID, depth: depth)
-        let fd = try Self.cString(location.name) { p in
-            try sys("open directory") { openat(location.parent.fd, p, CNFS_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        let fd = try withExtendedLifetime(location.parent) {
+            try Self.cString(location.name) { p in
+                try sys("open directory") { openat(location.parent.fd, p, CNFS_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            }
         }
         let d = cache.adopt(fd)
         // The name may have changed hands between the stat and the open.
