@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// An open file descriptor, closed when the last reference goes away, so a descriptor that
 /// the handle cache evicts stays valid for the calls still using it.
@@ -24,12 +24,13 @@ final class FileDescriptor: Sendable {
 
 /// How many descriptors a cache has open, counted where they are really opened and closed:
 /// an evicted descriptor still in use by a call counts until that call lets it go.
+/// (Opening and closing are rare next to the calls that use a descriptor: a lock is enough.)
 final class DescriptorTally: Sendable {
-    private let count = Atomic<Int>(0)
+    private let count = NIOLockedValueBox(0)
 
-    var value: Int { count.load(ordering: .relaxed) }
+    var value: Int { count.withLockedValue { $0 } }
 
-    func opened() { count.add(1, ordering: .relaxed) }
+    func opened() { count.withLockedValue { $0 += 1 } }
 
-    func closed() { count.subtract(1, ordering: .relaxed) }
+    func closed() { count.withLockedValue { $0 -= 1 } }
 }
