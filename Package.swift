@@ -98,6 +98,13 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
+        .testTarget(name: "RPCTransportTests", dependencies: [
+            "RPCTransport", "ONCRPC", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC",
                                                        .product(name: "NIOCore", package: "swift-nio")],
                     resources: [.copy("Corpus")]),

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 
 int cnfs_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
@@ -17,6 +18,11 @@ int cnfs_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
     how.mode = (flags & O_CREAT) ? mode : 0;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+ssize_t cnfs_pread_nowait(int fd, void *buffer, size_t count, off_t offset) {
+    struct iovec iov = { .iov_base = buffer, .iov_len = count };
+    return preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
 }
 
 uint64_t cnfs_makedev(uint32_t major, uint32_t minor) { return makedev(major, minor); }

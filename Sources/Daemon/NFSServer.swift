@@ -140,7 +140,7 @@ public final class NFSServer: Service, Sendable {
             throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
         }
         // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
-        let hangups = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
+        let hangups = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
         let notifier = SystemdNotifier()
         notifier.notify("READY=1\nSTATUS=serving NFSv3 on port \(main.port)")
         logger.notice("serving", metadata: [
@@ -153,8 +153,19 @@ public final class NFSServer: Service, Sendable {
             for durability in durabilities {
                 tasks.addTask { await durability.run(pool: pool) }
             }
+            tasks.addTask {
+                while !Task.isCancelled {
+                    ServerStatistics.publish(exports)
+                    try? await Task.sleep(for: ServerStatistics.interval)
+                }
+            }
             // SIGHUP re-reads the exports file while serving, until graceful shutdown.
             for await signal in hangups.cancelOnGracefulShutdown() {
+                if signal == .sigusr2 {
+                    // SIGUSR2: the statistics now (`swiftnfsd stats`).
+                    ServerStatistics.publish(exports)
+                    continue
+                }
                 if signal == .sigusr1 {
                     // SIGUSR1: checkpoint now (`swiftnfsd checkpoint`).
                     for durability in durabilities { await durability.checkpointNow(pool: pool) }
@@ -172,6 +183,7 @@ public final class NFSServer: Service, Sendable {
         await registration?.unregister()
         for l in listeners { await l.close() }
         for e in exports.current { e.export.store.syncIndex() }
+        ServerStatistics.publish(exports)
         for durability in durabilities {
             durability.finish()
             durability.publishStatus()

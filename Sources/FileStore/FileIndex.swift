@@ -21,6 +21,15 @@ final class FileIndex: Sendable {
         var parent: UInt64
         var name: [UInt8]
         var inode: UInt64
+
+        /// Numbers first, then the names with memcmp: every entry a listing reports is compared
+        /// with what the index has, and element-wise array equality showed in profiles.
+        static func == (a: Node, b: Node) -> Bool {
+            guard a.parent == b.parent, a.inode == b.inode, a.name.count == b.name.count else { return false }
+            return a.name.withUnsafeBytes { x in
+                b.name.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            }
+        }
     }
 
     private struct State {
@@ -93,6 +102,17 @@ final class FileIndex: Sendable {
             s.nodes[id] = node
             s.byInode[inode] = id
             Self.append(&s, id: id, node: node)
+            return id
+        }
+    }
+
+    /// The id of `inode` if the index already has it at (`parent`, `name`): what `id(inode:
+    /// parent:name:)` would return without changing anything (and so without writing the log).
+    func id(ifPlaced inode: UInt64, parent: UInt64, name: [UInt8]) -> UInt64? {
+        state.withLockedValue { s in
+            guard let id = s.byInode[inode], id == Self.rootID || s.nodes[id] == Node(parent: parent, name: name, inode: inode) else {
+                return nil
+            }
             return id
         }
     }

@@ -28,13 +28,6 @@ public struct DirectoryEntry: Hashable, Sendable {
 }
 
 extension FileStore {
-    /// Runs `body` with a descriptor of directory `dirID` (CNFS_O_PATH).
-    func withDirectory<T>(_ dirID: UInt64, _ body: (Int32) throws -> T) throws -> T {
-        let fd = try open(dirID, flags: CNFS_O_PATH | O_DIRECTORY)
-        defer { close(fd) }
-        return try body(fd)
-    }
-
     func statChild(_ dirFD: Int32, _ name: [UInt8]) -> stat? {
         var st = stat()
         let r = Self.cString(name) { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }
@@ -146,7 +139,7 @@ extension FileStore {
     func forgetIfLast(_ st: stat) -> UInt64? {
         let isLast = st.st_mode & S_IFMT == S_IFDIR || st.st_nlink <= 1
         guard let id = index.knownID(inode: UInt64(st.st_ino)) else { return nil }
-        descriptors.remove(id)
+        cache.invalidate(id)
         if isLast {
             index.forget(id)
         } else {
@@ -212,6 +205,7 @@ extension FileStore {
                 if let target, target.st_ino != source.st_ino { forgetIfLast(target) }
                 let id = index.id(inode: UInt64(source.st_ino), parent: toDirID, name: toName)
                 index.place(id, parent: toDirID, name: toName, inode: UInt64(source.st_ino))
+                cache.invalidate(id)
                 return id
             }
         }
@@ -267,7 +261,10 @@ extension FileStore {
                 id = parentID
                 if withAttributes { attrs = try? attributes(of: parentID) }
             } else if withAttributes {
-                guard let a = try? childAttributes(dirFD: dirFD, dirID: dirID, name: name) else { continue }
+                // The entry's own NUL-terminated name: no C string to make for each entry.
+                var st = stat()
+                guard fstatat(dirFD, cname, &st, AT_SYMLINK_NOFOLLOW) == 0,
+                      let a = try? attributes(st, id: index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)) else { continue }
                 id = a.fileID
                 attrs = a
             } else {

@@ -20,8 +20,8 @@ extension FileStore {
     /// override): a local process that creates a file with mode 0444 may still write through the
     /// descriptor it got, and an NFS client expects the same of its WRITEs.
     func descriptor(_ id: UInt64, writable: Bool) throws -> FileDescriptor {
-        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
-        if let d = descriptors.get(key, writable: writable) { return d }
+        let identity = ThreadIdentity.key
+        if let d = cache.ioDescriptor(id, identity: identity, writable: writable) { return d }
         let (fd, canWrite) = try openForIO(id, writable: writable)
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); throw StoreError(errno: errno, operation: "fstat") }
@@ -29,8 +29,8 @@ extension FileStore {
             close(fd)
             throw StoreError(st.st_mode & S_IFMT == S_IFDIR ? .isDirectory : .invalid, operation: "open for I/O")
         }
-        let d = FileDescriptor(fd: fd, writable: canWrite)
-        descriptors.put(key, d)
+        let d = cache.adopt(fd, writable: canWrite)
+        cache.attachIO(id, identity: identity, d)
         return d
     }
 
@@ -53,6 +53,8 @@ extension FileStore {
         -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
     {
         let d = try descriptor(id, writable: false)
+        // Open until the last system call on it, even if the cache evicts it meanwhile.
+        defer { withExtendedLifetime(d) {} }
         var buffer = allocator.buffer(capacity: count + 3)
         var total = 0
         while total < count {
@@ -62,15 +64,25 @@ extension FileStore {
             if n == 0 { break }
             total += n
         }
+        return try readResult(d, id, offset: offset, data: buffer)
+    }
+
+    /// What a READ returns once `data` was read at `offset`: whether it reaches the end of the
+    /// file, and the attributes after the read.
+    func readResult(_ d: FileDescriptor, _ id: UInt64, offset: UInt64, data: ByteBuffer) throws
+        -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
+    {
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
-        let eof = offset + UInt64(total) >= UInt64(st.st_size)
-        return (buffer, eof, try attributes(st, id: id))
+        let eof = offset + UInt64(data.readableBytes) >= UInt64(st.st_size)
+        return (data, eof, try attributes(st, id: id))
     }
 
     /// Writes `data` at `offset` straight from the received buffer.
     public func write(_ id: UInt64, offset: UInt64, data: ByteBuffer, durability: WriteDurability) throws -> Int {
         let d = try descriptor(id, writable: true)
+        // Open until the last system call on it, even if the cache evicts it meanwhile.
+        defer { withExtendedLifetime(d) {} }
         guard d.writable else { throw StoreError(.accessDenied, operation: "write") }
         var total = 0
         let count = data.readableBytes
@@ -106,15 +118,18 @@ extension FileStore {
         let attrs = try attributes(of: id)
         if attrs.type == .regular {
             let d = try descriptor(id, writable: false)
+            // Open until the last system call on it, even if the cache evicts it meanwhile.
+            defer { withExtendedLifetime(d) {} }
             _ = try sys("fsync") { fsync(d.fd) }
         }
         index.sync()
     }
 
-    /// The attributes of an open regular file (after a write) without resolving its path again.
-    public func attributesAfterIO(_ id: UInt64) throws -> FileAttributes {
-        let key = DescriptorCache.Key(fileID: id, identity: ThreadIdentity.key)
-        guard let d = descriptors.get(key, writable: false) else { return try attributes(of: id) }
+    /// The attributes of a regular file through the descriptor its I/O uses, without
+    /// resolving it again (around a WRITE); resolved when no descriptor is open.
+    public func openFileAttributes(_ id: UInt64) throws -> FileAttributes {
+        guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return try attributes(of: id) }
+        defer { withExtendedLifetime(d) {} }
         var st = stat()
         _ = try sys("fstat") { fstat(d.fd, &st) }
         return try attributes(st, id: id)
@@ -122,12 +137,19 @@ extension FileStore {
 }
 
 extension FileStore {
-    /// Whether the current call's identity may access `id` in `mode` (R_OK, W_OK, X_OK, or a
-    /// combination), by the kernel's own check: faccessat with AT_EACCESS uses the thread's
-    /// file-system identity, ACLs included.
-    public func mayAccess(_ id: UInt64, mode: Int32) throws -> Bool {
-        try withLocation(id) { dirFD, name, _ in
-            Self.cString(name) { faccessat(dirFD, $0, mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) } == 0
+    /// Runs `decide` with the attributes of `id` and a check of whether the current call's
+    /// identity may access it in a mode (R_OK, W_OK, X_OK, or a combination), all on one
+    /// resolution of the file. The check is the kernel's own: faccessat with AT_EACCESS uses
+    /// the thread's file-system identity, ACLs included.
+    public func withAccessCheck<T>(_ id: UInt64, _ decide: (FileAttributes, (Int32) -> Bool) throws -> T) throws -> T {
+        try withLocation(id) { try accessCheck($0, $1, $2, id: id, decide) }
+    }
+
+    func accessCheck<T>(_ dirFD: Int32, _ name: [UInt8], _ st: stat, id: UInt64,
+                        _ decide: (FileAttributes, (Int32) -> Bool) throws -> T) throws -> T {
+        let a = try attributes(st, id: id)
+        return try Self.cString(name) { p in
+            try decide(a) { faccessat(dirFD, p, $0, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 }
         }
     }
 }

@@ -13,9 +13,11 @@ public final class FileStore: Sendable {
     public let exportID: UInt64
     public static let rootID: UInt64 = FileIndex.rootID
     let rootFD: Int32
+    /// Owns `rootFD`: the parent of the export's top-level entries in the handle cache.
+    let rootDirectory: FileDescriptor
     let rootDevice: UInt64
     let index: FileIndex
-    let descriptors = DescriptorCache()
+    let cache: HandleCache
     let logger: Logger
     let handleKey: SipHash24
     /// Where changes are recorded (the write-back journal), if anywhere.
@@ -30,8 +32,10 @@ public final class FileStore: Sendable {
     /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
     /// clients send the mode they want with their own umask already applied.
     public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24,
-                recorder: (any ChangeRecorder)? = nil, logger: Logger) throws {
+                recorder: (any ChangeRecorder)? = nil, cacheLimits: HandleCacheLimits = HandleCacheLimits(),
+                logger: Logger) throws {
         self.root = root
+        self.cache = HandleCache(limits: cacheLimits)
         self.handleKey = handleKey
         self.recorder = recorder
         self.exportID = exportID
@@ -41,13 +45,12 @@ public final class FileStore: Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StoreError(errno: errno, operation: "stat export \(root)") }
         self.rootFD = fd
+        self.rootDirectory = FileDescriptor(fd: fd, writable: false)
         self.rootDevice = UInt64(st.st_dev)
         try Self.makeDirectories(stateDirectory)
         let hex = String(exportID, radix: 16)
         self.index = try FileIndex(logPath: "\(stateDirectory)/index-\(hex).log", rootInode: UInt64(st.st_ino))
     }
-
-    deinit { close(rootFD) }
 
     static func makeDirectories(_ path: String) throws {
         var built = path.hasPrefix("/") ? "" : "."
@@ -79,10 +82,18 @@ public final class FileStore: Sendable {
     /// Makes the identity index durable.
     public func syncIndex() { index.sync() }
 
+    /// What the handle cache has done since the store was opened (for `swiftnfsd stats`).
+    public var cacheStatistics: HandleCacheStatistics { cache.statistics }
+
     // MARK: Resolution
 
     static func cString<T>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-        try (name + [0]).withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
+        try terminated(name + [0], body)
+    }
+
+    /// `bytes`, which end in a NUL, as a C string.
+    static func terminated<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try bytes.withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
     }
 
     static func validate(name: [UInt8]) throws {
@@ -108,44 +119,6 @@ public final class FileStore: Sendable {
         }
     }
 
-    /// Runs `body` with a descriptor of the directory holding `id`, the name of `id` in it, and
-    /// the file's current stat. The root is (root, "."). A file that is not where the index
-    /// says is searched for by inode before giving up with `stale`.
-    func withLocation<T>(_ id: UInt64, _ body: (Int32, [UInt8], stat) throws -> T) throws -> T {
-        if id == Self.rootID {
-            var st = stat()
-            _ = try sys("stat root") { fstat(rootFD, &st) }
-            return try body(rootFD, [46], st)
-        }
-        for attempt in 0..<2 {
-            guard let node = index.node(id), let comps = index.components(of: id), !comps.isEmpty else {
-                throw StoreError(.stale, operation: "resolve")
-            }
-            let dirFD: Int32
-            do {
-                dirFD = try openBeneath(Array(comps.dropLast()), flags: CNFS_O_PATH | O_DIRECTORY)
-            } catch let e as StoreError where attempt == 0 && (e.code == .notFound || e.code == .notDirectory || e.code == .symlink) {
-                try relocate(id, inode: node.inode)
-                continue
-            }
-            defer { close(dirFD) }
-            var st = stat()
-            let r = Self.cString(node.name) { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }
-            if r == 0 && UInt64(st.st_ino) == node.inode {
-                return try body(dirFD, node.name, st)
-            }
-            if attempt == 0 { try relocate(id, inode: node.inode) }
-        }
-        throw StoreError(.stale, operation: "resolve")
-    }
-
-    /// Opens the object `id` itself (a directory for directory operations, a file for I/O).
-    func open(_ id: UInt64, flags: Int32) throws -> Int32 {
-        try withLocation(id) { dirFD, name, _ in
-            try Self.cString(name) { p in try sys("open") { openat(dirFD, p, flags | O_NOFOLLOW | O_CLOEXEC) } }
-        }
-    }
-
     /// Finds a file whose recorded place is out of date (renamed or moved by someone other than
     /// this server) by walking the export for its inode number.
     func relocate(_ id: UInt64, inode: UInt64) throws {
@@ -163,6 +136,7 @@ public final class FileStore: Sendable {
                 if visited > 10_000_000 { throw StoreError(.stale, operation: "relocate") }
                 if entry.inode == inode {
                     index.place(id, parent: dirID, name: entry.name, inode: inode)
+                    cache.invalidate(id)
                     throw Found()
                 }
                 return entry.isDirectory ? index.id(inode: entry.inode, parent: dirID, name: entry.name) : nil
@@ -202,9 +176,7 @@ public final class FileStore: Sendable {
             return try attributes(of: parent)
         }
         try Self.validate(name: name)
-        let fd = try open(dirID, flags: CNFS_O_PATH | O_DIRECTORY)
-        defer { close(fd) }
-        return try childAttributes(dirFD: fd, dirID: dirID, name: name)
+        return try withDirectory(dirID) { try childAttributes(dirFD: $0, dirID: dirID, name: name) }
     }
 
     public func setAttributes(_ id: UInt64, _ changes: AttributeChanges) throws {
@@ -327,6 +299,7 @@ extension FileStore {
     /// place and inode it has now. Untagged objects are left to the index's own paths.
     public func adoptTaggedIdentities() {
         index.forgetAllInodes()
+        cache.invalidateAll()
         var st = stat()
         if fstat(rootFD, &st) == 0 { index.place(Self.rootID, parent: Self.rootID, name: [], inode: UInt64(st.st_ino)) }
         walkTree(rootFD, Self.rootID) { entry, dirID in
@@ -347,6 +320,7 @@ extension FileStore {
     public func forgetMissingIdentities() {
         for id in index.allIDs where id != Self.rootID && index.node(id)?.inode == 0 {
             index.forget(id)
+            cache.invalidate(id)
         }
     }
 
@@ -382,6 +356,7 @@ extension FileStore {
                 // Its last name is gone; files left without a place after the replay are
                 // forgotten (`forgetMissingIdentities`).
                 index.markUnplaced(id)
+                cache.invalidate(id)
             }
             return
         default: return
@@ -394,10 +369,11 @@ extension FileStore {
             guard let a = try? lookup(dir, name: c), a.type == .directory else { return }
             dir = a.fileID
         }
-        guard let fd = try? open(dir, flags: CNFS_O_PATH | O_DIRECTORY) else { return }
-        defer { close(fd) }
-        var st = stat()
-        guard Self.cString(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
-        index.place(fileID, parent: dir, name: name, inode: UInt64(st.st_ino))
+        _ = try? withDirectory(dir) { fd in
+            var st = stat()
+            guard Self.cString(name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
+            index.place(fileID, parent: dir, name: name, inode: UInt64(st.st_ino))
+            cache.invalidate(fileID)
+        }
     }
 }

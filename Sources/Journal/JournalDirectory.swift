@@ -88,20 +88,21 @@ public struct JournalDirectory: Sendable {
         }
     }
 
-    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    /// With `durable` false (advisory files such as statistics), without the fsyncs.
+    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, durable ? 0o600 : 0o644)
         guard fd >= 0 else { throw JournalError(.io, "create \(tmp): errno \(errno)") }
         do {
             try bytes.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
-            guard fsync(fd) == 0 else { throw JournalError(.io, "fsync \(tmp): errno \(errno)") }
+            guard !durable || fsync(fd) == 0 else { throw JournalError(.io, "fsync \(tmp): errno \(errno)") }
         } catch {
             close(fd)
             throw error
         }
         close(fd)
         guard rename(tmp, path) == 0 else { throw JournalError(.io, "rename \(tmp): errno \(errno)") }
-        syncDirectory(of: path)
+        if durable { syncDirectory(of: path) }
     }
 
     /// fsync of the directory holding `path`, so a create or rename in it is durable.

@@ -216,11 +216,39 @@ extension ByteBuffer {
     }
 
     @discardableResult
+    /// fattr3 is in nearly every reply, once per entry in READDIRPLUS: its 21 words are stored
+    /// into one reservation, not written one by one (each write checks the buffer again).
     public mutating func writeNFS3FileAttributes(_ a: NFS3FileAttributes) -> Int {
-        writeXDREnum(a.type) + writeXDRUInt32(a.mode) + writeXDRUInt32(a.nlink) + writeXDRUInt32(a.uid)
-            + writeXDRUInt32(a.gid) + writeXDRUInt64(a.size) + writeXDRUInt64(a.used)
-            + writeXDRUInt32(a.rdev.major) + writeXDRUInt32(a.rdev.minor) + writeXDRUInt64(a.fsid)
-            + writeXDRUInt64(a.fileid) + writeNFS3Time(a.atime) + writeNFS3Time(a.mtime) + writeNFS3Time(a.ctime)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: NFS3FileAttributes.encodedSize) { p in
+            var at = 0
+            Self.store(a.type.rawValue, p, &at)
+            Self.store(a.mode, p, &at)
+            Self.store(a.nlink, p, &at)
+            Self.store(a.uid, p, &at)
+            Self.store(a.gid, p, &at)
+            Self.store(a.size, p, &at)
+            Self.store(a.used, p, &at)
+            Self.store(a.rdev.major, p, &at)
+            Self.store(a.rdev.minor, p, &at)
+            Self.store(a.fsid, p, &at)
+            Self.store(a.fileid, p, &at)
+            Self.store(a.atime, p, &at)
+            Self.store(a.mtime, p, &at)
+            Self.store(a.ctime, p, &at)
+            return at
+        }
+    }
+
+    @inline(__always)
+    static func store<Word: FixedWidthInteger>(_ v: Word, _ p: UnsafeMutableRawBufferPointer, _ at: inout Int) {
+        p.storeBytes(of: v.bigEndian, toByteOffset: at, as: Word.self)
+        at += MemoryLayout<Word>.size
+    }
+
+    @inline(__always)
+    static func store(_ t: NFS3Time, _ p: UnsafeMutableRawBufferPointer, _ at: inout Int) {
+        store(t.seconds, p, &at)
+        store(t.nanoseconds, p, &at)
     }
 
     /// post_op_attr.

@@ -33,21 +33,63 @@ public struct NFS3Program: RPCProgram {
             try call.arguments.expectXDREnd()
             return .success
         }
-        // Every procedure but NULL starts with a file handle, which names the export whose
-        // client list and options apply to the call.
+        guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
+        return try nfsContext.identity.apply {
+            try dispatch(p, call: call, context: nfsContext, results: &results)
+        }
+    }
+
+    /// GETATTR, ACCESS and LOOKUP of files whose places the handle cache holds are a few
+    /// fstatat and faccessat calls on cached descriptors, and a small READ of data in the page
+    /// cache through a cached descriptor is a copy: answered on the event loop. Everything
+    /// else, and files the caches do not hold, go to the pool.
+    public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
+                                      results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
+        guard let p = NFS3Procedure(rawValue: call.procedure) else { return nil }
+        switch p {
+        case .getattr, .access, .lookup, .read: break
+        default: return nil
+        }
+        var a = call.arguments
+        guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
+        let s = server
+        return try nfsContext.identity.apply { () throws -> RPCProcedureOutcome? in
+            switch p {
+            case .getattr:
+                let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
+                guard let reply = s.getattrFromCache(c) else { return nil }
+                results.writeNFS3GetattrReply(reply)
+            case .access:
+                let c = try a.readNFS3AccessCall(); try a.expectXDREnd()
+                guard let reply = s.accessFromCache(c, context: nfsContext) else { return nil }
+                results.writeNFS3AccessReply(reply)
+            case .lookup:
+                let c = try a.readNFS3LookupCall(); try a.expectXDREnd()
+                guard let reply = s.lookupFromCache(c) else { return nil }
+                results.writeNFS3LookupReply(reply)
+            default:
+                let c = try a.readNFS3ReadCall(); try a.expectXDREnd()
+                guard let reply = s.readFromCache(c, context: nfsContext, allocator: results.allocator()) else { return nil }
+                return .success(payload: results.writeNFS3ReadReplyPartially(reply))
+            }
+            return .success
+        }
+    }
+
+    /// Every procedure but NULL starts with a file handle, which names the export whose client
+    /// list and options apply to the call. Returns the call's context, or nil when the caller
+    /// is refused (the refusal is then written to `results`).
+    func authorize(_ p: NFS3Procedure, call: RPCCall, context: RPCCallContext,
+                   results: inout ByteBuffer) throws -> NFS3CallContext? {
         var peek = call.arguments
         let fh = try peek.readNFS3FileHandle()
-        let access: ClientAccess
         switch server.authorize(fh, context: context) {
-        case .success(let a): access = a
+        case .success(let access):
+            return NFS3CallContext(rpc: context, access: access, identity: access.identity(for: context.credentials))
         case .failure(let status):
             results.writeNFS3Status(status)
             results.writeRepeatingByte(0, count: p.emptyFailureArmSize)
-            return .success
-        }
-        let nfsContext = NFS3CallContext(rpc: context, access: access, identity: access.identity(for: context.credentials))
-        return try nfsContext.identity.apply {
-            try dispatch(p, call: call, context: nfsContext, results: &results)
+            return nil
         }
     }
 

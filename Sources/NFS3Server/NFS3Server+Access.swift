@@ -12,27 +12,38 @@ extension NFS3Server {
         do {
             let (export, id) = try resolve(call.object)
             resolved = (export, id)
-            let a = try attributes(export, id)
-            let store = export.store
-            func may(_ mode: Int32) throws -> Bool { try store.mayAccess(id, mode: mode) }
-            var granted: UInt32 = 0
-            let wanted = call.access
-            if wanted & NFS3AccessMask.read != 0, try may(R_OK) { granted |= NFS3AccessMask.read }
-            if wanted & (NFS3AccessMask.modify | NFS3AccessMask.extend) != 0, try may(W_OK) {
-                granted |= NFS3AccessMask.modify | NFS3AccessMask.extend
-            }
-            if a.type == .directory {
-                if wanted & NFS3AccessMask.lookup != 0, try may(X_OK) { granted |= NFS3AccessMask.lookup }
-                if wanted & NFS3AccessMask.delete != 0, try may(W_OK | X_OK) { granted |= NFS3AccessMask.delete }
-            } else if wanted & NFS3AccessMask.execute != 0, try may(X_OK) {
-                granted |= NFS3AccessMask.execute
-            }
-            if context.access.readOnly {
-                granted &= ~(NFS3AccessMask.modify | NFS3AccessMask.extend | NFS3AccessMask.delete)
-            }
-            return NFS3AccessReply(result: .okay(NFS3AccessOkay(attributes: a, access: granted & wanted)))
+            let okay = try export.store.withAccessCheck(id) { granted(call, context: context, export: export, $0, may: $1) }
+            return NFS3AccessReply(result: .okay(okay))
         } catch {
             return NFS3AccessReply(result: .fail(NFS3Status(error), resolved.flatMap { postOp($0.0, $0.1) }))
         }
+    }
+
+    /// ACCESS of a file the handle cache knows, or nil (the call then takes the way above).
+    func accessFromCache(_ call: NFS3AccessCall, context: NFS3CallContext) -> NFS3AccessReply? {
+        guard let (export, id) = try? resolve(call.object),
+              let okay = export.store.cachedAccessCheck(id, { granted(call, context: context, export: export, $0, may: $1) })
+        else { return nil }
+        return NFS3AccessReply(result: .okay(okay))
+    }
+
+    func granted(_ call: NFS3AccessCall, context: NFS3CallContext, export: NFS3Export, _ a: FileAttributes,
+                 may: (Int32) -> Bool) -> NFS3AccessOkay {
+        let wanted = call.access
+        var granted: UInt32 = 0
+        if wanted & NFS3AccessMask.read != 0, may(R_OK) { granted |= NFS3AccessMask.read }
+        if wanted & (NFS3AccessMask.modify | NFS3AccessMask.extend) != 0, may(W_OK) {
+            granted |= NFS3AccessMask.modify | NFS3AccessMask.extend
+        }
+        if a.type == .directory {
+            if wanted & NFS3AccessMask.lookup != 0, may(X_OK) { granted |= NFS3AccessMask.lookup }
+            if wanted & NFS3AccessMask.delete != 0, may(W_OK | X_OK) { granted |= NFS3AccessMask.delete }
+        } else if wanted & NFS3AccessMask.execute != 0, may(X_OK) {
+            granted |= NFS3AccessMask.execute
+        }
+        if context.access.readOnly {
+            granted &= ~(NFS3AccessMask.modify | NFS3AccessMask.extend | NFS3AccessMask.delete)
+        }
+        return NFS3AccessOkay(attributes: NFS3FileAttributes(a, fsid: export.store.exportID), access: granted & wanted)
     }
 }

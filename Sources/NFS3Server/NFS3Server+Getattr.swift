@@ -11,4 +11,10 @@ extension NFS3Server {
             return NFS3GetattrReply(result: .fail(NFS3Status(error), ()))
         }
     }
+
+    /// GETATTR of a file the handle cache knows, or nil (the call then takes the way above).
+    func getattrFromCache(_ call: NFS3GetattrCall) -> NFS3GetattrReply? {
+        guard let (export, id) = try? resolve(call.object), let a = export.store.cachedAttributes(of: id) else { return nil }
+        return NFS3GetattrReply(result: .okay(NFS3FileAttributes(a, fsid: export.store.exportID)))
+    }
 }

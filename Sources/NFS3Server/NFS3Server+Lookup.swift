@@ -17,4 +17,16 @@ extension NFS3Server {
             return NFS3LookupReply(result: .fail(NFS3Status(error), resolved.flatMap { postOp($0.0, $0.1) }))
         }
     }
+
+    /// LOOKUP of a name the handle cache and the identity index already know in a directory
+    /// the cache holds, or nil (the call then takes the way above).
+    func lookupFromCache(_ call: NFS3LookupCall) -> NFS3LookupReply? {
+        guard let (export, dir) = try? resolve(call.what.directory),
+              let a = export.store.cachedLookup(dir, name: call.what.name),
+              let dirAttributes = export.store.cachedAttributes(of: dir) else { return nil }
+        let fsid = export.store.exportID
+        return NFS3LookupReply(result: .okay(NFS3LookupOkay(
+            object: handle(export, a.fileID), objectAttributes: NFS3FileAttributes(a, fsid: fsid),
+            directoryAttributes: NFS3FileAttributes(dirAttributes, fsid: fsid))))
+    }
 }

@@ -11,7 +11,7 @@ extension NFS3Server {
         do {
             let (export, id) = try resolve(call.file)
             resolved = (export, id)
-            before = preOp(export, id)
+            before = (try? export.store.openFileAttributes(id)).map(NFS3WCCAttributes.init)
             try requireWritable(context)
             guard call.data.readableBytes >= Int(call.count) else { throw NFS3Status.inval }
             let data = call.data.getSlice(at: call.data.readerIndex, length: Int(call.count))!
@@ -30,7 +30,7 @@ extension NFS3Server {
                 logger.warning("write failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])
                 throw error
             }
-            let after = (try? export.store.attributesAfterIO(id)).map { NFS3FileAttributes($0, fsid: export.store.exportID) }
+            let after = (try? export.store.openFileAttributes(id)).map { NFS3FileAttributes($0, fsid: export.store.exportID) }
             return NFS3WriteReply(result: .okay(NFS3WriteOkay(
                 wcc: NFS3WCCData(before: before, after: after), count: UInt32(written),
                 committed: call.stable, verifier: verifier.current)))

@@ -123,7 +123,7 @@ public struct NFS3Server: Sendable {
 
     /// pre_op_attr.
     func preOp(_ export: NFS3Export, _ id: UInt64) -> NFS3WCCAttributes? {
-        (try? attributes(export, id)).map { NFS3WCCAttributes(size: $0.size, mtime: $0.mtime, ctime: $0.ctime) }
+        (try? export.store.attributes(of: id)).map(NFS3WCCAttributes.init)
     }
 
     /// NFS3ERR_ROFS for every modifying procedure on an export that is read-only for this client.
@@ -153,6 +153,12 @@ extension NFS3FileAttributes {
         self.init(type: type, mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, size: a.size, used: a.used,
                   rdev: NFS3SpecData(major: a.rdevMajor, minor: a.rdevMinor), fsid: fsid, fileid: a.fileID,
                   atime: NFS3Time(a.atime), mtime: NFS3Time(a.mtime), ctime: NFS3Time(a.ctime))
+    }
+}
+
+extension NFS3WCCAttributes {
+    init(_ a: FileAttributes) {
+        self.init(size: a.size, mtime: NFS3Time(a.mtime), ctime: NFS3Time(a.ctime))
     }
 }
 

@@ -98,12 +98,26 @@ public struct RPCDispatcher: Sendable {
 
     /// Runs a routed call. Blocking programs must be executed off the event loop by the caller.
     public static func execute(_ pending: RPCPendingCall, allocator: ByteBufferAllocator) -> RPCReplyMessage {
+        reply(pending, allocator: allocator) { try pending.program.handle(pending.call, context: pending.context, results: &$0) }!
+    }
+
+    /// The reply of a blocking call if its program can answer it without blocking
+    /// (`RPCProgram.handleWithoutBlocking`), or nil when it must go to the thread pool.
+    public static func executeWithoutBlocking(_ pending: RPCPendingCall, allocator: ByteBufferAllocator) -> RPCReplyMessage? {
+        reply(pending, allocator: allocator) {
+            try pending.program.handleWithoutBlocking(pending.call, context: pending.context, results: &$0)
+        }
+    }
+
+    private static func reply(_ pending: RPCPendingCall, allocator: ByteBufferAllocator,
+                              _ handle: (inout ByteBuffer) throws -> RPCProcedureOutcome?) -> RPCReplyMessage? {
         var buffer = allocator.buffer(capacity: 256)
         buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
         buffer.writeRPCReplyHeader(xid: pending.call.xid, status: .success)
         let outcome: RPCProcedureOutcome
         do {
-            outcome = try pending.program.handle(pending.call, context: pending.context, results: &buffer)
+            guard let o = try handle(&buffer) else { return nil }
+            outcome = o
         } catch let error as XDRError {
             var reply = errorReply(xid: pending.call.xid, .garbageArgs, allocator: allocator)
             reply.failureReason = "\(error)"

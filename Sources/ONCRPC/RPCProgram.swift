@@ -58,4 +58,16 @@ public protocol RPCProgram: Sendable {
     /// Decodes the arguments, runs the procedure, and appends its results to `results`.
     /// A thrown XDRError becomes GARBAGE_ARGS; any other error SYSTEM_ERR.
     func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome
+    /// Answers a blocking procedure on the event loop when the answer needs no blocking work
+    /// (it is one cheap system call away from what is in memory), saving the two thread hops
+    /// to the pool and back; nil sends the call to the pool, where `handle` runs it.
+    func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome?
+}
+
+extension RPCProgram {
+    /// By default every blocking procedure runs on the pool.
+    public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
+                                      results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
+        nil
+    }
 }

@@ -80,8 +80,7 @@ public struct RPCServerCore: Sendable {
         let logger = self.logger
         let cache = self.cache
         let key = cacheKey
-        let work: @Sendable () -> Void = {
-            let reply = RPCDispatcher.execute(pending, allocator: allocator)
+        let finish: @Sendable (RPCReplyMessage) -> Void = { reply in
             if let reason = reply.failureReason {
                 logger.notice("rpc call failed", metadata: [
                     "rpc.xid": "\(pending.call.xid)", "rpc.prog": "\(pending.call.program)",
@@ -93,18 +92,13 @@ public struct RPCServerCore: Sendable {
             if let key { cache.complete(key, reply: reply) }
             send(reply)
         }
-        if pending.traits.isBlocking {
-            threadPool.submit { state in
-                guard case .active = state else {
-                    let reply = RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator)
-                    if let key { cache.complete(key, reply: reply) }
-                    send(reply)
-                    return
-                }
-                work()
+        guard pending.traits.isBlocking else { return finish(RPCDispatcher.execute(pending, allocator: allocator)) }
+        if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) { return finish(reply) }
+        threadPool.submit { state in
+            guard case .active = state else {
+                return finish(RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator))
             }
-        } else {
-            work()
+            finish(RPCDispatcher.execute(pending, allocator: allocator))
         }
     }
 }

@@ -7,6 +7,10 @@ import ONCRPC
 /// `maxInFlightPerConnection` calls execute at once, and nothing more is read while the
 /// client is not reading its replies (the channel is not writable); both push back on the
 /// client through TCP flow control instead of queueing without bound.
+///
+/// Replies are written as they finish and flushed once per turn of the event loop: the
+/// replies that finished together (a burst of calls answered from the thread pool) leave in
+/// one writev instead of one system call each.
 final class RPCStreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -15,6 +19,7 @@ final class RPCStreamHandler: ChannelDuplexHandler {
     private let core: RPCServerCore
     private var inFlight = 0
     private var readHeld = false
+    private var flushScheduled = false
     private var context: ChannelHandlerContext?
 
     init(core: RPCServerCore) {
@@ -50,13 +55,23 @@ final class RPCStreamHandler: ChannelDuplexHandler {
         inFlight -= 1
         guard let context else { return }
         let (header, payload) = reply.recordMarked()
-        if let payload {
-            context.write(wrapOutboundOut(header), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(payload), promise: nil)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(header), promise: nil)
-        }
+        context.write(wrapOutboundOut(header), promise: nil)
+        if let payload { context.write(wrapOutboundOut(payload), promise: nil) }
+        scheduleFlush(context)
         resumeReadingIfPossible(context)
+    }
+
+    /// Flushes after the tasks already queued on the event loop (the other replies that are
+    /// ready) have written theirs.
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
     }
 
     private var mayRead: Bool {

@@ -14,10 +14,7 @@ struct AllProceduresTests {
     @Test("the 22 procedures over TCP against a real directory")
     func everyProcedure() async throws {
         try await ServerProcess.with(portmap: .none) { server in
-            let c = try await BenchNFSClient.connect(
-                to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-                credentials: .sys(AuthSysParameters(uid: 0, gid: 0)), timeout: .seconds(10),
-                group: MultiThreadedEventLoopGroup.singleton)
+            let c = try await server.connectAsRoot()
             let root = try await c.mount(server.exportPath)
             try await c.null()                                                          // 0 NULL
             let rootAttributes = try await c.getattr(root)                              // 1 GETATTR

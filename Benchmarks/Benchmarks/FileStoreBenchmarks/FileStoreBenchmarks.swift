@@ -4,9 +4,11 @@ import FileStore
 import Foundation
 import Glibc
 import Logging
+import NIOCore
 
-// Handle verification (every call that names a file starts with it) and attribute lookup by
-// file id, alone and from several tasks at once (the thread pool's view of the store).
+// Handle verification (every call that names a file starts with it), attribute lookup by
+// file id alone and from several tasks at once (the thread pool's view of the store, and of
+// the handle cache's shard locks), and READ and WRITE of 4 KiB through cached descriptors.
 
 /// Where this process keeps its store; removed when the process exits.
 let storeBase = "/tmp/swiftnfs-bench-store-\(getpid())"
@@ -56,6 +58,38 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
             try await group.waitForAll()
+        }
+    }
+
+    // Every task on the same four files: the same shards, the same entries.
+    Benchmark("handle_cache_hit_4_tasks_same_files") { benchmark in
+        let perTask = benchmark.scaledIterations.count / 4
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    for i in 0..<perTask { blackHole(try store.attributes(of: ids[i % 4])) }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    let block = ByteBuffer(repeating: 0x5a, count: 4096)
+    let allocator = ByteBufferAllocator()
+
+    Benchmark("read_4KiB_cached_descriptor") { benchmark in
+        _ = try store.write(ids[0], offset: 0, data: block, durability: .unstable)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try store.read(ids[0], offset: 0, count: 4096, allocator: allocator))
+        }
+    }
+
+    Benchmark("write_4KiB_unstable_cached_descriptor") { benchmark in
+        _ = try store.write(ids[1], offset: 0, data: block, durability: .unstable)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try store.write(ids[1], offset: 0, data: block, durability: .unstable))
         }
     }
 

@@ -31,6 +31,10 @@ int cnfs_syncfs(int fd);
 int cnfs_set_file_id(int dirfd, const char *name, uint64_t id);
 int cnfs_get_file_id(int dirfd, const char *name, uint64_t *id);
 
+/// pread(2) that takes only what the page cache holds: preadv2 with RWF_NOWAIT, which fails
+/// with EAGAIN (or returns less) rather than wait for the disk. Returns bytes read or -1.
+ssize_t cnfs_pread_nowait(int fd, void *buffer, size_t count, off_t offset);
+
 /// Pointer to d_name of a dirent.
 const char *cnfs_dirent_name(const struct dirent *entry);
 
