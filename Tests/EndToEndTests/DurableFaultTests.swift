@@ -10,9 +10,10 @@ import Testing
 import Glibc
 #endif
 
-/// Failures of the durable side (the EBS volume), made real: a tmpfs that fills up (ENOSPC) and
-/// a loop device whose backing file shrinks under its file system (EIO on fsync, as a failing
-/// disk gives). Through the wire: stable WRITEs and COMMIT fail with NFS3ERR_NOSPC or NFS3ERR_IO
+/// Failures of the durable side (the EBS volume), made real and leaving what the volume already
+/// holds intact: a tmpfs that fills up (ENOSPC at write), a disk whose device runs out of room
+/// under its file system (the error comes at fsync), and a disk that stops answering for part of
+/// its range (I/O errors). Through the wire: stable WRITEs and COMMIT fail with NFS3ERR_NOSPC or NFS3ERR_IO
 /// instead of pretending, the write verifier changes, `swiftnfsd status` says "degraded", the
 /// server recovers by itself once the volume works again, and everything it acknowledged as
 /// stable survives a SIGKILL and the loss of the served tree.
@@ -55,39 +56,70 @@ struct DurableFaultTests {
         }
     }
 
-    /// ext2 on a loop device; failing = the backing file shrinks below the blocks in use, so
-    /// writes to the device fail with EIO; healing = it grows back.
+    /// ext2 on a loop device, failed in one of two ways that leave the data it holds intact:
+    /// - `fullBacking`: the device's backing file is on a small tmpfs that another file fills,
+    ///   so writes reach the page cache and then fail at fsync (the device reports no space);
+    /// - `shrunk`: the device's size limit (LOOP_SET_STATUS64) drops below the blocks in use, so
+    ///   reads and writes there fail with I/O errors, as from a disk that stops answering.
+    /// Healing undoes it.
     struct FailingDisk: FaultyVolume {
-        let path: String
-        let backing: String
+        enum Mode { case fullBacking, shrunk }
+        let mode: Mode
+        let base: String
         let device: String
-        var expectedStatus: String { "NFS3ERR_IO" }
-        static let size = "64M"
+        var path: String { base + "/mnt" }
+        var backingDirectory: String { base + "/backing" }
+        var expectedStatus: String { mode == .fullBacking ? "NFS3ERR_NOSPC" : "NFS3ERR_IO" }
 
-        static func make() async throws -> FailingDisk {
+        static func make(_ mode: Mode) async throws -> FailingDisk {
             let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-disk-\(UUID().uuidString)").path
-            let path = base + "/mnt", backing = base + "/backing"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            _ = try await Tools.runChecked("truncate", ["-s", size, backing])
-            let device = try await Tools.runChecked("losetup", ["-f", "--show", backing]).stdout
+            let backing = base + "/backing"
+            try FileManager.default.createDirectory(atPath: backing, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: base + "/mnt", withIntermediateDirectories: true)
+            _ = try await Tools.runChecked("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", backing])
+            // A sparse 64 MiB file on a 24 MiB tmpfs: the file system above it fills little of it.
+            _ = try await Tools.runChecked("truncate", ["-s", "64M", backing + "/image"])
+            let device = try await Tools.runChecked("losetup", ["-f", "--show", backing + "/image"]).stdout
                 .trimmingCharacters(in: .whitespacesAndNewlines)
+            let disk = FailingDisk(mode: mode, base: base, device: device)
             _ = try await Tools.runChecked("mkfs.ext2", ["-q", device])
-            _ = try await Tools.runChecked("mount", ["-t", "ext2", "-o", "errors=continue", device, path])
-            return FailingDisk(path: path, backing: backing, device: device)
+            _ = try await Tools.runChecked("mount", ["-t", "ext2", "-o", "errors=continue", device, disk.path])
+            return disk
         }
 
-        func resize(_ size: String) async throws {
-            _ = try await Tools.runChecked("truncate", ["-s", size, backing])
-            _ = try await Tools.runChecked("losetup", ["-c", device])
+        func fail() async throws {
+            switch mode {
+            case .fullBacking: _ = try await Tools.run("dd", ["if=/dev/zero", "of=\(backingDirectory)/filler", "bs=64k"])
+            case .shrunk: try setSizeLimit(1 << 20)
+            }
         }
 
-        func fail() async throws { try await resize("1M") }
-        func heal() async throws { try await resize(Self.size) }
+        func heal() async throws {
+            switch mode {
+            case .fullBacking: try FileManager.default.removeItem(atPath: backingDirectory + "/filler")
+            case .shrunk: try setSizeLimit(0)  // no limit: the whole backing file
+            }
+        }
+
+        /// LOOP_GET_STATUS64 / LOOP_SET_STATUS64 with a new `lo_sizelimit` (struct loop_info64:
+        /// five u64 fields, the size limit fifth; 232 bytes in all).
+        func setSizeLimit(_ bytes: UInt64) throws {
+            let fd = open(device, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { throw HarnessFailure(description: "open \(device): errno \(errno)") }
+            defer { close(fd) }
+            var info = [UInt8](repeating: 0, count: 232)
+            try info.withUnsafeMutableBytes { raw in
+                guard ioctl(fd, 0x4C05, raw.baseAddress!) == 0 else { throw HarnessFailure(description: "LOOP_GET_STATUS64: errno \(errno)") }
+                raw.storeBytes(of: bytes.littleEndian, toByteOffset: 32, as: UInt64.self)
+                guard ioctl(fd, 0x4C04, raw.baseAddress!) == 0 else { throw HarnessFailure(description: "LOOP_SET_STATUS64: errno \(errno)") }
+            }
+        }
 
         func remove() async {
             _ = try? await Tools.run("umount", [path])
             _ = try? await Tools.run("losetup", ["-d", device])
-            try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+            _ = try? await Tools.run("umount", [backingDirectory])
+            try? FileManager.default.removeItem(atPath: base)
         }
     }
 
@@ -96,9 +128,14 @@ struct DurableFaultTests {
         try await exercise(try await FullTmpfs.make())
     }
 
-    @Test("a failing durable disk: NFS3ERR_IO, a new verifier, degraded, recovery")
-    func failingDisk() async throws {
-        try await exercise(try await FailingDisk.make())
+    @Test("a durable disk whose writes fail at fsync: NFS3ERR_NOSPC, a new verifier, degraded, recovery")
+    func diskFailingAtFsync() async throws {
+        try await exercise(try await FailingDisk.make(.fullBacking))
+    }
+
+    @Test("a durable disk with I/O errors: NFS3ERR_IO, a new verifier, degraded, recovery")
+    func diskWithIOErrors() async throws {
+        try await exercise(try await FailingDisk.make(.shrunk))
     }
 
     static let chunk = 64 << 10
