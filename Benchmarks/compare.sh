@@ -38,6 +38,8 @@ log() { echo "compare: $*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (network namespace, apt-get)" >&2; exit 1; }
 
 swiftnfsd_binary "$ROOT"
+# Before the run writes its results into the tree.
+commit="$(described_commit "$ROOT")"
 
 missing=()
 for p in nfs-ganesha nfs-ganesha-vfs rpcbind iproute2 util-linux; do
@@ -169,7 +171,6 @@ echo
 echo "SwiftNFS over NFS-Ganesha (goal: ops ratio >= 1.5 and p99 ratio <= 1.0)"
 "$BIN" bench compare --candidate "$RESULTS/swiftnfs.jsonl" --baseline "$RESULTS/ganesha.jsonl"
 
-commit="$(described_commit "$ROOT")"
 {
     echo "# SwiftNFS and NFS-Ganesha, side by side"
     echo

@@ -33,6 +33,8 @@ JOURNAL_PORT=20494
 log() { echo "journal-cost: $*" >&2; }
 
 swiftnfsd_binary "$ROOT"
+# Before the run writes its results into the tree.
+commit="$(described_commit "$ROOT")"
 
 WORK="$(mktemp -d /var/tmp/swiftnfs-journal-cost.XXXXXX)"
 [ -n "$DURABLE" ] || DURABLE="$WORK/durable"
@@ -77,7 +79,6 @@ cp "$WORK/journal.jsonl" "$RESULTS/journal-cost-journal.jsonl"
 echo
 echo "With the journal over without (ops ratio below 1 and p99 ratio above 1 are its cost)"
 "$BIN" bench compare --candidate "$RESULTS/journal-cost-journal.jsonl" --baseline "$RESULTS/journal-cost-plain.jsonl" --no-goal
-commit="$(described_commit "$ROOT")"
 {
     echo "# The write-back journal's cost"
     echo
