@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Everything `swiftnfsd serve` needs to know.
 public struct ServerConfiguration: Sendable {
     /// Exports given directly (kept across reloads).
@@ -15,7 +17,10 @@ public struct ServerConfiguration: Sendable {
     /// Where the server keeps what must survive a restart (file identity indexes).
     public var stateDirectory = "/var/lib/swiftnfs"
     /// Threads for blocking file-system calls.
-    public var threads = 16
+    public var threads = Self.defaultThreads
+    /// Blocking calls mostly wait on the disk (writes, syncs, namespace changes), so there are
+    /// several threads per core to keep the device busy: 8 per core, at least 16.
+    public static var defaultThreads: Int { max(16, 8 * System.coreCount) }
     /// The durable directory (an EBS volume) for the write-back journal and the checkpointed
     /// copy; nil for none (the served directory is then the only copy).
     public var durableDirectory: String?

@@ -45,8 +45,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "MiB the journal may hold beyond the last checkpoint before acknowledgements slow down.")
     var maxJournalMib = 1024
 
-    @Option(help: "Threads for blocking file-system calls.")
-    var threads = 16
+    @Option(help: "Threads for blocking file-system calls (default: 8 per core, at least 16).")
+    var threads = ServerConfiguration.defaultThreads
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
