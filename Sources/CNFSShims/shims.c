@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 int cnfs_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
     struct open_how how;
@@ -107,4 +110,27 @@ uint32_t cnfs_crc32c_update(uint32_t crc, const void *bytes, size_t count) {
     if (__builtin_cpu_supports("sse4.2")) return crc32c_sse42(crc, bytes, count);
 #endif
     return crc32c_software(crc, bytes, count);
+}
+
+/* Runs the program `path` with `argv` and waits for it. The child is killed (SIGKILL) when
+   the calling thread's process dies, so a helper (a rebuild's cp) never outlives a server that
+   was killed, to go on changing files under the next one. Returns the exit status, 128 + the
+   signal that ended it, or -1 with errno. */
+int cnfs_run_tied(const char *path, char *const argv[]) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127); /* the parent died before prctl */
+        execv(path, argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
 }

@@ -1,3 +1,4 @@
+import CNFSShims
 import FileStore
 import Foundation
 import Journal
@@ -105,15 +106,17 @@ final class Durability: Sendable {
         try applier.sync()
     }
 
+    /// `cp -a` (owners, modes, times, hard links, sparse files and the identity tags), tied to
+    /// this process: killed with it, so a copy never goes on changing the tree after a crash.
     func copyTree(from source: String, to destination: String) throws {
         try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-        let cp = Process()
-        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
-        cp.arguments = ["-a", "--reflink=auto", source + "/.", destination + "/"]
-        try cp.run()
-        cp.waitUntilExit()
-        guard cp.terminationStatus == 0 else {
-            throw ServerStartError(description: "copying \(source) to \(destination) failed (cp exit \(cp.terminationStatus))")
+        let arguments = ["/bin/cp", "-a", "--reflink=auto", source + "/.", destination + "/"]
+        var cStrings = arguments.map { strdup($0) }
+        defer { for p in cStrings { free(p) } }
+        cStrings.append(nil)
+        let status = cnfs_run_tied("/bin/cp", cStrings)
+        guard status == 0 else {
+            throw ServerStartError(description: "copying \(source) to \(destination) failed (cp exit \(status))")
         }
     }
 

@@ -256,6 +256,7 @@ extension FileStore {
 
     /// Runs a change and, with a journal, records what `describe` says it did, both under the
     /// change lock. `describe` runs after the change, with the identity index brought up to date.
+    @discardableResult
     func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
         guard let recorder else { return try changeLock.withLock(body) }
         return try changeLock.withLock {

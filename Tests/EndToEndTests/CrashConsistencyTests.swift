@@ -145,15 +145,17 @@ struct CrashConsistencyTests {
             let writable = names.filter { !model.frozen.contains($0) }
             let choice = names.isEmpty ? 0 : rng.next(in: 0...5)
             switch choice {
-            case 0:  // create, then write FILE_SYNC
+            case 0:  // create, then write FILE_SYNC or DATA_SYNC
                 let name = "f\(model.next)"
                 model.next += 1
+                let stable: NFS3StableHow = rng.next(in: 0...1) == 0 ? .fileSync : .dataSync
                 let data = bytes(Int(rng.next(in: 1...120_000)), &rng)
                 model.uncertain[name] = [nil, []]
                 guard let created = try? await c.create(root, Array(name.utf8)), let fh = created.object else { return }
                 model.uncertain[name] = nil
                 model.files[name] = Entry(handle: fh, content: [])
-                guard (try? await c.write(fh, offset: 0, data: ByteBuffer(bytes: data), stable: .fileSync)) != nil else {
+                guard let w = try? await c.write(fh, offset: 0, data: ByteBuffer(bytes: data), stable: stable),
+                      w.committed != .unstable else {
                     model.files[name] = nil
                     model.uncertain[name] = [[], data]
                     return

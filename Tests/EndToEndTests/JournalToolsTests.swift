@@ -127,6 +127,52 @@ struct JournalToolsTests {
         try await server.stop()
     }
 
+    @Test("the copy a rebuild runs dies with a server killed during the rebuild")
+    func rebuildCopyDiesWithTheServer() async throws {
+        let server = try ServerProcess(portmap: .none)
+        defer { try? FileManager.default.removeItem(at: server.root) }
+        let durable = server.root.appendingPathComponent("durable").path
+        server.extraArguments = ["--durable-dir", durable]
+        // A tree big enough that copying it takes a while: the first start copies it to EBS.
+        let block = Data(pattern(32 << 10, 7))
+        for i in 0..<8000 { try block.write(to: server.exportURL.appendingPathComponent("f\(i)")) }
+        try await server.start(timeout: .seconds(120))
+        try await server.stop()
+        // The instance store is lost; the restart rebuilds it and is killed while it copies.
+        for name in try FileManager.default.contentsOfDirectory(atPath: server.exportPath) {
+            try FileManager.default.removeItem(atPath: server.exportPath + "/" + name)
+        }
+        let restart = Task { try? await server.start(timeout: .seconds(60)) }
+        var copying = false
+        for _ in 0..<200 where !copying {
+            try await Task.sleep(for: .milliseconds(5))
+            copying = !copiers(of: durable).isEmpty
+        }
+        #expect(copying, "the rebuild's cp was never seen")
+        // SIGKILL, without waiting: the tied copy dies with its parent at once; an untied one
+        // would copy on for a good part of a second.
+        kill(try #require(server.pid), SIGKILL)
+        var outlived = true
+        for _ in 0..<10 where outlived {
+            try await Task.sleep(for: .milliseconds(5))
+            outlived = !copiers(of: durable).isEmpty
+        }
+        #expect(!outlived, "a cp of the rebuild outlived the killed server")
+        try await server.kill()
+        _ = await restart.value
+        try await server.kill()
+    }
+
+    /// Processes whose command line mentions `path` and that are cp.
+    func copiers(of path: String) -> [Int32] {
+        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return pids.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.first == "/bin/cp" && args.contains { $0.hasPrefix(path) }
+        }
+    }
+
     func pattern(_ count: Int, _ seed: UInt8) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 13) ^ seed }
     }

@@ -49,4 +49,8 @@ int cnfs_thread_setgroups(size_t count, const uint32_t *groups);
 /// caller inverts before and after). Uses the SSE 4.2 crc32 instruction where there is one.
 uint32_t cnfs_crc32c_update(uint32_t crc, const void *bytes, size_t count);
 
+/// Runs `path` with `argv` (NULL-terminated), waits, and returns its exit status (128 + signal
+/// if killed), or -1. The child gets SIGKILL if this process dies first.
+int cnfs_run_tied(const char *path, char *const argv[]);
+
 #endif
