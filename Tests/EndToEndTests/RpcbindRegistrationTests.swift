@@ -23,7 +23,8 @@ struct RpcbindRegistrationTests {
             for i in $(seq 50); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
             \(binary) serve --export \(root)/export --listen 127.0.0.1 --nfs-port 2049 --portmap-port 0 \\
                 --register-rpcbind --state-dir \(root)/state > \(root)/server.log 2>&1 & SERVER=$!
-            for i in $(seq 100); do rpcinfo -p 127.0.0.1 2>/dev/null | grep -q 100003 && break; sleep 0.1; done
+            # "serving" is logged once every registration is done (NFS answers before that).
+            for i in $(seq 100); do grep -q '] serving' \(root)/server.log 2>/dev/null && break; sleep 0.1; done
             echo "--- while serving"
             rpcinfo -p 127.0.0.1
             rpcinfo -t 127.0.0.1 100005 3
