@@ -264,11 +264,13 @@ extension FileStore {
                 // The entry's own NUL-terminated name: no C string to make for each entry.
                 var st = stat()
                 guard fstatat(dirFD, cname, &st, AT_SYMLINK_NOFOLLOW) == 0,
-                      let a = try? attributes(st, id: index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)) else { continue }
+                      let found = discoveredID(dirFD: dirFD, dirID: dirID, name: name, inode: UInt64(st.st_ino)),
+                      let a = try? attributes(st, id: found) else { continue }
                 id = a.fileID
                 attrs = a
             } else {
-                id = index.id(inode: UInt64(entry.pointee.d_ino), parent: dirID, name: name)
+                guard let found = discoveredID(dirFD: dirFD, dirID: dirID, name: name, inode: UInt64(entry.pointee.d_ino)) else { continue }
+                id = found
             }
             guard try body(DirectoryEntry(name: name, cookie: next, fileID: id), attrs) else { return false }
         }

@@ -176,7 +176,28 @@ public final class FileStore: Sendable {
             return try attributes(of: parent)
         }
         try Self.validate(name: name)
-        return try withDirectory(dirID) { try childAttributes(dirFD: $0, dirID: dirID, name: name) }
+        return try withDirectory(dirID) { dirFD in
+            var st = stat()
+            _ = try Self.cString(name) { p in try sys("stat") { fstatat(dirFD, p, &st, AT_SYMLINK_NOFOLLOW) } }
+            guard let id = discoveredID(dirFD: dirFD, dirID: dirID, name: name, inode: UInt64(st.st_ino)) else {
+                throw StoreError(.notFound, operation: "lookup")
+            }
+            return try attributes(st, id: id)
+        }
+    }
+
+    /// The id of an object that LOOKUP or a directory listing found, outside any change of the
+    /// namespace. One the index has at this place needs no lock. Otherwise the id is given
+    /// under the change lock, once the name is seen to still name that inode: a REMOVE that ran
+    /// between the stat and now must not leave an id on a dead inode number, which a file
+    /// created later with the same number would inherit (and with it the old file's handles).
+    /// Nil: the name is gone or names another object now.
+    func discoveredID(dirFD: Int32, dirID: UInt64, name: [UInt8], inode: UInt64) -> UInt64? {
+        if let id = index.id(ifPlaced: inode, parent: dirID, name: name) { return id }
+        return changeLock.withLock {
+            guard let st = statChild(dirFD, name), UInt64(st.st_ino) == inode else { return nil }
+            return index.id(inode: inode, parent: dirID, name: name)
+        }
     }
 
     public func setAttributes(_ id: UInt64, _ changes: AttributeChanges) throws {

@@ -1,5 +1,6 @@
-import FileStore
+@testable import FileStore
 import Foundation
+import Glibc
 import Logging
 import NIOCore
 import Testing
@@ -29,6 +30,31 @@ final class Scratch {
     let allocator = ByteBufferAllocator()
 
     func name(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test func noIDForANameRemovedSinceItsStat() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let dirFD = Glibc.open(scratch.export, O_RDONLY | O_DIRECTORY)
+        defer { close(dirFD) }
+        func inode(_ path: String) -> UInt64 {
+            var st = stat()
+            return lstat(path, &st) == 0 ? UInt64(st.st_ino) : 0
+        }
+        // Files made outside the server: the index does not know them yet. One is removed
+        // between a LOOKUP's stat and its id: its inode number must get no id (a later file
+        // with the same number would inherit it, and the removed file's handles with it).
+        FileManager.default.createFile(atPath: scratch.export + "/gone", contents: Data("x".utf8))
+        let goneInode = inode(scratch.export + "/gone")
+        unlink(scratch.export + "/gone")
+        #expect(store.discoveredID(dirFD: dirFD, dirID: FileStore.rootID, name: name("gone"), inode: goneInode) == nil)
+        // One still there gets an id, the same each time.
+        FileManager.default.createFile(atPath: scratch.export + "/here", contents: Data("y".utf8))
+        let hereInode = inode(scratch.export + "/here")
+        let first = store.discoveredID(dirFD: dirFD, dirID: FileStore.rootID, name: name("here"), inode: hereInode)
+        #expect(first != nil)
+        #expect(store.discoveredID(dirFD: dirFD, dirID: FileStore.rootID, name: name("here"), inode: hereInode) == first)
+        #expect(try store.lookup(FileStore.rootID, name: name("here")).fileID == first)
+    }
 
     @Test func handlesSurviveReopenAfterRenamesAcrossDirectories() throws {
         let scratch = try Scratch()
