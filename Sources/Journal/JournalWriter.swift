@@ -143,6 +143,10 @@ public final class JournalWriter: @unchecked Sendable {
         condition.unlock()
         var error: JournalError?
         for fd in fds where error == nil {
+            if let injected = JournalFaults.injected("fdatasync", path) {
+                error = injected
+                break
+            }
             if fd < 0 || fdatasync(fd) != 0 {
                 error = JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "fdatasync \(path): errno \(errno)")
             }
@@ -194,6 +198,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     private func write(_ frame: ByteBuffer) throws {
+        try JournalFaults.check("write", segmentPath)
         try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(segmentFD, $0, path: segmentPath) }
         segmentBytes += frame.readableBytes
         if segmentBytes >= limits.segmentSize { retireSegment() }
@@ -218,6 +223,7 @@ public final class JournalWriter: @unchecked Sendable {
             return fd
         }
         do {
+            try JournalFaults.check("write", path)
             try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
         } catch {
             close(fd)

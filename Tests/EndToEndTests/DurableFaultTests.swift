@@ -10,10 +10,10 @@ import Testing
 import Glibc
 #endif
 
-/// Failures of the durable side (the EBS volume), made real and leaving what the volume already
-/// holds intact: a tmpfs that fills up (ENOSPC at write), a disk whose device runs out of room
-/// under its file system (the error comes at fsync), and a disk that stops answering for part of
-/// its range (I/O errors). Through the wire: stable WRITEs and COMMIT fail with NFS3ERR_NOSPC or NFS3ERR_IO
+/// Failures of the durable side (the EBS volume), leaving what the volume already holds intact:
+/// a tmpfs that fills up (ENOSPC at write), a disk whose device runs out of room under its file
+/// system (the error comes at fsync), and journal writes and fsyncs that fail with EIO (injected:
+/// see `InjectedIOErrors`). Through the wire: stable WRITEs and COMMIT fail with NFS3ERR_NOSPC or NFS3ERR_IO
 /// instead of pretending, the write verifier changes, `swiftnfsd status` says "degraded", the
 /// server recovers by itself once the volume works again, and everything it acknowledged as
 /// stable survives a SIGKILL and the loss of the served tree.
@@ -28,6 +28,8 @@ struct DurableFaultTests {
         func fail() async throws
         func heal() async throws
         func remove() async
+        /// What the server's environment needs for the failure to reach it.
+        var serverEnvironment: [String: String] { get }
     }
 
     /// A small tmpfs; failing = another file takes all its space (the volume is full).
@@ -56,22 +58,17 @@ struct DurableFaultTests {
         }
     }
 
-    /// ext2 on a loop device, failed in one of two ways that leave the data it holds intact:
-    /// - `fullBacking`: the device's backing file is on a small tmpfs that another file fills,
-    ///   so writes reach the page cache and then fail at fsync (the device reports no space);
-    /// - `shrunk`: the device's size limit (LOOP_SET_STATUS64) drops below the blocks in use, so
-    ///   reads and writes there fail with I/O errors, as from a disk that stops answering.
-    /// Healing undoes it.
+    /// ext2 on a loop device whose backing file is on a small tmpfs that another file fills, so
+    /// writes reach the page cache and then fail at fsync (the device reports no space). The
+    /// blocks the file system already holds stay readable and writable: the volume stays sound.
     struct FailingDisk: FaultyVolume {
-        enum Mode { case fullBacking, shrunk }
-        let mode: Mode
         let base: String
         let device: String
         var path: String { base + "/mnt" }
         var backingDirectory: String { base + "/backing" }
-        var expectedStatus: String { mode == .fullBacking ? "NFS3ERR_NOSPC" : "NFS3ERR_IO" }
+        var expectedStatus: String { "NFS3ERR_NOSPC" }
 
-        static func make(_ mode: Mode) async throws -> FailingDisk {
+        static func make() async throws -> FailingDisk {
             let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-disk-\(UUID().uuidString)").path
             let backing = base + "/backing"
             try FileManager.default.createDirectory(atPath: backing, withIntermediateDirectories: true)
@@ -81,39 +78,17 @@ struct DurableFaultTests {
             _ = try await Tools.runChecked("truncate", ["-s", "64M", backing + "/image"])
             let device = try await Tools.runChecked("losetup", ["-f", "--show", backing + "/image"]).stdout
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let disk = FailingDisk(mode: mode, base: base, device: device)
+            let disk = FailingDisk(base: base, device: device)
             _ = try await Tools.runChecked("mkfs.ext2", ["-q", device])
             _ = try await Tools.runChecked("mount", ["-t", "ext2", "-o", "errors=continue", device, disk.path])
             return disk
         }
 
         func fail() async throws {
-            switch mode {
-            case .fullBacking: _ = try await Tools.run("dd", ["if=/dev/zero", "of=\(backingDirectory)/filler", "bs=64k"])
-            case .shrunk: try setSizeLimit(1 << 20)
-            }
+            _ = try await Tools.run("dd", ["if=/dev/zero", "of=\(backingDirectory)/filler", "bs=64k"])
         }
 
-        func heal() async throws {
-            switch mode {
-            case .fullBacking: try FileManager.default.removeItem(atPath: backingDirectory + "/filler")
-            case .shrunk: try setSizeLimit(0)  // no limit: the whole backing file
-            }
-        }
-
-        /// LOOP_GET_STATUS64 / LOOP_SET_STATUS64 with a new `lo_sizelimit` (struct loop_info64:
-        /// five u64 fields, the size limit fifth; 232 bytes in all).
-        func setSizeLimit(_ bytes: UInt64) throws {
-            let fd = open(device, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw HarnessFailure(description: "open \(device): errno \(errno)") }
-            defer { close(fd) }
-            var info = [UInt8](repeating: 0, count: 232)
-            try info.withUnsafeMutableBytes { raw in
-                guard ioctl(fd, 0x4C05, raw.baseAddress!) == 0 else { throw HarnessFailure(description: "LOOP_GET_STATUS64: errno \(errno)") }
-                raw.storeBytes(of: bytes.littleEndian, toByteOffset: 32, as: UInt64.self)
-                guard ioctl(fd, 0x4C04, raw.baseAddress!) == 0 else { throw HarnessFailure(description: "LOOP_SET_STATUS64: errno \(errno)") }
-            }
-        }
+        func heal() async throws { try FileManager.default.removeItem(atPath: backingDirectory + "/filler") }
 
         func remove() async {
             _ = try? await Tools.run("umount", [path])
@@ -123,6 +98,30 @@ struct DurableFaultTests {
         }
     }
 
+    /// A durable directory whose journal writes and fsyncs fail with EIO while a trigger file
+    /// exists (`SWIFTNFS_JOURNAL_FAULT`, see `JournalFaults`): I/O errors as from a disk that
+    /// stops answering and comes back. A real block device returning EIO also damages the file
+    /// system mounted on it (lost metadata writes, EUCLEAN after it heals), which is the file
+    /// system's failure, not the server's.
+    struct InjectedIOErrors: FaultyVolume {
+        let base: String
+        var path: String { base + "/volume" }
+        var trigger: String { base + "/fail" }
+        var expectedStatus: String { "NFS3ERR_IO" }
+        var serverEnvironment: [String: String] { ["SWIFTNFS_JOURNAL_FAULT": trigger] }
+
+        static func make() throws -> InjectedIOErrors {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-eio-\(UUID().uuidString)").path
+            let volume = InjectedIOErrors(base: base)
+            try FileManager.default.createDirectory(atPath: volume.path, withIntermediateDirectories: true)
+            return volume
+        }
+
+        func fail() async throws { _ = FileManager.default.createFile(atPath: trigger, contents: nil) }
+        func heal() async throws { try FileManager.default.removeItem(atPath: trigger) }
+        func remove() async { try? FileManager.default.removeItem(atPath: base) }
+    }
+
     @Test("a full durable volume: NFS3ERR_NOSPC, a new verifier, degraded, recovery")
     func fullVolume() async throws {
         try await exercise(try await FullTmpfs.make())
@@ -130,12 +129,12 @@ struct DurableFaultTests {
 
     @Test("a durable disk whose writes fail at fsync: NFS3ERR_NOSPC, a new verifier, degraded, recovery")
     func diskFailingAtFsync() async throws {
-        try await exercise(try await FailingDisk.make(.fullBacking))
+        try await exercise(try await FailingDisk.make())
     }
 
-    @Test("a durable disk with I/O errors: NFS3ERR_IO, a new verifier, degraded, recovery")
-    func diskWithIOErrors() async throws {
-        try await exercise(try await FailingDisk.make(.shrunk))
+    @Test("journal writes and fsyncs failing with EIO: NFS3ERR_IO, a new verifier, degraded, recovery")
+    func journalIOErrors() async throws {
+        try await exercise(try InjectedIOErrors.make())
     }
 
     static let chunk = 64 << 10
@@ -155,6 +154,7 @@ struct DurableFaultTests {
         let server = try ServerProcess(portmap: .none)
         defer { try? FileManager.default.removeItem(at: server.root) }
         server.extraArguments = ["--durable-dir", durable, "--journal-flush-ms", "100", "--checkpoint-seconds", "1"]
+        server.environment = volume.serverEnvironment
         try await server.start()
         do {
             try await exercise(volume, server, durable: durable)
@@ -256,4 +256,8 @@ struct DurableFaultTests {
             credentials: .sys(AuthSysParameters(machineName: "faults", uid: 0, gid: 0)),
             timeout: .seconds(20), group: group)
     }
+}
+
+extension DurableFaultTests.FaultyVolume {
+    var serverEnvironment: [String: String] { [:] }
 }

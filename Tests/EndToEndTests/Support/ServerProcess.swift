@@ -27,6 +27,8 @@ final class ServerProcess: @unchecked Sendable {
     private var launches = 0
     /// Further `swiftnfsd serve` arguments (e.g. `--durable-dir`), used at every start.
     var extraArguments: [String] = []
+    /// Further environment variables of the server process, used at every start.
+    var environment: [String: String] = [:]
     /// An exports file to serve instead of `--export exportPath` (which exports to everyone).
     var exportsFile: String?
 
@@ -86,6 +88,9 @@ final class ServerProcess: @unchecked Sendable {
             "--nfs-port", String(nfsPort), "--portmap-port", String(portmapPort),
             "--state-dir", stateDir,
         ] + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
