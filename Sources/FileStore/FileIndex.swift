@@ -106,6 +106,28 @@ final class FileIndex: Sendable {
         }
     }
 
+    /// A new id for an object that was just created (an O_EXCL create, mkdir, symlink, mknod):
+    /// its inode number is new to the file system, so an id the index still holds for that
+    /// number belonged to a file that is gone without the index hearing of it (a crash between
+    /// the unlink and `forget`, or a removal on the server itself). That id is forgotten, never
+    /// inherited: its handles must stay stale rather than name the new file, and the journal
+    /// must never describe two files under one id.
+    func newID(inode: UInt64, parent: UInt64, name: [UInt8]) -> UInt64 {
+        state.withLockedValue { s in
+            if let stale = s.byInode[inode], stale != Self.rootID {
+                s.nodes[stale] = nil
+                Self.appendForget(&s, stale)
+            }
+            let id = s.nextID
+            s.nextID += 1
+            let node = Node(parent: parent, name: name, inode: inode)
+            s.nodes[id] = node
+            s.byInode[inode] = id
+            Self.append(&s, id: id, node: node)
+            return id
+        }
+    }
+
     /// The id of `inode` if the index already has it at (`parent`, `name`): what `id(inode:
     /// parent:name:)` would return without changing anything (and so without writing the log).
     func id(ifPlaced inode: UInt64, parent: UInt64, name: [UInt8]) -> UInt64? {
@@ -141,10 +163,7 @@ final class FileIndex: Sendable {
         state.withLockedValue { s in
             guard let node = s.nodes.removeValue(forKey: id) else { return }
             if s.byInode[node.inode] == id { s.byInode[node.inode] = nil }
-            var record = [UInt8](repeating: 0, count: 1)
-            record[0] = 2
-            Self.appendUInt64(&record, id)
-            Self.write(&s, record)
+            Self.appendForget(&s, id)
         }
     }
 
@@ -219,6 +238,12 @@ final class FileIndex: Sendable {
 
     private static func append(_ s: inout State, id: UInt64, node: Node) {
         write(&s, encode(id: id, node: node))
+    }
+
+    private static func appendForget(_ s: inout State, _ id: UInt64) {
+        var record: [UInt8] = [2]
+        appendUInt64(&record, id)
+        write(&s, record)
     }
 
     private static func write(_ s: inout State, _ record: [UInt8]) {

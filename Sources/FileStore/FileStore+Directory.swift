@@ -62,20 +62,20 @@ extension FileStore {
 
     func createFile(_ dirID: UInt64, name: [UInt8], mode: UInt32, how: CreateMode) throws -> FileAttributes {
         try withDirectory(dirID) { dirFD in
-            var flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
-            switch how {
-            case .unchecked: break
-            case .guarded, .exclusive: flags |= O_EXCL
-            }
+            let flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
+            // O_EXCL first, also for UNCHECKED, to know whether this call made the file.
             let fd: Int32
+            var created = true
             do {
-                fd = try Self.cString(name) { p in try sys("create") { openat(dirFD, p, flags, mode_t(mode & 0o7777)) } }
+                fd = try Self.cString(name) { p in try sys("create") { openat(dirFD, p, flags | O_EXCL, mode_t(mode & 0o7777)) } }
             } catch let e as StoreError where e.code == .exists {
                 if case .exclusive(let verifier) = how, let st = statChild(dirFD, name),
                    st.st_mode & S_IFMT == S_IFREG, Self.matches(st, verifier: verifier) {
                     return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
                 }
-                throw e
+                guard case .unchecked = how else { throw e }
+                created = false
+                fd = try Self.cString(name) { p in try sys("create") { openat(dirFD, p, flags, mode_t(mode & 0o7777)) } }
             }
             defer { close(fd) }
             if case .exclusive(let verifier) = how {
@@ -85,8 +85,7 @@ extension FileStore {
             }
             var st = stat()
             _ = try sys("fstat") { fstat(fd, &st) }
-            let id = index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)
-            return try attributes(st, id: id)
+            return try attributes(st, id: identify(UInt64(st.st_ino), dirID, name, created: created))
         }
     }
 
@@ -100,7 +99,7 @@ extension FileStore {
         return try recording({
             try withDirectory(dirID) { dirFD in
                 _ = try Self.cString(name) { p in try sys("mkdir") { mkdirat(dirFD, p, mode_t(mode & 0o7777)) } }
-                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name, created: true)
             }
         }) { a in [created(dirID, name, a)] }
     }
@@ -113,7 +112,7 @@ extension FileStore {
                 _ = try Self.cString(target) { t in
                     try Self.cString(name) { p in try sys("symlink") { symlinkat(t, dirFD, p) } }
                 }
-                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name, created: true)
             }
         }) { a in [created(dirID, name, a, target: target)] }
     }
@@ -129,7 +128,7 @@ extension FileStore {
         return try recording({
             try withDirectory(dirID) { dirFD in
                 _ = try Self.cString(name) { p in try sys("mknod") { mknodat(dirFD, p, kind | mode_t(mode & 0o7777), dev) } }
-                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name)
+                return try childAttributes(dirFD: dirFD, dirID: dirID, name: name, created: true)
             }
         }) { a in [created(dirID, name, a)] }
     }

@@ -134,7 +134,9 @@ public final class FileStore: Sendable {
             try walkTree(rootFD, Self.rootID) { entry, dirID in
                 visited += 1
                 if visited > 10_000_000 { throw StoreError(.stale, operation: "relocate") }
-                if entry.inode == inode {
+                // The inode, and not another file's tag: an inode number freed by a removal
+                // the index missed may name a newer file now.
+                if entry.inode == inode, entry.fileIDTag.map({ $0 == id }) ?? true {
                     index.place(id, parent: dirID, name: entry.name, inode: inode)
                     cache.invalidate(id)
                     throw Found()
@@ -158,12 +160,18 @@ public final class FileStore: Sendable {
         try withLocation(id) { _, _, st in try attributes(st, id: id) }
     }
 
-    /// The attributes of a child without resolving it first (for READDIRPLUS and LOOKUP).
-    func childAttributes(dirFD: Int32, dirID: UInt64, name: [UInt8]) throws -> FileAttributes {
+    /// The attributes of a child without resolving it first. `created`: the call itself just
+    /// made the object, which then gets a new id (`FileIndex.newID`).
+    func childAttributes(dirFD: Int32, dirID: UInt64, name: [UInt8], created: Bool = false) throws -> FileAttributes {
         var st = stat()
         _ = try Self.cString(name) { p in try sys("stat") { fstatat(dirFD, p, &st, AT_SYMLINK_NOFOLLOW) } }
-        let id = index.id(inode: UInt64(st.st_ino), parent: dirID, name: name)
-        return try attributes(st, id: id)
+        return try attributes(st, id: identify(UInt64(st.st_ino), dirID, name, created: created))
+    }
+
+    /// The id of the object with `inode` at (`dirID`, `name`): a new one when the caller just
+    /// created it, else the one the index has (or gives) for the inode.
+    func identify(_ inode: UInt64, _ dirID: UInt64, _ name: [UInt8], created: Bool) -> UInt64 {
+        created ? index.newID(inode: inode, parent: dirID, name: name) : index.id(inode: inode, parent: dirID, name: name)
     }
 
     public func lookup(_ dirID: UInt64, name: [UInt8]) throws -> FileAttributes {

@@ -224,6 +224,8 @@ final class Scratch {
 }
 
 @Suite struct FileIdentityTests {
+    func name(_ s: String) -> [UInt8] { Array(s.utf8) }
+
     @Test func aForgottenIDIsNeverGivenToAnotherFile() throws {
         let scratch = try Scratch()
         var removedHandle: [UInt8] = []
@@ -239,5 +241,56 @@ final class Scratch {
         let fresh = try store.create(FileStore.rootID, name: Array("fresh".utf8), mode: 0o644, how: .guarded)
         #expect(store.handle(for: fresh.fileID) != removedHandle)
         #expect(throws: StoreError.self) { try store.fileID(fromHandle: removedHandle) }
+    }
+
+    /// A file removed without the index hearing of it (a crash between the unlink and the
+    /// index's `forget`, or a removal on the server itself) leaves its id on its inode number;
+    /// a file the server creates next often gets that number back (ext4 reuses it at once).
+    @Test func aNewFileNeverInheritsTheIDOfAnInodeNumberFreedBehindTheIndex() throws {
+        let scratch = try Scratch()
+        let store = try scratch.open()
+        let old = try store.create(FileStore.rootID, name: name("old"), mode: 0o644, how: .guarded)
+        let oldHandle = store.handle(for: old.fileID)
+        #expect(unlink(scratch.export + "/old") == 0)
+        let new = try store.create(FileStore.rootID, name: name("new"), mode: 0o644, how: .guarded)
+        var st = stat()
+        #expect(stat(scratch.export + "/new", &st) == 0)
+        #expect(new.fileID != old.fileID, "inode \(st.st_ino) reused: the new file took the removed file's id")
+        // The removed file's handle is stale, never the new file's.
+        #expect(throws: StoreError.self) { try store.attributes(of: store.fileID(fromHandle: oldHandle)) }
+        // The same for a directory, a symlink and an UNCHECKED create.
+        let makers: [() throws -> FileAttributes] = [
+            { try store.makeDirectory(FileStore.rootID, name: self.name("d"), mode: 0o755) },
+            { try store.makeSymlink(FileStore.rootID, name: self.name("l"), target: self.name("x")) },
+            { try store.create(FileStore.rootID, name: self.name("u"), mode: 0o644, how: .unchecked) },
+        ]
+        for (i, make) in makers.enumerated() {
+            let victim = try store.create(FileStore.rootID, name: name("v\(i)"), mode: 0o644, how: .guarded)
+            #expect(unlink(scratch.export + "/v\(i)") == 0)
+            #expect(try make().fileID != victim.fileID)
+        }
+    }
+
+    @Test func theIndexForgetsAnIDWhoseInodeNumberANewObjectTook() throws {
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(atPath: scratch.state, withIntermediateDirectories: true)
+        let log = scratch.state + "/index.log"
+        var stale: UInt64 = 0, fresh: UInt64 = 0
+        do {
+            let index = try FileIndex(logPath: log, rootInode: 2)
+            stale = index.id(inode: 77, parent: FileIndex.rootID, name: name("old"))
+            fresh = index.newID(inode: 77, parent: FileIndex.rootID, name: name("new"))
+            #expect(fresh != stale)
+            #expect(index.node(stale) == nil)
+            #expect(index.knownID(inode: 77) == fresh)
+            // An existing object keeps its id.
+            #expect(index.id(inode: 77, parent: FileIndex.rootID, name: name("new")) == fresh)
+        }
+        // And so it stays after a restart, without reusing either id.
+        let index = try FileIndex(logPath: log, rootInode: 2)
+        #expect(index.node(stale) == nil)
+        #expect(index.node(fresh)?.name == name("new"))
+        let next = index.newID(inode: 78, parent: FileIndex.rootID, name: name("next"))
+        #expect(next > fresh)
     }
 }
