@@ -168,6 +168,21 @@ final class Durability: Sendable {
         ])
     }
 
+    /// Settles the namespace change an export's store noted as in progress when the last
+    /// process died (see `PendingChange`): if it reached the served tree but not the journal,
+    /// its record is appended now and made durable, before anything is served.
+    func settlePendingChange(of store: FileStore, rebuilt: Bool) {
+        let last = recoveredLog.records.last { $0.exportID == store.exportID && $0.change.isNamespaceChange }?.change
+        let records = store.settlePendingChange(lastRecorded: last, rebuilt: rebuilt)
+        guard !records.isEmpty else { return }
+        for r in records { writer.append(exportID: store.exportID, r) }
+        do {
+            try writer.waitDurable(writer.lastAppended)
+        } catch {
+            logger.error("journal not durable at start; it is retried while serving", metadata: ["journal.error": "\(error)"])
+        }
+    }
+
     func markRunning(exportID: UInt64) {
         try? FileManager.default.createDirectory(atPath: "/run/swiftnfs", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: Self.markerPath(exportID: exportID), contents: nil)

@@ -132,6 +132,7 @@ final class LiveExports: Sendable {
                                   handleKey: handleKey, recorder: durability?.recorder, logger: logger)
             if let durability {
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
+                durability.settlePendingChange(of: store, rebuilt: rebuilt)
                 if rebuilt {
                     store.adoptTaggedIdentities()
                     store.forgetMissingIdentities()

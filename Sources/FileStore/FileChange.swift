@@ -20,6 +20,16 @@ public enum FileChange: Hashable, Sendable {
     case checkpoint(through: UInt64)
 }
 
+extension FileChange {
+    /// Whether the change adds, removes or moves a name.
+    public var isNamespaceChange: Bool {
+        switch self {
+        case .create, .remove, .rename, .link: true
+        case .write, .setAttributes, .checkpoint: false
+        }
+    }
+}
+
 /// Attribute values as they were set (concrete; see `FileChange`).
 public struct AttributeValues: Hashable, Sendable {
     public var mode: UInt32?

@@ -66,6 +66,7 @@ extension FileStore {
             // O_EXCL first, also for UNCHECKED, to know whether this call made the file.
             let fd: Int32
             var created = true
+            if isJournaled, statChild(dirFD, name) == nil { notePending(PendingChange(kind: .create, path: path(dirID, name))) }
             do {
                 fd = try Self.cString(name) { p in try sys("create") { openat(dirFD, p, flags | O_EXCL, mode_t(mode & 0o7777)) } }
             } catch let e as StoreError where e.code == .exists {
@@ -98,6 +99,7 @@ extension FileStore {
         try checkNewName(name)
         return try recording({
             try withDirectory(dirID) { dirFD in
+                notePending(PendingChange(kind: .create, path: path(dirID, name)))
                 _ = try Self.cString(name) { p in try sys("mkdir") { mkdirat(dirFD, p, mode_t(mode & 0o7777)) } }
                 return try childAttributes(dirFD: dirFD, dirID: dirID, name: name, created: true)
             }
@@ -109,6 +111,7 @@ extension FileStore {
         guard !target.contains(0) else { throw StoreError(.invalid, operation: "symlink") }
         return try recording({
             try withDirectory(dirID) { dirFD in
+                notePending(PendingChange(kind: .create, path: path(dirID, name)))
                 _ = try Self.cString(target) { t in
                     try Self.cString(name) { p in try sys("symlink") { symlinkat(t, dirFD, p) } }
                 }
@@ -127,6 +130,7 @@ extension FileStore {
         }
         return try recording({
             try withDirectory(dirID) { dirFD in
+                notePending(PendingChange(kind: .create, path: path(dirID, name)))
                 _ = try Self.cString(name) { p in try sys("mknod") { mknodat(dirFD, p, kind | mode_t(mode & 0o7777), dev) } }
                 return try childAttributes(dirFD: dirFD, dirID: dirID, name: name, created: true)
             }
@@ -156,6 +160,8 @@ extension FileStore {
             try withDirectory(dirID) { dirFD -> UInt64? in
                 guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "remove") }
                 if st.st_mode & S_IFMT == S_IFDIR { throw StoreError(.isDirectory, operation: "remove") }
+                notePending(PendingChange(kind: .remove, fileID: index.knownID(inode: UInt64(st.st_ino)) ?? 0,
+                                          inode: UInt64(st.st_ino), path: path(dirID, name)))
                 _ = try Self.cString(name) { p in try sys("unlink") { unlinkat(dirFD, p, 0) } }
                 return forgetIfLast(st)
             }
@@ -169,6 +175,8 @@ extension FileStore {
         try recording({
             try withDirectory(dirID) { dirFD -> UInt64? in
                 guard let st = statChild(dirFD, name) else { throw StoreError(errno: errno, operation: "rmdir") }
+                notePending(PendingChange(kind: .removeDirectory, fileID: index.knownID(inode: UInt64(st.st_ino)) ?? 0,
+                                          inode: UInt64(st.st_ino), path: path(dirID, name)))
                 _ = try Self.cString(name) { p in try sys("rmdir") { unlinkat(dirFD, p, AT_REMOVEDIR) } }
                 return forgetIfLast(st)
             }
@@ -181,23 +189,22 @@ extension FileStore {
         }
         try Self.validate(name: fromName)
         try Self.validate(name: toName)
-        try changeLockIfJournaled {
-            let from = path(fromDirID, fromName), to = path(toDirID, toName)
-            let id = try renameEntry(fromDirID, name: fromName, to: toDirID, name: toName)
-            _ = recorder?.record(.rename(fileID: id, from: from, to: to), exportID: exportID)
-        }
+        // The paths before the change: what the record names.
+        var paths: (from: [UInt8], to: [UInt8]) = ([], [])
+        try recording({ () -> UInt64 in
+            paths = (path(fromDirID, fromName), path(toDirID, toName))
+            return try renameEntry(fromDirID, name: fromName, to: toDirID, name: toName, paths: paths)
+        }) { id in [.rename(fileID: id, from: paths.from, to: paths.to)] }
     }
 
-    /// Runs `body` under the change lock.
-    func changeLockIfJournaled<T>(_ body: () throws -> T) rethrows -> T {
-        try changeLock.withLock(body)
-    }
-
-    func renameEntry(_ fromDirID: UInt64, name fromName: [UInt8], to toDirID: UInt64, name toName: [UInt8]) throws -> UInt64 {
+    func renameEntry(_ fromDirID: UInt64, name fromName: [UInt8], to toDirID: UInt64, name toName: [UInt8],
+                     paths: (from: [UInt8], to: [UInt8])) throws -> UInt64 {
         try withDirectory(fromDirID) { fromFD in
             try withDirectory(toDirID) { toFD in
                 guard let source = statChild(fromFD, fromName) else { throw StoreError(errno: errno, operation: "rename") }
                 let target = statChild(toFD, toName)
+                notePending(PendingChange(kind: .rename, fileID: index.knownID(inode: UInt64(source.st_ino)) ?? 0,
+                                          inode: UInt64(source.st_ino), path: paths.from, to: paths.to))
                 _ = try Self.cString(fromName) { f in
                     try Self.cString(toName) { t in try sys("rename") { renameat(fromFD, f, toFD, t) } }
                 }
@@ -221,6 +228,7 @@ extension FileStore {
         try withLocation(id) { fromFD, fromName, st in
             guard st.st_mode & S_IFMT != S_IFDIR else { throw StoreError(.isDirectory, operation: "link") }
             try withDirectory(dirID) { toFD in
+                notePending(PendingChange(kind: .link, fileID: id, inode: UInt64(st.st_ino), path: path(of: id), to: path(dirID, name)))
                 _ = try Self.cString(fromName) { f in
                     try Self.cString(name) { t in try sys("link") { linkat(fromFD, f, toFD, t, 0) } }
                 }

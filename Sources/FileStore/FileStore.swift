@@ -27,6 +27,8 @@ public final class FileStore: Sendable {
     /// forgetting of its file id are one step, so a file created meanwhile that gets the same
     /// inode number can never inherit the removed file's id.
     let changeLock = NIOLock()
+    /// With a journal: the namespace change in progress (see `PendingChange`).
+    let pending: PendingNote?
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
     /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
@@ -50,6 +52,7 @@ public final class FileStore: Sendable {
         try Self.makeDirectories(stateDirectory)
         let hex = String(exportID, radix: 16)
         self.index = try FileIndex(logPath: "\(stateDirectory)/index-\(hex).log", rootInode: UInt64(st.st_ino))
+        self.pending = recorder == nil ? nil : try PendingNote(path: "\(stateDirectory)/pending-\(hex)")
     }
 
     static func makeDirectories(_ path: String) throws {
@@ -285,11 +288,15 @@ extension FileStore {
 
     /// Runs a change and, with a journal, records what `describe` says it did, both under the
     /// change lock. `describe` runs after the change, with the identity index brought up to date.
+    /// A namespace change notes itself (`notePending`) before its system call; the note is
+    /// cleared once the record is appended, or the change failed.
     @discardableResult
     func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
         guard let recorder else { return try changeLock.withLock(body) }
         return try changeLock.withLock {
+            defer { pending?.clear() }
             let value = try body()
+            Failpoint.dieBeforeRecordIfActive()
             for change in try describe(value) { _ = recorder.record(change, exportID: exportID) }
             return value
         }

@@ -1,0 +1,41 @@
+import Glibc
+
+/// Failures that tests inject into a running server through its environment. Each is named by
+/// an environment variable holding a file path, and is active while that file exists, so a
+/// test turns it on and off between calls without restarting the server. Without the variable
+/// nothing is checked but one cached lookup.
+///
+/// - `SWIFTNFS_JOURNAL_FAULT`: every write and fsync of the journal fails with EIO, as on a disk
+///   that stops answering and comes back. (A real block device returning EIO also loses the
+///   metadata writes of the file system mounted on it, so after it "heals" the file system
+///   itself is damaged, and a test could not tell the server's recovery from the file
+///   system's.)
+/// - `SWIFTNFS_DIE_BEFORE_RECORD`: the process exits at once after a namespace change has
+///   reached the served tree and before its journal record is written: the moment a crash
+///   would leave the tree ahead of the journal (see `PendingChange`).
+public enum Failpoint: String, Sendable {
+    case journalIO = "SWIFTNFS_JOURNAL_FAULT"
+    case dieBeforeRecord = "SWIFTNFS_DIE_BEFORE_RECORD"
+
+    private static let journalIOTrigger = trigger(.journalIO)
+    private static let dieBeforeRecordTrigger = trigger(.dieBeforeRecord)
+
+    private static func trigger(_ point: Failpoint) -> String? {
+        getenv(point.rawValue).map { String(cString: $0) }
+    }
+
+    /// Whether the failure is to happen now.
+    public var isActive: Bool {
+        let path = switch self {
+        case .journalIO: Self.journalIOTrigger
+        case .dieBeforeRecord: Self.dieBeforeRecordTrigger
+        }
+        guard let path else { return false }
+        return access(path, F_OK) == 0
+    }
+
+    /// `dieBeforeRecord`: ends the process as SIGKILL would, with no clean-up.
+    static func dieBeforeRecordIfActive() {
+        if Failpoint.dieBeforeRecord.isActive { _exit(137) }
+    }
+}
