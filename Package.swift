@@ -95,7 +95,7 @@ let package = Package(
             "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
         .testTarget(name: "RPCTransportTests", dependencies: [

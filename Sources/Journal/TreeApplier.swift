@@ -183,7 +183,18 @@ public struct TreeApplier {
                 guard toFD >= 0 else { return }
                 defer { _ = Glibc.close(toFD) }
                 try cString(fromName) { f in
-                    try cString(toName) { t in try check(renameat(fromFD, f, toFD, t), "replay rename", allowing: [ENOENT]) }
+                    try cString(toName) { t in
+                        // Two names of one file (a tree that is ahead: the link that made `from`
+                        // replayed after the rename had been applied): rename(2) leaves both,
+                        // while the change ends with `to` alone.
+                        var a = stat(), b = stat()
+                        if fstatat(fromFD, f, &a, AT_SYMLINK_NOFOLLOW) == 0, fstatat(toFD, t, &b, AT_SYMLINK_NOFOLLOW) == 0,
+                           a.st_ino == b.st_ino, a.st_dev == b.st_dev, a.st_mode & S_IFMT != S_IFDIR {
+                            try check(unlinkat(fromFD, f, 0), "replay rename", allowing: [ENOENT])
+                            return
+                        }
+                        try check(renameat(fromFD, f, toFD, t), "replay rename", allowing: [ENOENT])
+                    }
                 }
             }
         case .link(let id, let existing, let new):

@@ -43,6 +43,14 @@ struct CrashConsistencyTests {
         /// Names sharing a file with another name (hard links): never written again.
         var frozen: Set<String> = []
         var next = 0
+        /// What happened to each name, for the report of a failure.
+        var history: [String: [String]] = [:]
+        var round = 0
+        var rounds: [String] = []
+
+        mutating func note(_ name: String, _ what: String) {
+            history[name, default: []].append("round \(round): \(what)")
+        }
     }
 
     final class Counters: @unchecked Sendable {
@@ -67,6 +75,7 @@ struct CrashConsistencyTests {
         var model = Model()
         do {
             for round in 0..<rounds {
+                model.round = round
                 var client = try await connect(server, group)
                 let root = try await client.mount(server.exportPath)
                 // The workload runs until the server dies under it.
@@ -81,6 +90,7 @@ struct CrashConsistencyTests {
                 counters.crashes += 1
                 // Every other crash loses the served tree, as a stopped instance loses its store.
                 if round % 2 == 1 { try wipe(server.exportPath) }
+                model.rounds.append("round \(round): \(round % 2 == 1 ? "wiped" : "intact")\(round % 3 == 2 ? ", recovery killed" : "")")
                 // Every third restart is itself killed while it recovers.
                 if round % 3 == 2 {
                     let restart = Task { try? await server.start(timeout: .seconds(30)) }
@@ -97,7 +107,7 @@ struct CrashConsistencyTests {
                 await client.close()
             }
         } catch {
-            Issue.record("seed \(seed): \(error)\nserver log:\n\(server.logTail())")
+            Issue.record("seed \(seed): \(error)\n\(model.rounds.joined(separator: "\n"))\nserver log:\n\(server.logTail())")
             if ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_KEEP"] != nil {
                 let kept = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-crash-kept")
                 try? FileManager.default.removeItem(at: kept)
@@ -156,16 +166,20 @@ struct CrashConsistencyTests {
                 let stable: NFS3StableHow = rng.next(in: 0...1) == 0 ? .fileSync : .dataSync
                 let data = bytes(Int(rng.next(in: 1...120_000)), &rng)
                 model.uncertain[name] = [nil, []]
+                model.note(name, "create in flight")
                 guard let created = try? await c.create(root, Array(name.utf8)), let fh = created.object else { return }
                 model.uncertain[name] = nil
                 model.files[name] = Entry(handle: fh, content: [])
+                model.note(name, "created")
                 guard let w = try? await c.write(fh, offset: 0, data: ByteBuffer(bytes: data), stable: stable),
                       w.committed != .unstable else {
                     model.files[name] = nil
                     model.uncertain[name] = [[], data]
+                    model.note(name, "write in flight")
                     return
                 }
                 model.files[name]!.content = data
+                model.note(name, "written \(data.count) bytes \(stable)")
             case 1 where !writable.isEmpty:  // UNSTABLE write, then COMMIT
                 let name = writable[Int(rng.next(in: 0...UInt64(writable.count - 1)))]
                 var entry = model.files[name]!
@@ -179,10 +193,12 @@ struct CrashConsistencyTests {
                       commit.verifier == w.verifier else {
                     model.files[name] = nil
                     model.uncertain[name] = [entry.content, after]
+                    model.note(name, "unstable write or commit in flight")
                     return
                 }
                 entry.content = after
                 model.files[name] = entry
+                model.note(name, "unstable write \(data.count) bytes at \(offset), committed")
             case 2 where !writable.isEmpty:  // truncate
                 let name = writable[Int(rng.next(in: 0...UInt64(writable.count - 1)))]
                 var entry = model.files[name]!
@@ -190,10 +206,12 @@ struct CrashConsistencyTests {
                 guard (try? await c.setattr(entry.handle, NFS3SetAttributes(size: UInt64(size)))) != nil else {
                     model.files[name] = nil
                     model.uncertain[name] = [entry.content, Array(entry.content.prefix(size))]
+                    model.note(name, "truncate in flight")
                     return
                 }
                 entry.content = Array(entry.content.prefix(size))
                 model.files[name] = entry
+                model.note(name, "truncated to \(size)")
             case 3:  // rename to a new name
                 let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
                 let target = "f\(model.next)"
@@ -203,19 +221,25 @@ struct CrashConsistencyTests {
                     model.files[name] = nil
                     model.uncertain[name] = [entry.content, nil]
                     model.uncertain[target] = [nil, entry.content]
+                    model.note(name, "rename to \(target) in flight")
+                    model.note(target, "rename from \(name) in flight")
                     return
                 }
                 model.files[name] = nil
                 model.files[target] = entry
+                model.note(name, "renamed to \(target)")
+                model.note(target, "renamed from \(name)")
                 if model.frozen.remove(name) != nil { model.frozen.insert(target) }
             case 4:  // remove
                 let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
                 guard (try? await c.remove(root, Array(name.utf8))) != nil else {
                     model.uncertain[name] = [model.files[name]!.content, nil]
                     model.files[name] = nil
+                    model.note(name, "remove in flight")
                     return
                 }
                 model.files[name] = nil
+                model.note(name, "removed")
             default:  // hard link
                 let name = names[Int(rng.next(in: 0...UInt64(names.count - 1)))]
                 let target = "f\(model.next)"
@@ -224,9 +248,12 @@ struct CrashConsistencyTests {
                 model.frozen.insert(name)
                 guard (try? await c.link(entry.handle, into: root, Array(target.utf8))) != nil else {
                     model.uncertain[target] = [nil, entry.content]
+                    model.note(target, "link from \(name) in flight")
                     return
                 }
                 model.files[target] = entry
+                model.note(name, "linked as \(target)")
+                model.note(target, "linked from \(name)")
                 model.frozen.insert(target)
             }
         }
@@ -240,7 +267,7 @@ struct CrashConsistencyTests {
             if let found { actual = try await c.readAll(found.object) }
             let isAllowed = allowed.contains { $0 == actual }
             counters.verified += 1
-            #expect(isAllowed, "\(name) after a crash in flight: \(actual.map { "\($0.count) bytes" } ?? "absent"), allowed \(allowed.map { $0.map { "\($0.count) bytes" } ?? "absent" })")
+            #expect(isAllowed, "\(name) after a crash in flight: \(actual.map { "\($0.count) bytes" } ?? "absent"), allowed \(allowed.map { $0.map { "\($0.count) bytes" } ?? "absent" }) \(model.history[name] ?? []) \(model.rounds)")
         }
         for (name, entry) in model.files.sorted(by: { $0.key < $1.key }) {
             // The handle from before the crash resolves, to the same file, with the same bytes.
@@ -251,10 +278,10 @@ struct CrashConsistencyTests {
                 throw HarnessFailure(description: "\(name): the handle from before the crash: \(error)")
             }
             let looked = try await c.lookup(root, Array(name.utf8))
-            #expect(looked.objectAttributes?.fileid == attributes.fileid, "\(name): the name and the old handle disagree")
+            #expect(looked.objectAttributes?.fileid == attributes.fileid, "\(name): the name and the old handle disagree \(model.history[name] ?? []) \(model.rounds)")
             let content = try await c.readAll(entry.handle)
             let same = content == entry.content
-            #expect(same, "\(name): \(content.count) bytes, expected \(entry.content.count)")
+            #expect(same, "\(name): \(content.count) bytes, expected \(entry.content.count) \(model.history[name] ?? []) \(model.rounds)")
             counters.verified += 1
         }
         // Nothing else is there.
@@ -270,9 +297,9 @@ struct CrashConsistencyTests {
         }
         // Every certain name is there; anything else is an uncertain name.
         let certain = Set(model.files.keys)
-        #expect(certain.isSubset(of: names), "missing: \(certain.subtracting(names).sorted())")
+        #expect(certain.isSubset(of: names), "missing: \(certain.subtracting(names).sorted().map { "\($0) (\(model.history[$0] ?? []))" })")
         let unexplained = names.subtracting(certain).subtracting(model.uncertain.keys)
-        #expect(unexplained.isEmpty, "unexpected names: \(unexplained.sorted())")
+        #expect(unexplained.isEmpty, "unexpected names: \(unexplained.sorted().map { "\($0) (\(model.history[$0] ?? []))" }) \(model.rounds)")
     }
 }
 

@@ -1,0 +1,103 @@
+import CNFSShims
+import FileStore
+import Foundation
+import Glibc
+import Journal
+import Testing
+
+/// Replaying journal changes onto a tree that may already have some of them, on a real
+/// directory: the durable copy after an interrupted checkpoint, and a served tree rebuilt from
+/// such a copy, must end exactly where a tree that got each change once ends.
+@Suite("Tree applier", .enabled(if: getuid() == 0, "identity tags are trusted.* extended attributes: root only"))
+struct TreeApplierTests {
+    /// A random run of the changes a server records in one directory (creates, writes,
+    /// truncates, renames to new names, hard links, removes), each valid where it is recorded.
+    static func workload(seed: UInt64, count: Int) -> [FileChange] {
+        var rng = seed
+        func next(_ n: Int) -> Int {
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((rng >> 33) % UInt64(n))
+        }
+        var names: [String: UInt64] = [:]  // name -> file id
+        var nextID: UInt64 = 2, nextName = 0
+        var changes: [FileChange] = []
+        func path(_ s: String) -> [UInt8] { Array(s.utf8) }
+        func newName() -> String {
+            nextName += 1
+            return "n\(nextName)"
+        }
+        while changes.count < count {
+            let existing = names.keys.sorted()
+            let pick = existing.isEmpty ? "" : existing[next(existing.count)]
+            switch existing.isEmpty ? 0 : next(6) {
+            case 0:
+                let name = newName()
+                names[name] = nextID
+                changes.append(.create(fileID: nextID, path: path(name), type: .regular, mode: 0o644, uid: 0, gid: 0, rdev: 0, target: []))
+                nextID += 1
+            case 1:
+                let data = (0..<(1 + next(3000))).map { _ in UInt8(next(256)) }
+                changes.append(.write(fileID: names[pick]!, path: path(pick), offset: UInt64(next(4000)), data: data))
+            case 2:
+                changes.append(.setAttributes(fileID: names[pick]!, path: path(pick), AttributeValues(size: UInt64(next(3000)))))
+            case 3:
+                let name = newName()
+                names[name] = names.removeValue(forKey: pick)
+                changes.append(.rename(fileID: names[name]!, from: path(pick), to: path(name)))
+            case 4:
+                let name = newName()
+                names[name] = names[pick]
+                changes.append(.link(fileID: names[pick]!, existing: path(pick), new: path(name)))
+            default:
+                changes.append(.remove(fileID: names.removeValue(forKey: pick)!, path: path(pick), isDirectory: false))
+            }
+        }
+        return changes
+    }
+
+    /// What a tree holds: each name with its tag, content and the first name of its file (so
+    /// hard links show as shared files).
+    static func snapshot(_ root: String) throws -> [String: String] {
+        var byInode: [UInt64: String] = [:]
+        var out: [String: String] = [:]
+        let dirFD = open(root, O_RDONLY | O_DIRECTORY)
+        defer { close(dirFD) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
+            let p = root + "/" + name
+            var st = stat()
+            #expect(lstat(p, &st) == 0)
+            var tag: UInt64 = 0
+            let tagged = cnfs_get_file_id(dirFD, name, &tag) == 0
+            let content = try Data(contentsOf: URL(fileURLWithPath: p))
+            let file = byInode[UInt64(st.st_ino), default: name]
+            byInode[UInt64(st.st_ino)] = file
+            out[name] = "tag \(tagged ? tag : 0) file \(file) bytes \(content.count) \(content.hashValue)"
+        }
+        return out
+    }
+
+    @Test("a tree that is ahead by any number of changes ends where the tree that got each once does",
+          arguments: [1, 2, 3, 4])
+    func replayOntoATreeThatIsAhead(seed: UInt64) throws {
+        let changes = Self.workload(seed: seed, count: 60)
+        let base = NSTemporaryDirectory() + "swiftnfs-applier-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let once = base + "/once"
+        let applier = try TreeApplier(root: once)
+        for c in changes { try applier.apply(c) }
+        applier.close()
+        let expected = try Self.snapshot(once)
+        for ahead in stride(from: 0, through: changes.count, by: 3) {
+            let tree = base + "/ahead-\(ahead)"
+            let first = try TreeApplier(root: tree)
+            for c in changes.prefix(ahead) { try first.apply(c) }
+            first.close()
+            // Everything again, from the start, onto the tree that already has `ahead` changes.
+            let again = try TreeApplier(root: tree, mayBeAhead: true)
+            for c in changes { try again.apply(c) }
+            again.close()
+            let actual = try Self.snapshot(tree)
+            #expect(actual == expected, "seed \(seed), \(ahead) changes ahead: \(actual.filter { expected[$0.key] != $0.value }.keys.sorted()) differ, \(expected.keys.filter { actual[$0] == nil }.sorted()) missing")
+        }
+    }
+}
