@@ -96,13 +96,7 @@ final class FileIndex: Sendable {
                 }
                 return id
             }
-            let id = s.nextID
-            s.nextID += 1
-            let node = Node(parent: parent, name: name, inode: inode)
-            s.nodes[id] = node
-            s.byInode[inode] = id
-            Self.append(&s, id: id, node: node)
-            return id
+            return Self.assign(&s, inode: inode, parent: parent, name: name)
         }
     }
 
@@ -118,14 +112,19 @@ final class FileIndex: Sendable {
                 s.nodes[stale] = nil
                 Self.appendForget(&s, stale)
             }
-            let id = s.nextID
-            s.nextID += 1
-            let node = Node(parent: parent, name: name, inode: inode)
-            s.nodes[id] = node
-            s.byInode[inode] = id
-            Self.append(&s, id: id, node: node)
-            return id
+            return Self.assign(&s, inode: inode, parent: parent, name: name)
         }
+    }
+
+    /// The next id, given to `inode` at (`parent`, `name`).
+    private static func assign(_ s: inout State, inode: UInt64, parent: UInt64, name: [UInt8]) -> UInt64 {
+        let id = s.nextID
+        s.nextID += 1
+        let node = Node(parent: parent, name: name, inode: inode)
+        s.nodes[id] = node
+        s.byInode[inode] = id
+        append(&s, id: id, node: node)
+        return id
     }
 
     /// The id of `inode` if the index already has it at (`parent`, `name`): what `id(inode:
