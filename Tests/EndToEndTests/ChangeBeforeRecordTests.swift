@@ -63,6 +63,7 @@ struct ChangeBeforeRecordTests {
         }
         try FileManager.default.removeItem(atPath: trigger)
         await client.close()
+        #expect(try await !server.waitForExit(), "the server did not end at the failpoint")
 
         // Restarted with the served tree intact: the change is there, and more is acknowledged
         // on top of it, named by the paths the tree has now.

@@ -115,6 +115,14 @@ final class ServerProcess: @unchecked Sendable {
         _ = try await Tools.waitForExit(process, timeout: .seconds(15))
     }
 
+    /// Waits for a server that is ending by itself (a failpoint) to be gone; true if it had to
+    /// be killed after `timeout`. Its connections close a moment before the process is reaped.
+    @discardableResult
+    func waitForExit(timeout: Duration = .seconds(15)) async throws -> Bool {
+        guard let process else { return false }
+        return try await Tools.waitForExit(process, timeout: timeout)
+    }
+
     func logTail(lines: Int = 40) -> String {
         let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? "(no log)"
         return text.split(separator: "\n", omittingEmptySubsequences: false)
