@@ -30,7 +30,7 @@ final class Durability: Sendable {
 
     /// Opens the journal: reads what is after the last checkpoint (for recovery) and prepares
     /// a writer that continues its sequence.
-    init(settings: Settings, syncIndexes: @escaping @Sendable () -> Void, logger: Logger) throws {
+    init(settings: Settings, syncServed: @escaping @Sendable () throws -> Void, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         directory = JournalDirectory(root: settings.directory)
@@ -48,7 +48,7 @@ final class Durability: Sendable {
         }
         writer = try JournalWriter(directory: directory, lastSequence: recoveredLog.lastSequence,
                                    uncheckpointedBytes: recoveredLog.bytesAfterCheckpoint, limits: settings.limits, logger: logger)
-        checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncIndexes: syncIndexes)
+        checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
     /// The marker that tells a process crash (marker left behind, the served tree has every

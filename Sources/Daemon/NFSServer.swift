@@ -68,9 +68,10 @@ public final class NFSServer: Service, Sendable {
                 settings.flushInterval = configuration.journalFlushInterval
                 settings.checkpointInterval = configuration.checkpointInterval
                 settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
-                // Every journal syncs the identity indexes of all exports before a checkpoint.
-                return try Durability(settings: settings, syncIndexes: { [weak exports] in
-                    for e in exports?.current ?? [] { e.export.store.syncIndex() }
+                // Every journal syncs the served trees and identity indexes of all exports
+                // before a checkpoint.
+                return try Durability(settings: settings, syncServed: { [weak exports] in
+                    for e in exports?.current ?? [] { try e.export.store.syncTree() }
                 }, logger: logger)
             },
             logger: logger)

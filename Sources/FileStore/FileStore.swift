@@ -85,6 +85,15 @@ public final class FileStore: Sendable {
     /// Makes the identity index durable.
     public func syncIndex() { index.sync() }
 
+    /// Makes the served tree durable (syncfs of its file system), and the identity index: before
+    /// a checkpoint lets the journal forget changes, the tree must hold them after an OS crash.
+    public func syncTree() throws {
+        let fd = try sys("open export \(root)") { Glibc.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        _ = try sys("syncfs \(root)") { cnfs_syncfs(fd) }
+        index.sync()
+    }
+
     /// What the handle cache has done since the store was opened (for `swiftnfsd stats`).
     public var cacheStatistics: HandleCacheStatistics { cache.statistics }
 

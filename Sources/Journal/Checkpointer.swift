@@ -14,23 +14,26 @@ public final class Checkpointer: @unchecked Sendable {
         public var records: Int
         public var bytes: Int
         public var damages: [JournalLog.Damage]
+        /// The copies are up to date but the journal was not trimmed (no server to sync its trees).
+        public var journalKept: Bool
     }
 
     let directory: JournalDirectory
     let writer: JournalWriter
     let logger: Logger
-    /// Called before a checkpoint is recorded: makes the identity indexes durable.
-    let syncIndexes: @Sendable () -> Void
+    /// Called before a checkpoint is recorded: makes the served trees and their identity
+    /// indexes durable, so that after an OS crash they hold every change the journal forgets.
+    let syncServed: @Sendable () throws -> Void
     private let lock = Condition()
     private var lastCheckpointTime: Double = 0
     private var lastError: String?
 
     public init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
-                syncIndexes: @escaping @Sendable () -> Void) {
+                syncServed: @escaping @Sendable () throws -> Void) {
         self.directory = directory
         self.writer = writer
         self.logger = logger
-        self.syncIndexes = syncIndexes
+        self.syncServed = syncServed
     }
 
     /// Runs one checkpoint (callers serialize: the background loop and `swiftnfsd checkpoint`).
@@ -39,7 +42,7 @@ public final class Checkpointer: @unchecked Sendable {
         try lock.withLock {
             do {
                 let report = try Self.checkpoint(directory: directory, through: writer.status.durableSequence,
-                                                 syncIndexes: syncIndexes, rotate: { writer.rotate() })
+                                                 syncServed: syncServed, rotate: { writer.rotate() })
                 writer.checkpointed(bytes: report.bytes)
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
@@ -60,13 +63,16 @@ public final class Checkpointer: @unchecked Sendable {
         lock.withLock { (lastCheckpointTime, lastError) }
     }
 
-    /// The checkpoint itself, without a writer (recovery at start uses it too).
+    /// The checkpoint itself, without a writer. `syncServed` nil (no server, so nothing can
+    /// make its served trees durable): the copies are brought up to date but the journal is
+    /// kept, the copies being recorded as ahead of it, because a served tree that lost its
+    /// latest changes in an OS crash gets them back from the journal at the server's start.
     public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
-                                  syncIndexes: () -> Void, rotate: () -> Void) throws -> Report {
+                                  syncServed: (() throws -> Void)?, rotate: () -> Void) throws -> Report {
         let start = directory.checkpointedSequence()
         let log = JournalLog.read(directory, after: start, through: limit)
         guard let last = log.records.last?.sequence else {
-            return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages)
+            return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages, journalKept: false)
         }
         rotate()
         // A checkpoint that was interrupted may have left the copies ahead of `start`.
@@ -81,7 +87,10 @@ public final class Checkpointer: @unchecked Sendable {
             try appliers[r.exportID]!.apply(r.change)
         }
         for a in appliers.values { try a.sync() }
-        syncIndexes()
+        guard let syncServed else {
+            return Report(appliedThrough: last, records: log.records.count, bytes: 0, damages: log.damages, journalKept: true)
+        }
+        try syncServed()
         try directory.setCheckpointedSequence(last)
         try directory.setCheckpointInProgress(false)
         // Delete the segments every record of which is now in the copy: all but the newest
@@ -90,6 +99,7 @@ public final class Checkpointer: @unchecked Sendable {
         for (i, s) in segments.enumerated() where i + 1 < segments.count && segments[i + 1].first <= last + 1 {
             unlink(s.path)
         }
-        return Report(appliedThrough: last, records: log.records.count, bytes: log.bytesAfterCheckpoint, damages: log.damages)
+        return Report(appliedThrough: last, records: log.records.count, bytes: log.bytesAfterCheckpoint, damages: log.damages,
+                      journalKept: false)
     }
 }

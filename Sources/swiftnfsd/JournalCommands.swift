@@ -72,10 +72,12 @@ struct Checkpoint: ParsableCommand {
             }
             throw ValidationError("the server (pid \(s.pid)) did not report a checkpoint within \(timeout) s")
         }
-        // No server: apply everything in the journal to the copy here.
-        let report = try Checkpointer.checkpoint(directory: dir, through: .max, syncIndexes: {}, rotate: {})
+        // No server: apply everything in the journal to the copy here, and keep the journal
+        // for the served trees (see `Checkpointer.checkpoint`).
+        let report = try Checkpointer.checkpoint(directory: dir, through: .max, syncServed: nil, rotate: {})
         for d in report.damages { print("damage: \(d)") }
-        print("checkpointed through record \(report.appliedThrough) (\(report.records) records applied)")
+        print("copy up to date through record \(report.appliedThrough) (\(report.records) records applied); "
+              + "the journal is kept until the server checkpoints")
     }
 }
 
