@@ -44,7 +44,7 @@ struct ChangeBeforeRecordTests {
     }
 
     func exercise(_ change: Change, _ server: ServerProcess, trigger: String) async throws {
-        var client = try await connect(server)
+        var client = try await server.nfsClient(machine: "pending")
         var root = try await client.mount(server.exportPath)
         let d = try #require(try await client.mkdir(root, name("d")).object)
         let f = try #require(try await client.create(d, name("f")).object)
@@ -68,7 +68,7 @@ struct ChangeBeforeRecordTests {
         // Restarted with the served tree intact: the change is there, and more is acknowledged
         // on top of it, named by the paths the tree has now.
         try await server.start()
-        client = try await connect(server)
+        client = try await server.nfsClient(machine: "pending")
         root = try await client.mount(server.exportPath)
         var expected: [String: [UInt8]?] = [:]
         switch change {
@@ -97,7 +97,7 @@ struct ChangeBeforeRecordTests {
             try FileManager.default.removeItem(atPath: server.exportPath + "/" + entry)
         }
         try await server.start()
-        client = try await connect(server)
+        client = try await server.nfsClient(machine: "pending")
         root = try await client.mount(server.exportPath)
         try await check(expected, client, root, when: "after the rebuild")
         // The handle from before still names the file.
@@ -126,10 +126,4 @@ struct ChangeBeforeRecordTests {
 
     func name(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-    func connect(_ server: ServerProcess) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "pending", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: MultiThreadedEventLoopGroup.singleton)
-    }
 }

@@ -96,13 +96,12 @@ struct CrashConsistencyTests {
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "1", "--journal-flush-ms", "100"]
         try await server.start()
-        let group = MultiThreadedEventLoopGroup.singleton
         let counters = Counters()
         var model = Model()
         do {
             for round in 0..<rounds {
                 model.round = round
-                var client = try await connect(server, group)
+                var client = try await server.nfsClient(machine: "crash")
                 let root = try await client.mount(server.exportPath)
                 // The workload runs until the server dies under it.
                 let killAfter = Double(rng.next(in: 150...900)) / 1000
@@ -127,7 +126,7 @@ struct CrashConsistencyTests {
                     counters.recoveryCrashes += 1
                 }
                 try await server.start(timeout: .seconds(60))
-                client = try await connect(server, group)
+                client = try await server.nfsClient(machine: "crash")
                 let newRoot = try await client.mount(server.exportPath)
                 try await verify(client, root: newRoot, model: &model, counters: counters)
                 await client.close()
@@ -149,12 +148,6 @@ struct CrashConsistencyTests {
         #expect(counters.verified > 0)
     }
 
-    func connect(_ server: ServerProcess, _ group: EventLoopGroup) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "crash", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: group)
-    }
 
     func wipe(_ path: String) throws {
         for name in try FileManager.default.contentsOfDirectory(atPath: path) {

@@ -167,8 +167,7 @@ struct DurableFaultTests {
     }
 
     func exercise(_ volume: some FaultyVolume, _ server: ServerProcess, durable: String) async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        var client = try await connect(server, group)
+        var client = try await server.nfsClient(machine: "faults")
         var root = try await client.mount(server.exportPath)
         let file = try #require(try await client.create(root, Array("data".utf8)).object)
         // What the server acknowledged as stable, by chunk index.
@@ -226,7 +225,7 @@ struct DurableFaultTests {
             try FileManager.default.removeItem(atPath: server.exportPath + "/" + name)
         }
         try await server.start()
-        client = try await connect(server, group)
+        client = try await server.nfsClient(machine: "faults")
         root = try await client.mount(server.exportPath)
         let content = try await client.readAll(file)
         for (i, data) in acknowledged.sorted(by: { $0.key < $1.key }) {
@@ -250,12 +249,6 @@ struct DurableFaultTests {
         return (false, text)
     }
 
-    func connect(_ server: ServerProcess, _ group: EventLoopGroup) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "faults", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: group)
-    }
 }
 
 extension DurableFaultTests.FaultyVolume {

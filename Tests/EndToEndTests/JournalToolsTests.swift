@@ -22,11 +22,10 @@ struct JournalToolsTests {
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600", "--journal-flush-ms", "100"]
         try await server.start()
-        let group = MultiThreadedEventLoopGroup.singleton
         let swiftnfsd = server.binary.path
         let a = pattern(10_000, 1), b = pattern(20_000, 2)
         do {
-            let client = try await connect(server, group)
+            let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let fileA = try #require(try await client.create(root, Array("a".utf8)).object)
             _ = try await client.write(fileA, offset: 0, data: ByteBuffer(bytes: a), stable: .fileSync)
@@ -77,7 +76,7 @@ struct JournalToolsTests {
         // The server starts on it, logs the damage, and serves what was recovered.
         try await server.start()
         do {
-            let client = try await connect(server, group)
+            let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let found = try await client.lookup(root, Array("a".utf8))
             #expect(try await client.readAll(found.object) == a)
@@ -101,7 +100,7 @@ struct JournalToolsTests {
                                  "--journal-flush-ms", "50"]
         try await server.start()
         do {
-            let client = try await connect(server, MultiThreadedEventLoopGroup.singleton)
+            let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let file = try #require(try await client.create(root, Array("big".utf8)).object)
             var expected: [UInt8] = []
@@ -180,10 +179,4 @@ struct JournalToolsTests {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 13) ^ seed }
     }
 
-    func connect(_ server: ServerProcess, _ group: EventLoopGroup) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "tools", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: group)
-    }
 }

@@ -30,9 +30,8 @@ struct PerExportDurabilityTests {
         server.extraArguments = ["--checkpoint-seconds", "1"]
         try await server.start()
         do {
-            let group = MultiThreadedEventLoopGroup.singleton
             var handles: [NFS3FileHandle] = []
-            var client = try await connect(server, group)
+            var client = try await server.nfsClient(machine: "durable")
             for (i, path) in [server.exportPath, second].enumerated() {
                 let root = try await client.mount(path)
                 let file = try #require(try await client.create(root, Array("file".utf8)).object)
@@ -73,7 +72,7 @@ struct PerExportDurabilityTests {
                 \(second) *(rw,no_root_squash,insecure,durable=\(durable[1]))
                 """.write(toFile: exportsFile, atomically: true, encoding: .utf8)
             try await server.start()
-            client = try await connect(server, group)
+            client = try await server.nfsClient(machine: "durable")
             for (i, handle) in handles.enumerated() {
                 #expect(try await client.readAll(handle) == content(i), "export \(i + 1): the data acknowledged before the crash")
             }
@@ -88,10 +87,4 @@ struct PerExportDurabilityTests {
 
     func content(_ i: Int) -> [UInt8] { (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* (i + 3)) } }
 
-    func connect(_ server: ServerProcess, _ group: EventLoopGroup) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "durable", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: group)
-    }
 }

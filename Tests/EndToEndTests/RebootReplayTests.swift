@@ -40,7 +40,7 @@ struct RebootReplayTests {
     }
 
     func exercise(_ server: ServerProcess, durable: String) async throws {
-        var client = try await connect(server)
+        var client = try await server.nfsClient(machine: "reboot")
         var root = try await client.mount(server.exportPath)
         func make(_ name: String, _ data: [UInt8], in dir: NFS3FileHandle? = nil) async throws -> NFS3FileHandle {
             let fh = try #require(try await client.create(dir ?? root, Array(name.utf8)).object)
@@ -80,7 +80,7 @@ struct RebootReplayTests {
 
         try await server.start()
         #expect(server.logTail(lines: 100).contains("journal replayed onto the served tree"))
-        client = try await connect(server)
+        client = try await server.nfsClient(machine: "reboot")
         root = try await client.mount(server.exportPath)
         func content(_ path: [String]) async -> [UInt8]? {
             var fh = root
@@ -114,10 +114,4 @@ struct RebootReplayTests {
         return "/run/swiftnfs/running-" + String(h, radix: 16)
     }
 
-    func connect(_ server: ServerProcess) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
-            to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
-            credentials: .sys(AuthSysParameters(machineName: "reboot", uid: 0, gid: 0)),
-            timeout: .seconds(20), group: MultiThreadedEventLoopGroup.singleton)
-    }
 }

@@ -1,0 +1,16 @@
+import Bench
+import NIOCore
+import NIOPosix
+import ONCRPC
+
+extension ServerProcess {
+    /// The project's typed NFSv3 client, connected to this server over TCP on loopback and
+    /// calling as AUTH_SYS root from `machine` (the exports give `--export` directories to
+    /// everyone without root squashing).
+    func nfsClient(machine: String) async throws -> BenchNFSClient {
+        try await BenchNFSClient.connect(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: nfsPort),
+            credentials: .sys(AuthSysParameters(machineName: machine, uid: 0, gid: 0)),
+            timeout: .seconds(20), group: MultiThreadedEventLoopGroup.singleton)
+    }
+}
