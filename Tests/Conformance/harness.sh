@@ -22,7 +22,7 @@ LOGLEVEL=${CONF_LOG_LEVEL:-notice}
 T_START=$(date +%s.%N)
 
 # name | mount options | portmapper port the server runs (0: none) | what runs
-ALL_VARIANTS="tcp-ports-mnttcp tcp-ports-mntudp tcp-portmap-mnttcp tcp-portmap-mntudp defaults restart locking"
+ALL_VARIANTS="tcp-ports-mnttcp tcp-ports-mntudp tcp-portmap-mnttcp tcp-portmap-mntudp defaults durable restart locking"
 variant_opts() {
     case $1 in
         tcp-ports-mnttcp) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;
@@ -31,13 +31,14 @@ variant_opts() {
         tcp-portmap-mntudp) echo "vers=3,proto=tcp,mountproto=udp,nolock" ;;
         defaults) echo "nolock" ;;   # the client negotiates the version, protocol and ports
         restart) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;
+        durable) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;  # server with --durable-dir
         locking) echo "vers=3 (no nolock; see run_locking)" ;;
         *) return 1 ;;
     esac
 }
 variant_portmap() {
     case $1 in
-        tcp-ports-*|restart) echo 0 ;;   # explicit ports: no portmapper needed, none running
+        tcp-ports-*|restart|durable) echo 0 ;;   # explicit ports: no portmapper needed, none running
         *) echo 111 ;;
     esac
 }
@@ -85,8 +86,9 @@ EOF
 SERVER_PID=
 LISTEN=127.0.0.1
 start_server() { # $1: portmapper port (0: none)
+    # shellcheck disable=SC2086 # SERVER_EXTRA: further options, word-split on purpose
     "$BIN" serve --exports "$W/exports" --listen "$LISTEN" --nfs-port "$NFSPORT" \
-        --portmap-port "$1" --state-dir "$STATE" --log-level "$LOGLEVEL" >>"$OUT/server.log" 2>&1 &
+        --portmap-port "$1" --state-dir "$STATE" --log-level "$LOGLEVEL" ${SERVER_EXTRA:-} >>"$OUT/server.log" 2>&1 &
     SERVER_PID=$!
     local i ports=$NFSPORT
     [ "$1" = 0 ] || ports="$NFSPORT $1"
@@ -153,8 +155,12 @@ run_suite_variant() { # name
         failc "$v" "mount of the root_squash export" "$(echo "$out" | tail -n 1)"; fi
     # A developer's hook: a script to run against the fresh mount before the suite.
     [ -z "${CONF_HOOK:-}" ] || bash "$CONF_HOOK" "$MNT" "$RW" "$v" 2>&1 | sed 's/^/hook: /'
-    local big=${CONF_BIG_N:-100000} bigmnt=
+    local big=${CONF_BIG_N:-100000} bigmnt= keep=
     if [ -n "$BIG_DONE" ] && [ -z "${CONF_BIG_ALL:-}" ]; then big=0; fi
+    # With a journal, nothing may change the served tree behind the server's back (the journal
+    # would not know): no 100,000-entry directory made on the server side, and the files the
+    # checks made stay, for the comparison of the copy with the tree.
+    if [ "$v" = durable ]; then big=0 keep=1; fi
     if [ "$big" != 0 ]; then
         BIG_DONE=1
         # The 100,000-entry directory is listed through a second mount of the same export that
@@ -167,7 +173,8 @@ run_suite_variant() { # name
         checks=$VARIANT_CHECKS
     fi
     FULL_DONE=1
-    RO_MNT=$ro SQUASH_MNT=$sq BIG_N=$big BIG_MNT=$bigmnt CHECKS="$checks" \
+    if [ "$v" = durable ] && [ -z "$checks" ]; then checks=$VARIANT_CHECKS; fi
+    RO_MNT=$ro SQUASH_MNT=$sq BIG_N=$big BIG_MNT=$bigmnt CHECKS="$checks" KEEP_FILES=$keep \
         sh "$HERE/suite.sh" "$v" "$MNT" "$RW" | tee -a "$RESULTS"
     local um=ok
     for d in "$MNT-big" "$MNT-squash" "$MNT-ro" "$MNT"; do
@@ -176,6 +183,23 @@ run_suite_variant() { # name
     done
     if [ "$um" = ok ]; then pass "$v" umount; else failc "$v" umount "$um"; fi
     stop_server
+    [ "$v" = durable ] && check_durable_copy "$v"
+}
+
+# The durable variant: the server keeps a journal and a checkpointed copy in $DURABLE. After a
+# clean stop (which ends with a checkpoint) the copy of the read-write export must be the
+# served tree itself: names, types, contents, symlink targets, modes and hard links.
+DURABLE="$W/durable"
+tree_listing() { # dir: one line per entry, with what a copy must keep
+    (cd "$1" && find . -mindepth 1 \( -type d -printf '%P d %m\n' \) -o -printf '%P %y %m %n %s %l\n' | sort)
+}
+check_durable_copy() {
+    local v=$1 c copy=
+    for c in "$DURABLE"/copy/*; do
+        [ -d "$c" ] && [ "$(tree_listing "$c")" = "$(tree_listing "$RW")" ] && diff -r --no-dereference "$RW" "$c" >/dev/null 2>&1 && copy=$c
+    done
+    if [ -n "$copy" ]; then pass "$v" "the durable copy is the served tree after a clean stop ($(tree_listing "$RW" | wc -l) entries)"
+    else failc "$v" "the durable copy is the served tree after a clean stop" "no copy under $DURABLE/copy matches $RW"; fi
 }
 
 # Restart under a live mount: hold a mount, open files, a current directory; write + fsync;
@@ -338,6 +362,7 @@ for v in ${CONF_VARIANTS:-$ALL_VARIANTS}; do
     case $v in
         restart) run_restart ;;
         locking) run_locking ;;
+        durable) SERVER_EXTRA="--durable-dir $DURABLE" run_suite_variant "$v" ;;
         *) run_suite_variant "$v" ;;
     esac
     echo "TIME variant $v: $(elapsed "$t0")s"

@@ -800,7 +800,11 @@ for name in ${CHECKS:-$ALL_CHECKS}; do
     fi
     awk -v d="$dt" 'BEGIN { exit !(d > 5) }' && echo "TIME $VARIANT $name: ${dt}s" >&2
 done
-# Clean up on the server side when possible: faster, and it works whatever state the mount is in.
-rm -rf "${SRV:-$MNT}/$RUNID" "$LOCAL" 2>/dev/null || echo "note: cleanup of ${SRV:-$MNT}/$RUNID failed" >&2
+# Clean up on the server side when possible: faster, and it works whatever state the mount is
+# in. KEEP_FILES=1 leaves what the checks made (for a caller that compares it with something).
+rm -rf "$LOCAL"
+if [ -z "${KEEP_FILES:-}" ]; then
+    rm -rf "${SRV:-$MNT}/$RUNID" 2>/dev/null || echo "note: cleanup of ${SRV:-$MNT}/$RUNID failed" >&2
+fi
 [ $failed -le 125 ] || failed=125
 exit $failed
