@@ -150,11 +150,14 @@ final class Durability: Sendable {
     func replay(onto store: FileStore, root: String, rebuilt: Bool) throws {
         let marker = Self.markerPath(exportID: store.exportID)
         let processCrashOnly = FileManager.default.fileExists(atPath: marker)
-        let records = recoveredLog.records.filter { $0.exportID == store.exportID }
+        // A rebuilt tree is the copy: it holds what a checkpoint that stopped applied. After an
+        // OS crash the served tree may hold some of the changes, in no particular order.
+        let progress = directory.copyProgress()
+        var skipThrough: UInt64 = 0
+        if rebuilt, case .through(let p) = progress { skipThrough = p }
+        let records = recoveredLog.records.filter { $0.exportID == store.exportID && $0.sequence > skipThrough }
         guard rebuilt || !processCrashOnly, !records.isEmpty else { return }
-        // A rebuilt tree is as far ahead as the copy may be; after an OS crash the served tree
-        // may hold some of the changes.
-        let applier = try TreeApplier(root: root, mayBeAhead: true)
+        let applier = try TreeApplier(root: root, mayBeAhead: !rebuilt || progress == .unknown)
         defer { applier.close() }
         for r in records {
             let survivor = rebuilt ? nil : store.survivingLink(of: r.change)

@@ -65,8 +65,14 @@ public final class Checkpointer: @unchecked Sendable {
 
     /// The checkpoint itself, without a writer. `syncServed` nil (no server, so nothing can
     /// make its served trees durable): the copies are brought up to date but the journal is
-    /// kept, the copies being recorded as ahead of it, because a served tree that lost its
-    /// latest changes in an OS crash gets them back from the journal at the server's start.
+    /// kept, the copies' progress being recorded as past it, because a served tree that lost
+    /// its latest changes in an OS crash gets them back from the journal at the server's start.
+    ///
+    /// Records are applied to the copies once: a checkpoint that was interrupted is resumed
+    /// after the last record it applied (`CopyProgressMarker`). Replaying path-named changes
+    /// onto a tree that already has later ones is not always harmless (a hard link made again
+    /// whose later rename can no longer find its directory), so only a copy whose progress
+    /// was lost in a reboot is treated as possibly ahead.
     public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
                                   syncServed: (() throws -> Void)?, rotate: () -> Void) throws -> Report {
         let start = directory.checkpointedSequence()
@@ -75,16 +81,19 @@ public final class Checkpointer: @unchecked Sendable {
             return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages, journalKept: false)
         }
         rotate()
-        // A checkpoint that was interrupted may have left the copies ahead of `start`.
-        let mayBeAhead = directory.checkpointInProgress()
-        try directory.setCheckpointInProgress(true)
+        let progress = directory.copyProgress()
+        var applied = start
+        if case .through(let p) = progress { applied = max(start, p) }
+        let marker = try CopyProgressMarker(directory, through: applied)
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
-        for r in log.records {
+        for r in log.records where r.sequence > applied {
             if appliers[r.exportID] == nil {
-                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID), mayBeAhead: mayBeAhead)
+                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
+                                                       mayBeAhead: progress == .unknown)
             }
             try appliers[r.exportID]!.apply(r.change)
+            marker.advance(to: r.sequence)
         }
         for a in appliers.values { try a.sync() }
         guard let syncServed else {
@@ -92,7 +101,7 @@ public final class Checkpointer: @unchecked Sendable {
         }
         try syncServed()
         try directory.setCheckpointedSequence(last)
-        try directory.setCheckpointInProgress(false)
+        marker.remove()
         // Delete the segments every record of which is now in the copy: all but the newest
         // whose successor starts at or before the checkpoint.
         let segments = directory.segments()

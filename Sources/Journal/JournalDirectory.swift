@@ -46,20 +46,32 @@ public struct JournalDirectory: Sendable {
         try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n".utf8))
     }
 
-    /// Whether a checkpoint was applying records when it stopped: the copies may then hold
-    /// changes after the checkpointed sequence.
-    public func checkpointInProgress() -> Bool {
-        access(root + "/checkpointing", F_OK) == 0
+    /// How far the copies got in a checkpoint that stopped before it was recorded.
+    public enum CopyProgress: Equatable, Sendable {
+        /// No checkpoint was running: the copies are exactly at the checkpointed sequence.
+        case none
+        /// The copies hold every change through this sequence and none after it.
+        case through(UInt64)
+        /// The copies may hold some changes after the checkpointed sequence (the machine
+        /// restarted since, so writes to them may have been lost out of order).
+        case unknown
     }
 
-    public func setCheckpointInProgress(_ inProgress: Bool) throws {
-        let path = root + "/checkpointing"
-        if inProgress {
-            guard !checkpointInProgress() else { return }
-            try Self.writeFileAtomically(path, [])
-        } else {
-            unlink(path)
-        }
+    var progressFile: String { root + "/checkpointing" }
+
+    /// See `CopyProgress`. The file a running checkpoint keeps (`CopyProgressMarker`) holds the
+    /// sequence applied last and the boot it was written in: after a process crash it is exact,
+    /// after a reboot it is not to be trusted.
+    public func copyProgress() -> CopyProgress {
+        guard access(progressFile, F_OK) == 0 else { return .none }
+        guard let bytes = try? Self.readFile(progressFile), bytes.count > 8,
+              Array(bytes[8...]) == Self.bootID() else { return .unknown }
+        return .through((0..<8).reduce(0) { $0 | UInt64(bytes[$1]) << (8 * UInt64($1)) })
+    }
+
+    /// This boot of the machine (the kernel's random boot id).
+    static func bootID() -> [UInt8] {
+        (try? readFile("/proc/sys/kernel/random/boot_id")) ?? []
     }
 
     public static func readFile(_ path: String) throws -> [UInt8] {
@@ -122,5 +134,35 @@ public struct JournalDirectory: Sendable {
                 throw JournalError(.io, "mkdir \(built): errno \(errno)")
             }
         }
+    }
+}
+
+/// The progress of a running checkpoint, in `DIR/checkpointing`: created durably before the
+/// first record is applied to the copies, updated in place (one pwrite, no fsync) after each.
+final class CopyProgressMarker {
+    let fd: Int32
+    let path: String
+
+    init(_ directory: JournalDirectory, through sequence: UInt64) throws {
+        path = directory.progressFile
+        try JournalDirectory.writeFileAtomically(path, Self.encode(sequence) + JournalDirectory.bootID())
+        fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(.io, "open \(path): errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    static func encode(_ sequence: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: sequence >> (8 * UInt64($0))) }
+    }
+
+    /// Every change through `sequence` is in the copies.
+    func advance(to sequence: UInt64) {
+        _ = Self.encode(sequence).withUnsafeBytes { pwrite(fd, $0.baseAddress, 8, 0) }
+    }
+
+    /// The checkpoint is recorded: the copies are exactly at it.
+    func remove() {
+        unlink(path)
     }
 }

@@ -142,7 +142,18 @@ public struct TreeApplier {
             if id != 0, presentIDs?.contains(id) == true { return }
             try inParent(path) { dirFD, name in
                 var st = stat()
-                if cString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { return }
+                if cString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 {
+                    // Made, but not tagged yet when a crash stopped the create: finish it.
+                    var tag: UInt64 = 0
+                    if id != 0, cString(name, { cnfs_get_file_id(dirFD, $0, &tag) }) != 0, errno == ENODATA {
+                        try cString(name) { p in
+                            try check(fchownat(dirFD, p, uid, gid, AT_SYMLINK_NOFOLLOW), "replay chown")
+                            if type != .symlink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
+                            try check(cnfs_set_file_id(dirFD, p, id), "replay tag")
+                        }
+                    }
+                    return
+                }
                 try cString(name) { p in
                     switch type {
                     case .regular:

@@ -93,9 +93,7 @@ struct ChangeBeforeRecordTests {
 
         // The instance store is lost: everything comes from the durable copy and the journal.
         try await server.kill()
-        for entry in try FileManager.default.contentsOfDirectory(atPath: server.exportPath) {
-            try FileManager.default.removeItem(atPath: server.exportPath + "/" + entry)
-        }
+        try server.wipeExport()
         try await server.start()
         client = try await server.nfsClient(machine: "pending")
         root = try await client.mount(server.exportPath)

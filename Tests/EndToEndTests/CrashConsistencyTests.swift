@@ -114,7 +114,7 @@ struct CrashConsistencyTests {
                 await client.close()
                 counters.crashes += 1
                 // Every other crash loses the served tree, as a stopped instance loses its store.
-                if round % 2 == 1 { try wipe(server.exportPath) }
+                if round % 2 == 1 { try server.wipeExport() }
                 model.rounds.append("round \(round): \(round % 2 == 1 ? "wiped" : "intact")\(round % 3 == 2 ? ", recovery killed" : "")")
                 // Every third restart is itself killed while it recovers.
                 if round % 3 == 2 {
@@ -148,12 +148,6 @@ struct CrashConsistencyTests {
         #expect(counters.verified > 0)
     }
 
-
-    func wipe(_ path: String) throws {
-        for name in try FileManager.default.contentsOfDirectory(atPath: path) {
-            try FileManager.default.removeItem(atPath: path + "/" + name)
-        }
-    }
 
     func bytes(_ count: Int, _ rng: inout SplitMix) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
@@ -350,8 +344,14 @@ struct CrashConsistencyTests {
 
     /// Checks the server against the model.
     func verify(_ c: BenchNFSClient, root: NFS3FileHandle, model: inout Model, counters: Counters) async throws {
+        // Each path's history, with that of every path of the same name (a file moves with its
+        // directory, and between directories) and of its directory.
         func history(_ paths: some Sequence<String>) -> String {
-            "\(paths.sorted().map { "\($0) \(model.history[$0] ?? [])" }) \(model.rounds)"
+            let related = Set(paths.flatMap { path in
+                let (directory, name) = Self.split(path)
+                return [path, directory] + model.history.keys.filter { Self.split($0).name == name }
+            }).filter { !$0.isEmpty }
+            return "\(related.sorted().map { "\($0) \(model.history[$0] ?? [])" }) \(model.rounds)"
         }
         func lookup(_ path: String) async -> NFS3LookupOkay? {
             let (directory, name) = Self.split(path)

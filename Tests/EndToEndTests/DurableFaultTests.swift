@@ -221,9 +221,7 @@ struct DurableFaultTests {
 
         // Nothing acknowledged is lost: SIGKILL, the served tree gone, rebuilt from the volume.
         try await server.kill()
-        for name in try FileManager.default.contentsOfDirectory(atPath: server.exportPath) {
-            try FileManager.default.removeItem(atPath: server.exportPath + "/" + name)
-        }
+        try server.wipeExport()
         try await server.start()
         client = try await server.nfsClient(machine: "faults")
         root = try await client.mount(server.exportPath)

@@ -141,9 +141,7 @@ struct JournalToolsTests {
         try await server.start(timeout: .seconds(120))
         try await server.stop()
         // The instance store is lost; the restart rebuilds it and is killed while it copies.
-        for name in try FileManager.default.contentsOfDirectory(atPath: server.exportPath) {
-            try FileManager.default.removeItem(atPath: server.exportPath + "/" + name)
-        }
+        try server.wipeExport()
         let restart = Task { try? await server.start(timeout: .seconds(60)) }
         var copying = false
         for _ in 0..<200 where !copying {

@@ -123,6 +123,13 @@ final class ServerProcess: @unchecked Sendable {
         return try await Tools.waitForExit(process, timeout: timeout)
     }
 
+    /// Empties the exported directory, as a lost instance store leaves it.
+    func wipeExport() throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: exportPath) {
+            try FileManager.default.removeItem(atPath: exportPath + "/" + name)
+        }
+    }
+
     func logTail(lines: Int = 40) -> String {
         let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? "(no log)"
         return text.split(separator: "\n", omittingEmptySubsequences: false)
