@@ -4,7 +4,7 @@ import Glibc
 ///
 ///     DIR/journal/SSSSSSSSSSSSSSSS.jnl   segments, named by the first sequence they may hold (hex)
 ///     DIR/checkpoint                     the sequence through which the copy is complete
-///     DIR/checkpointing                  present while a checkpoint applies records to the copy
+///     DIR/checkpointing                  while a checkpoint applies records to the copy: how far it got
 ///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
 public struct JournalDirectory: Sendable {
     public let root: String
