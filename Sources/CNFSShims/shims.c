@@ -42,7 +42,9 @@ int cnfs_thread_setgroups(size_t count, const uint32_t *groups) {
 
 int cnfs_syncfs(int fd) { return syncfs(fd); }
 
-static const char *file_id_attribute = "trusted.swiftnfs.id";
+/* user.*, not trusted.*: trusted.* needs CAP_SYS_ADMIN, which the hardened unit does not give.
+   NFSv3 clients cannot read or set extended attributes; symlinks cannot carry user.* ones. */
+static const char *file_id_attribute = "user.swiftnfs.id";
 
 static int proc_path(char *out, size_t size, int dirfd, const char *name) {
     int n = snprintf(out, size, "/proc/self/fd/%d/%s", dirfd, name);

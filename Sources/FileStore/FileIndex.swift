@@ -166,6 +166,20 @@ final class FileIndex: Sendable {
         }
     }
 
+    /// Every known file's id by its place (parent id, name).
+    func idsByPlace() -> [Place: UInt64] {
+        state.withLockedValue { s in
+            var out: [Place: UInt64] = [:]
+            for (id, node) in s.nodes where id != Self.rootID { out[Place(parent: node.parent, name: node.name)] = id }
+            return out
+        }
+    }
+
+    struct Place: Hashable {
+        var parent: UInt64
+        var name: [UInt8]
+    }
+
     /// Drops every inode number (after a rebuild every one of them is meaningless), keeping
     /// ids and locations; `place` records the new ones.
     func forgetAllInodes() {

@@ -344,6 +344,7 @@ extension FileStore {
     /// file's identity from its tag: walks the tree and records each tagged object's id at the
     /// place and inode it has now. Untagged objects are left to the index's own paths.
     public func adoptTaggedIdentities() {
+        let byPlace = index.idsByPlace()
         index.forgetAllInodes()
         cache.invalidateAll()
         var st = stat()
@@ -354,8 +355,12 @@ extension FileStore {
             if let tag = entry.fileIDTag, tag > Self.rootID {
                 id = tag
                 index.place(id, parent: dirID, name: name, inode: entry.inode)
+            } else if let known = byPlace[FileIndex.Place(parent: dirID, name: name)] {
+                // Untagged (a symlink, a special file, a file system without user.* attributes):
+                // the id the index has for this place.
+                id = known
+                index.place(id, parent: dirID, name: name, inode: entry.inode)
             } else {
-                // Untagged: keep the id the index has for this place, if any.
                 id = index.id(inode: entry.inode, parent: dirID, name: name)
             }
             return id

@@ -13,7 +13,7 @@ public struct WalkEntry {
         Array(UnsafeBufferPointer(start: UnsafeRawPointer(cName).assumingMemoryBound(to: UInt8.self), count: strlen(cName)))
     }
 
-    /// The server's identity tag of the object (`trusted.swiftnfs.id`), if it has one.
+    /// The server's identity tag of the object (`user.swiftnfs.id`), if it has one.
     public var fileIDTag: UInt64? {
         var tag: UInt64 = 0
         return cnfs_get_file_id(directory, cName, &tag) == 0 ? tag : nil

@@ -17,7 +17,7 @@ import Glibc
 /// (a lost instance store). After every restart each acknowledged change must be there, no
 /// file may hold bytes that were never written, and handles from before must still resolve.
 /// `SWIFTNFS_CRASH_ROUNDS` sets the number of crashes (12 unless given; every `swift test` runs
-/// it, as root: identity tags are trusted.* extended attributes; `SWIFTNFS_CRASH_HARNESS=0`
+/// it, as root: the server's recovery runs as root; `SWIFTNFS_CRASH_HARNESS=0`
 /// skips it). A run prints its seed and its numbers (`SWIFTNFS_CRASH_SEED` repeats the
 /// workload; the kill times vary); a failure reports the history of every name involved and
 /// which restarts lost the served tree.

@@ -9,7 +9,7 @@ import Testing
 /// A checkpoint stopped by a crash of the server process resumes after the last record it
 /// applied, on a real directory: with directories renamed after hard links were made in them,
 /// replaying records the copy already has would not be harmless.
-@Suite("Checkpoint resume", .enabled(if: getuid() == 0, "identity tags are trusted.* extended attributes: root only"))
+@Suite("Checkpoint resume", .enabled(if: getuid() == 0, "replays run as root, as the server does"))
 struct CheckpointResumeTests {
     static let export: UInt64 = 0x51
 

@@ -8,7 +8,7 @@ import Testing
 /// Replaying journal changes onto a tree that may already have some of them, on a real
 /// directory: the durable copy after an interrupted checkpoint, and a served tree rebuilt from
 /// such a copy, must end exactly where a tree that got each change once ends.
-@Suite("Tree applier", .enabled(if: getuid() == 0, "identity tags are trusted.* extended attributes: root only"))
+@Suite("Tree applier", .enabled(if: getuid() == 0, "replays run as root, as the server does"))
 struct TreeApplierTests {
     /// A random run of the changes a server records in one directory (creates, writes,
     /// truncates, renames to new names, hard links, removes), each valid where it is recorded.

@@ -25,8 +25,9 @@ uint32_t cnfs_minor(uint64_t dev);
 /// syncfs(2): commit the file system holding `fd`.
 int cnfs_syncfs(int fd);
 
-/// The server's file id kept on the object itself (xattr "trusted.swiftnfs.id", on any type,
-/// symlinks included), so a copy of the tree carries its identities. `dirfd` may be O_PATH.
+/// The server's file id kept on the object itself (xattr "user.swiftnfs.id", on regular files
+/// and directories: Linux keeps user.* attributes off symlinks and special files), so a copy
+/// of the tree carries its identities. `dirfd` may be O_PATH.
 /// Return 0, or -1 with errno set (ENODATA: no tag).
 int cnfs_set_file_id(int dirfd, const char *name, uint64_t id);
 int cnfs_get_file_id(int dirfd, const char *name, uint64_t *id);
