@@ -28,6 +28,13 @@ extension BenchNFSClient {
         _ = try Self.okay(reply.result, .rename)
     }
 
+    public func symlink(_ directory: NFS3FileHandle, _ name: [UInt8], to target: [UInt8]) async throws -> NFS3NewObjectOkay {
+        let call = NFS3SymlinkCall(where: NFS3DirOpArgs(directory: directory, name: name),
+                                   attributes: NFS3SetAttributes(mode: 0o777), target: target)
+        let reply = try await nfs(.symlink, { $0.writeNFS3SymlinkCall(call) }, decode: { try $0.readNFS3SymlinkReply() })
+        return try Self.okay(reply.result, .symlink)
+    }
+
     public func link(_ file: NFS3FileHandle, into directory: NFS3FileHandle, _ name: [UInt8]) async throws {
         let call = NFS3LinkCall(file: file, link: NFS3DirOpArgs(directory: directory, name: name))
         let reply = try await nfs(.link, { $0.writeNFS3LinkCall(call) }, decode: { try $0.readNFS3LinkReply() })

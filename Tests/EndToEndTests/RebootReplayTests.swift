@@ -106,6 +106,41 @@ struct RebootReplayTests {
         await client.close()
     }
 
+    @Test("a rebuild of a lost served tree keeps every handle, a symlink's (which carries no tag) included")
+    func rebuildKeepsHandles() async throws {
+        let server = try ServerProcess(portmap: .none)
+        defer { try? FileManager.default.removeItem(at: server.root) }
+        server.extraArguments = ["--durable-dir", server.root.appendingPathComponent("durable").path]
+        try await server.start()
+        do {
+            var client = try await server.nfsClient(machine: "rebuild")
+            var root = try await client.mount(server.exportPath)
+            let d = try #require(try await client.mkdir(root, Array("d".utf8)).object)
+            let f = try #require(try await client.create(d, Array("f".utf8)).object)
+            _ = try await client.write(f, offset: 0, data: ByteBuffer(bytes: old1), stable: .fileSync)
+            let l = try #require(try await client.symlink(root, Array("l".utf8), to: Array("d/f".utf8)).object)
+            await client.close()
+            try await server.kill()
+            try server.wipeExport()
+            try await server.start()
+            client = try await server.nfsClient(machine: "rebuild")
+            root = try await client.mount(server.exportPath)
+            for (handle, path) in [(d, ["d"]), (f, ["d", "f"]), (l, ["l"])] {
+                var found = root
+                for name in path { found = try await client.lookup(found, Array(name.utf8)).object }
+                let before = try await client.getattr(handle)
+                #expect(try await client.getattr(found).fileid == before.fileid, "\(path.joined(separator: "/")) after the rebuild")
+            }
+            #expect(try await client.readAll(f) == old1)
+            await client.close()
+        } catch {
+            Issue.record("server log:\n\(server.logTail(lines: 40))")
+            try? await server.stop()
+            throw error
+        }
+        try await server.stop()
+    }
+
     /// `/run/swiftnfs/running-ID`, ID being the export's id: FNV-1a of the export path when no
     /// `fsid=` is given (as the server computes it).
     static func runMarker(exportPath: String) -> String {
