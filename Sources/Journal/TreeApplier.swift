@@ -105,7 +105,9 @@ public struct TreeApplier {
         var tag: UInt64 = 0
         let r = cString(name) { cnfs_get_file_id(dirFD, $0, &tag) }
         if r == 0 { return id == 0 || tag == id }
-        guard errno == ENODATA else { return false }
+        // No tag, or a file system that keeps no user.* attributes (tmpfs before Linux 6.6):
+        // nothing to check against.
+        guard errno == ENODATA || errno == EOPNOTSUPP else { return false }
         if id != 0 { _ = cString(name) { cnfs_set_file_id(dirFD, $0, id) } }
         return true
     }
