@@ -72,38 +72,12 @@ struct CheckpointResumeTests {
         return changes
     }
 
-    /// Every path under `root` with its type, tag, content and the first path of its inode.
-    static func snapshot(_ root: String) throws -> [String: String] {
-        var out: [String: String] = [:]
-        var byInode: [UInt64: String] = [:]
-        let enumerator = FileManager.default.enumerator(atPath: root)
-        while let path = enumerator?.nextObject() as? String {
-            let full = root + "/" + path
-            var st = stat()
-            #expect(lstat(full, &st) == 0)
-            let dirFD = open((full as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
-            var tag: UInt64 = 0
-            let tagged = cnfs_get_file_id(dirFD, (full as NSString).lastPathComponent, &tag) == 0
-            close(dirFD)
-            let isDirectory = st.st_mode & S_IFMT == S_IFDIR
-            let content = isDirectory ? Data() : try Data(contentsOf: URL(fileURLWithPath: full))
-            let first = byInode[UInt64(st.st_ino), default: path]
-            byInode[UInt64(st.st_ino)] = first
-            out[path] = "\(isDirectory ? "dir" : "file \(first) \(content.count) \(content.hashValue)") tag \(tagged ? tag : 0)"
-        }
-        return out
-    }
-
     @Test("a checkpoint stopped after any record resumes to the same copy", arguments: [5, 6, 7])
     func resume(seed: UInt64) throws {
         let changes = Self.workload(seed: seed, count: 80)
         let base = NSTemporaryDirectory() + "swiftnfs-resume-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let once = base + "/once"
-        let applier = try TreeApplier(root: once)
-        for c in changes { try applier.apply(c) }
-        applier.close()
-        let expected = try Self.snapshot(once)
+        let expected = try appliedOnce(changes, at: base + "/once")
         for stopped in stride(from: 0, through: changes.count, by: 7) {
             let directory = JournalDirectory(root: base + "/durable-\(stopped)")
             let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0,
@@ -121,7 +95,7 @@ struct CheckpointResumeTests {
             let report = try Checkpointer.checkpoint(directory: directory, through: .max, syncServed: {}, rotate: {})
             #expect(report.appliedThrough == sequences.last)
             #expect(directory.copyProgress() == .none)
-            let actual = try Self.snapshot(directory.copyDirectory(exportID: Self.export))
+            let actual = try treeSnapshot(directory.copyDirectory(exportID: Self.export))
             #expect(actual == expected, "seed \(seed), stopped after \(stopped): \(Set(actual.keys).symmetricDifference(expected.keys).sorted()) differ in presence, \(actual.filter { expected[$0.key] != nil && expected[$0.key] != $0.value }.keys.sorted()) in content")
         }
     }

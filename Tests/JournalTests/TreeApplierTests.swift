@@ -55,38 +55,13 @@ struct TreeApplierTests {
         return changes
     }
 
-    /// What a tree holds: each name with its tag, content and the first name of its file (so
-    /// hard links show as shared files).
-    static func snapshot(_ root: String) throws -> [String: String] {
-        var byInode: [UInt64: String] = [:]
-        var out: [String: String] = [:]
-        let dirFD = open(root, O_RDONLY | O_DIRECTORY)
-        defer { close(dirFD) }
-        for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
-            let p = root + "/" + name
-            var st = stat()
-            #expect(lstat(p, &st) == 0)
-            var tag: UInt64 = 0
-            let tagged = cnfs_get_file_id(dirFD, name, &tag) == 0
-            let content = try Data(contentsOf: URL(fileURLWithPath: p))
-            let file = byInode[UInt64(st.st_ino), default: name]
-            byInode[UInt64(st.st_ino)] = file
-            out[name] = "tag \(tagged ? tag : 0) file \(file) bytes \(content.count) \(content.hashValue)"
-        }
-        return out
-    }
-
     @Test("a tree that is ahead by any number of changes ends where the tree that got each once does",
           arguments: [1, 2, 3, 4])
     func replayOntoATreeThatIsAhead(seed: UInt64) throws {
         let changes = Self.workload(seed: seed, count: 60)
         let base = NSTemporaryDirectory() + "swiftnfs-applier-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let once = base + "/once"
-        let applier = try TreeApplier(root: once)
-        for c in changes { try applier.apply(c) }
-        applier.close()
-        let expected = try Self.snapshot(once)
+        let expected = try appliedOnce(changes, at: base + "/once")
         for ahead in stride(from: 0, through: changes.count, by: 3) {
             let tree = base + "/ahead-\(ahead)"
             let first = try TreeApplier(root: tree)
@@ -96,7 +71,7 @@ struct TreeApplierTests {
             let again = try TreeApplier(root: tree, mayBeAhead: true)
             for c in changes { try again.apply(c) }
             again.close()
-            let actual = try Self.snapshot(tree)
+            let actual = try treeSnapshot(tree)
             #expect(actual == expected, "seed \(seed), \(ahead) changes ahead: \(actual.filter { expected[$0.key] != $0.value }.keys.sorted()) differ, \(expected.keys.filter { actual[$0] == nil }.sorted()) missing")
         }
     }
