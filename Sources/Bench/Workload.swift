@@ -45,7 +45,7 @@ public enum Workloads {
     public static let all: [any Workload] = [
         NullWorkload(), GetattrWorkload(), LookupWorkload(), AccessWorkload(),
         Read4KWorkload(), Write4KWorkload(stable: .unstable), Write4KWorkload(stable: .fileSync),
-        Read1MWorkload(), Write1MCommitWorkload(), CreateRemoveWorkload(), Readdirplus10KWorkload(),
+        Read1MWorkload(), Write1MWorkload(commitEach: false), Write1MWorkload(commitEach: true), CreateRemoveWorkload(), Readdirplus10KWorkload(),
         MixedMetadataWorkload(),
     ]
 

@@ -137,16 +137,24 @@ struct Read1MWorkload: Workload {
     }
 }
 
-struct Write1MCommitWorkload: Workload {
-    let name = "write1m-commit"
-    let summary = "WRITE UNSTABLE of 1 MiB in sequence, then COMMIT of that range (one operation)"
+/// 1 MiB sequential writes: with `commitEach`, each WRITE is followed by a COMMIT of its range
+/// (one operation); without, UNSTABLE WRITEs only, as a client streams a large file, with one
+/// COMMIT at the end.
+struct Write1MWorkload: Workload {
+    let commitEach: Bool
+    var name: String { commitEach ? "write1m-commit" : "write1m-unstable" }
+    var summary: String {
+        commitEach ? "WRITE UNSTABLE of 1 MiB in sequence, then COMMIT of that range (one operation)"
+            : "WRITE UNSTABLE of 1 MiB in sequence (COMMIT once at the end, not measured)"
+    }
     func prepare(in directory: NFS3FileHandle, session: BenchSession) async throws -> any PreparedWorkload {
         try requireTransferSize(largeBlock, read: false, session, workload: name)
         let content = PatternedFile(pattern: DataPattern(seed: 0x43), size: session.configuration.sequentialFileSize)
         let file = try await session.createFile(in: directory, named: .name("data"))
         let cursor = SequentialCursor(blocks: content.size / largeBlock)
+        let commitEach = self.commitEach
         return PreparedByClosure { _, client in
-            SequentialWriter(client: client, file: file, content: content, cursor: cursor)
+            SequentialWriter(client: client, file: file, content: content, cursor: cursor, commitEach: commitEach)
         }
     }
 
@@ -155,6 +163,7 @@ struct Write1MCommitWorkload: Workload {
         let file: NFS3FileHandle
         let content: PatternedFile
         let cursor: SequentialCursor
+        let commitEach: Bool
         var lastOffset: UInt64?
 
         mutating func step() async throws -> Int {
@@ -162,14 +171,16 @@ struct Write1MCommitWorkload: Workload {
             let written = try await client.write(file, offset: offset, data: content.slice(offset: offset, count: largeBlock),
                                                  stable: .unstable)
             try ReplyCheck.write(written, count: largeBlock, stable: .unstable)
-            let committed = try await client.commit(file, offset: offset, count: UInt32(largeBlock))
-            try ReplyCheck.commit(committed, writeVerifier: written.verifier)
+            if commitEach {
+                let committed = try await client.commit(file, offset: offset, count: UInt32(largeBlock))
+                try ReplyCheck.commit(committed, writeVerifier: written.verifier)
+            }
             lastOffset = offset
             return largeBlock
         }
 
         mutating func finish() async throws {
-            try await readBack(client, file, content, at: lastOffset, count: largeBlock, commit: false)
+            try await readBack(client, file, content, at: lastOffset, count: largeBlock, commit: !commitEach)
         }
     }
 }

@@ -23,7 +23,8 @@ final class Durability: Sendable {
     let writer: JournalWriter
     let checkpointer: Checkpointer
     let logger: Logger
-    let recoveredLog: JournalLog
+    /// What the journal held after the last checkpoint when the server started.
+    let recovered: JournalLog.Summary
     let statusFile: JournalStatusFile
 
     var recorder: JournalRecorder { JournalRecorder(writer: writer) }
@@ -37,8 +38,8 @@ final class Durability: Sendable {
         statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
         let checkpoint = directory.checkpointedSequence()
-        recoveredLog = JournalLog.read(directory, after: checkpoint)
-        for d in recoveredLog.damages {
+        recovered = JournalLog.summary(directory, after: checkpoint)
+        for d in recovered.damages {
             if d.damage.isTornTail {
                 logger.notice("journal: torn last record (a crash during an append); everything before it is recovered",
                               metadata: ["journal.damage": "\(d)"])
@@ -46,8 +47,8 @@ final class Durability: Sendable {
                 logger.error("journal damaged; everything before the damage is recovered", metadata: ["journal.damage": "\(d)"])
             }
         }
-        writer = try JournalWriter(directory: directory, lastSequence: recoveredLog.lastSequence,
-                                   uncheckpointedBytes: recoveredLog.bytesAfterCheckpoint, limits: settings.limits, logger: logger)
+        writer = try JournalWriter(directory: directory, lastSequence: recovered.lastSequence,
+                                   uncheckpointedBytes: recovered.bytesAfterCheckpoint, limits: settings.limits, logger: logger)
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
@@ -70,7 +71,7 @@ final class Durability: Sendable {
         let marker = rebuildMarker(exportID)
         let interrupted = FileManager.default.fileExists(atPath: marker)
         // Lost: the served tree is empty while the copy, or the journal, has content.
-        let hasRecords = recoveredLog.records.contains { $0.exportID == exportID }
+        let hasRecords = recovered.hasRecords(of: exportID)
         guard interrupted || Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) || hasRecords else { return false }
         if interrupted {
             logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
@@ -95,7 +96,7 @@ final class Durability: Sendable {
     func seedCopyIfNeeded(exportID: UInt64, root: String) throws {
         let copy = directory.copyDirectory(exportID: exportID)
         guard Self.isEmptyOrMissing(copy), !Self.isEmptyOrMissing(root),
-              !recoveredLog.records.contains(where: { $0.exportID == exportID }),
+              !recovered.hasRecords(of: exportID),
               !FileManager.default.fileExists(atPath: rebuildMarker(exportID)) else { return }
         logger.notice("durable copy is empty; copying the served tree into it", metadata: [
             "journal.export": "\(root)", "journal.copy": "\(copy)",
@@ -155,19 +156,21 @@ final class Durability: Sendable {
         let progress = directory.copyProgress()
         var skipThrough: UInt64 = 0
         if rebuilt, case .through(let p) = progress { skipThrough = p }
-        let records = recoveredLog.records.filter { $0.exportID == store.exportID && $0.sequence > skipThrough }
-        guard rebuilt || !processCrashOnly, !records.isEmpty else { return }
+        guard rebuilt || !processCrashOnly, recovered.hasRecords(of: store.exportID) else { return }
         let applier = try TreeApplier(root: root, mayBeAhead: !rebuilt || progress == .unknown)
         defer { applier.close() }
-        for r in records {
+        var count = 0
+        try JournalLog.forEach(directory, after: max(directory.checkpointedSequence(), skipThrough)) { r, _ in
+            guard r.exportID == store.exportID else { return }
             let survivor = rebuilt ? nil : store.survivingLink(of: r.change)
             try applier.apply(r.change)
             // After a rebuild the identities are learned from the tags afterwards.
             if !rebuilt { store.reconcile(r.change, survivingInode: survivor) }
+            count += 1
         }
         try applier.sync()
         logger.notice("journal replayed onto the served tree", metadata: [
-            "journal.export": "\(root)", "journal.records": "\(records.count)",
+            "journal.export": "\(root)", "journal.records": "\(count)",
         ])
     }
 
@@ -175,7 +178,7 @@ final class Durability: Sendable {
     /// process died (see `PendingChange`): if it reached the served tree but not the journal,
     /// its record is appended now and made durable, before anything is served.
     func settlePendingChange(of store: FileStore, rebuilt: Bool) {
-        let last = recoveredLog.records.last { $0.exportID == store.exportID && $0.change.isNamespaceChange }?.change
+        let last = recovered.lastNamespaceChange[store.exportID]
         let records = store.settlePendingChange(lastRecorded: last, rebuilt: rebuilt)
         guard !records.isEmpty else { return }
         for r in records { writer.append(exportID: store.exportID, r) }
@@ -195,27 +198,59 @@ final class Durability: Sendable {
         try? FileManager.default.removeItem(atPath: Self.markerPath(exportID: exportID))
     }
 
-    /// The background work until shutdown: flush UNSTABLE data within the interval, checkpoint
-    /// periodically. Blocking I/O runs on the thread pool.
-    func run(pool: NIOThreadPool) async {
+    /// The background work until shutdown, on two threads of its own (never the pools that
+    /// answer clients, which back-pressure may fill): UNSTABLE data reaches the journal's
+    /// stable storage within the flush interval (and a failed journal is retried as often),
+    /// and checkpoints run every interval, or back to back while the journal holds more than a
+    /// quarter of its limit, so that a sustained write rate is checkpointed as it comes.
+    func run() async {
+        let threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.flushLoop(threads) }
+            tasks.addTask { await self.checkpointLoop(threads) }
+        }
+        try? await threads.shutdownGracefully()
+    }
+
+    private func flushLoop(_ threads: NIOThreadPool) async {
         let writer = self.writer
-        let checkpointer = self.checkpointer
-        var sinceCheckpoint: Duration = .zero
         while !Task.isCancelled {
             try? await Task.sleep(for: settings.flushInterval)
-            sinceCheckpoint += settings.flushInterval
-            _ = try? await pool.runIfActive { try writer.waitDurable(writer.lastAppended) }
+            _ = try? await threads.runIfActive { try writer.waitDurable(writer.lastAppended) }
             publishStatus()
-            let status = writer.status
-            if sinceCheckpoint >= settings.checkpointInterval || status.uncheckpointedBytes > settings.limits.maxUncheckpointedBytes / 2 {
-                sinceCheckpoint = .zero
-                do {
-                    _ = try await pool.runIfActive { try checkpointer.checkpoint() }
-                } catch {
-                    logger.error("checkpoint failed; the journal keeps everything until one succeeds", metadata: ["journal.error": "\(error)"])
-                }
-            }
         }
+    }
+
+    private func checkpointLoop(_ threads: NIOThreadPool) async {
+        var last = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            let status = writer.status
+            let due = ContinuousClock.now - last >= settings.checkpointInterval
+            let pressing = status.uncheckpointedBytes > settings.limits.maxUncheckpointedBytes / 4
+            guard due || pressing, !Task.isCancelled else { continue }
+            last = ContinuousClock.now
+            await checkpoint(threads)
+        }
+    }
+
+    private func checkpoint(_ threads: NIOThreadPool) async {
+        let started = ContinuousClock.now
+        do {
+            let report = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
+            if report.records > 0 {
+                logger.info("checkpoint", metadata: [
+                    "journal.records": "\(report.records)", "journal.bytes": "\(report.bytes)",
+                    "journal.seconds": "\(ContinuousClock.now - started)",
+                ])
+            }
+        } catch {
+            logger.error("checkpoint failed; the journal keeps everything until one succeeds", metadata: ["journal.error": "\(error)"])
+            // Not again at once: a full copy disk stays full for a while.
+            try? await Task.sleep(for: .seconds(1))
+        }
+        publishStatus()
     }
 
     /// Writes DIR/status for `swiftnfsd status`. Degraded: the journal cannot be made durable,
@@ -224,30 +259,48 @@ final class Durability: Sendable {
         let s = writer.status
         let (time, checkpointError) = checkpointer.lastResult
         let degraded = s.failure.map { "journal: \($0)" } ?? checkpointError.map { "checkpoint: \($0)" }
-        statusFile.write(JournalStatus(
+        var status = JournalStatus(
             pid: getpid(), updated: Int64(Date().timeIntervalSince1970), appendedSequence: s.appendedSequence,
             durableSequence: s.durableSequence, checkpointedSequence: directory.checkpointedSequence(),
-            uncheckpointedBytes: s.uncheckpointedBytes, lastCheckpoint: Int64(time), degraded: degraded))
+            uncheckpointedBytes: s.uncheckpointedBytes, lastCheckpoint: Int64(time), degraded: degraded)
+        status.limitBytes = settings.limits.maxUncheckpointedBytes
+        status.unsyncedBytes = s.unsyncedBytes
+        status.heldBack = s.waitingForRoom
+        statusFile.write(status)
     }
 
     /// A checkpoint now (SIGUSR1, `swiftnfsd checkpoint`).
-    func checkpointNow(pool: NIOThreadPool) async {
+    func checkpointNow() async {
+        let threads = NIOThreadPool(numberOfThreads: 1)
+        threads.start()
         do {
-            _ = try await pool.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
+            _ = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
             logger.notice("checkpoint done on request")
         } catch {
             logger.error("checkpoint failed", metadata: ["journal.error": "\(error)"])
         }
+        try? await threads.shutdownGracefully()
         publishStatus()
     }
 
-    /// At clean shutdown: everything to the journal, one last checkpoint.
-    func finish() {
+    /// At shutdown: no more changes, everything to the journal, and a last checkpoint for as
+    /// long as `deadline` (CLOCK_MONOTONIC seconds) allows. Returns whether the copy is up
+    /// to date with the journal; if not, the next start goes on where this one stopped.
+    func finish(deadline: Double) -> Bool {
+        writer.stop()
         do {
             try writer.waitDurable(writer.lastAppended)
-            try checkpointer.checkpoint()
+            let report = try checkpointer.checkpoint(deadline: deadline)
+            if report.stoppedEarly {
+                logger.notice("stopping before the copy is up to date; the next start goes on with the checkpoint", metadata: [
+                    "journal.uncheckpointed_bytes": "\(writer.status.uncheckpointedBytes)",
+                ])
+                return false
+            }
+            return true
         } catch {
             logger.error("final checkpoint failed; the journal will be replayed at the next start", metadata: ["journal.error": "\(error)"])
+            return false
         }
     }
 }

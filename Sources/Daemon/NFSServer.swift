@@ -1,4 +1,5 @@
 import FileStore
+import Journal
 import Glibc
 import Logging
 import Mount
@@ -88,28 +89,35 @@ public final class NFSServer: Service, Sendable {
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
+        // Two pools: calls that may wait for storage (changes held back by the journal, COMMIT)
+        // never take the threads of calls that only read.
         let pool = NIOThreadPool(numberOfThreads: configuration.threads)
+        let storagePool = NIOThreadPool(numberOfThreads: configuration.threads)
         pool.start()
+        storagePool.start()
         do {
-            try await serve(exports, handleKey: handleKey, durabilities: durabilities, group: group, pool: pool)
+            try await serve(exports, handleKey: handleKey, durabilities: durabilities, group: group, pools: (pool, storagePool))
         } catch {
             try? await pool.shutdownGracefully()
+            try? await storagePool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
         try? await pool.shutdownGracefully()
+        try? await storagePool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }
 
     func serve(_ exports: LiveExports, handleKey: SipHash24, durabilities: [Durability], group: EventLoopGroup,
-               pool: NIOThreadPool) async throws {
+               pools: (reads: NIOThreadPool, storage: NIOThreadPool)) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
         let registry = PortmapRegistry()
         let portmap = PortmapProgram(registry: registry, logger: logger, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
         func core(_ programs: [any RPCProgram]) -> RPCServerCore {
-            RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pool, logger: logger)
+            RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pools.reads,
+                          storagePool: pools.storage, logger: logger)
         }
 
         let main = try await bind(port: configuration.nfsPort, what: "NFS", core: core([nfs3Program(nfs), mount, NLMStubProgram()]), group: group)
@@ -152,7 +160,7 @@ public final class NFSServer: Service, Sendable {
 
         await withTaskGroup(of: Void.self) { tasks in
             for durability in durabilities {
-                tasks.addTask { await durability.run(pool: pool) }
+                tasks.addTask { await durability.run() }
             }
             tasks.addTask {
                 while !Task.isCancelled {
@@ -169,7 +177,7 @@ public final class NFSServer: Service, Sendable {
                 }
                 if signal == .sigusr1 {
                     // SIGUSR1: checkpoint now (`swiftnfsd checkpoint`).
-                    for durability in durabilities { await durability.checkpointNow(pool: pool) }
+                    for durability in durabilities { await durability.checkpointNow() }
                     continue
                 }
                 notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
@@ -180,19 +188,32 @@ public final class NFSServer: Service, Sendable {
         }
         notifier.notify("STOPPING=1")
 
+        // Within the 15 s a service manager gives before SIGKILL, whatever the journal holds:
+        // connections closed (calls still running are not answered; clients send them again to
+        // the next server), no more changes, the journal synced, a last checkpoint for as long
+        // as the time left allows.
         logger.notice("shutting down")
+        let deadline = Checkpointer.monotonicNow() + Self.stopSeconds
         await registration?.unregister()
         for l in listeners { await l.close() }
         for e in exports.current { e.export.store.syncIndex() }
         ServerStatistics.publish(exports)
+        var upToDate: Set<ObjectIdentifier> = []
         for durability in durabilities {
-            durability.finish()
+            if durability.finish(deadline: deadline) { upToDate.insert(ObjectIdentifier(durability)) }
             durability.publishStatus()
         }
         for e in exports.current {
-            (try? exports.durability(for: e.config))??.markStopped(exportID: e.export.store.exportID)
+            // A copy behind the journal keeps the marker: the served tree has every change the
+            // journal holds, as after a crash of the process alone (nothing to replay at the next start).
+            guard let durability = (try? exports.durability(for: e.config)) ?? nil,
+                  upToDate.contains(ObjectIdentifier(durability)) else { continue }
+            durability.markStopped(exportID: e.export.store.exportID)
         }
     }
+
+    /// Seconds from SIGTERM that the last checkpoint may take.
+    static let stopSeconds = 8.0
 
     static func monotonicMicroseconds() -> UInt64 {
         var ts = timespec()

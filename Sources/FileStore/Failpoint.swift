@@ -10,15 +10,19 @@ import Glibc
 ///   metadata writes of the file system mounted on it, so after it "heals" the file system
 ///   itself is damaged, and a test could not tell the server's recovery from the file
 ///   system's.)
+/// - `SWIFTNFS_JOURNAL_DELAY`: every fsync of the journal takes as many more milliseconds as
+///   the file holds (a decimal number): a durable disk that is very slow but works.
 /// - `SWIFTNFS_DIE_BEFORE_RECORD`: the process exits at once after a namespace change has
 ///   reached the served tree and before its journal record is written: the moment a crash
 ///   would leave the tree ahead of the journal (see `PendingChange`).
 public enum Failpoint: String, Sendable {
     case journalIO = "SWIFTNFS_JOURNAL_FAULT"
     case dieBeforeRecord = "SWIFTNFS_DIE_BEFORE_RECORD"
+    case journalDelay = "SWIFTNFS_JOURNAL_DELAY"
 
     private static let journalIOTrigger = trigger(.journalIO)
     private static let dieBeforeRecordTrigger = trigger(.dieBeforeRecord)
+    private static let journalDelayTrigger = trigger(.journalDelay)
 
     private static func trigger(_ point: Failpoint) -> String? {
         getenv(point.rawValue).map { String(cString: $0) }
@@ -29,9 +33,22 @@ public enum Failpoint: String, Sendable {
         let path = switch self {
         case .journalIO: Self.journalIOTrigger
         case .dieBeforeRecord: Self.dieBeforeRecordTrigger
+        case .journalDelay: Self.journalDelayTrigger
         }
         guard let path else { return false }
         return access(path, F_OK) == 0
+    }
+
+    /// `journalDelay`: the milliseconds its file holds, while it exists.
+    public static var journalDelayMilliseconds: Int? {
+        guard let path = journalDelayTrigger else { return nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        return Int(String(decoding: bytes[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self))
     }
 
     /// `dieBeforeRecord`: ends the process as SIGKILL would, with no clean-up.

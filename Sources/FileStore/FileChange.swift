@@ -48,6 +48,12 @@ public struct AttributeValues: Hashable, Sendable {
 /// Where the file store reports its changes (the journal), and how it waits for them to be
 /// durable.
 public protocol ChangeRecorder: Sendable {
+    /// Waits until the journal can take a change of about `bytes` (back-pressure), before the
+    /// change is made and before any lock of the store is taken, and holds that room until
+    /// `releaseRoom`; throws when it cannot (the durable side has failed for too long), and the
+    /// change is then not made.
+    func waitForRoom(bytes: Int) throws
+    func releaseRoom(bytes: Int)
     /// Records a change to export `exportID`; returns its sequence number.
     func record(_ change: FileChange, exportID: UInt64) -> UInt64
     /// Returns once every change up to `sequence` is on stable storage; throws when the durable

@@ -84,6 +84,10 @@ extension FileStore {
         // Open until the last system call on it, even if the cache evicts it meanwhile.
         defer { withExtendedLifetime(d) {} }
         guard d.writable else { throw StoreError(.accessDenied, operation: "write") }
+        // Room for the record (the data and a path) in the journal, held until it is appended.
+        let room = data.readableBytes + Self.namespaceRecordRoom
+        try recorder?.waitForRoom(bytes: room)
+        defer { recorder?.releaseRoom(bytes: room) }
         var total = 0
         let count = data.readableBytes
         try data.withUnsafeReadableBytes { ptr in

@@ -302,6 +302,8 @@ extension FileStore {
     @discardableResult
     func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
         guard let recorder else { return try changeLock.withLock(body) }
+        try recorder.waitForRoom(bytes: Self.namespaceRecordRoom)
+        defer { recorder.releaseRoom(bytes: Self.namespaceRecordRoom) }
         return try changeLock.withLock {
             defer { pending?.clear() }
             let value = try body()
@@ -310,6 +312,10 @@ extension FileStore {
             return value
         }
     }
+
+    /// The journal room a change other than a WRITE is admitted with: its records (paths,
+    /// attributes) are far smaller.
+    static let namespaceRecordRoom = 4096
 
     /// Returns once every change made so far is on stable storage in the journal. Without a
     /// journal there is nothing to wait for (callers fsync the files themselves).

@@ -16,6 +16,8 @@ public final class Checkpointer: @unchecked Sendable {
         public var damages: [JournalLog.Damage]
         /// The copies are up to date but the journal was not trimmed (no server to sync its trees).
         public var journalKept: Bool
+        /// A deadline stopped it before every record was applied (the next one goes on).
+        public var stoppedEarly = false
     }
 
     let directory: JournalDirectory
@@ -37,21 +39,27 @@ public final class Checkpointer: @unchecked Sendable {
     }
 
     /// Runs one checkpoint (callers serialize: the background loop and `swiftnfsd checkpoint`).
+    /// With a `deadline` (CLOCK_MONOTONIC seconds) it stops applying records there and leaves
+    /// the rest to the next one (a stop under load must not wait for a whole journal).
     @discardableResult
-    public func checkpoint() throws -> Report {
+    public func checkpoint(deadline: Double? = nil) throws -> Report {
         try lock.withLock {
             do {
+                let writer = self.writer
                 let report = try Self.checkpoint(directory: directory, through: writer.status.durableSequence,
-                                                 syncServed: syncServed, rotate: { writer.rotate() })
+                                                 syncServed: syncServed, deadline: deadline, rotate: { writer.rotate() })
                 writer.checkpointed(bytes: report.bytes)
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                lastCheckpointTime = Double(now.tv_sec)
+                if !report.stoppedEarly {
+                    var now = timespec()
+                    clock_gettime(CLOCK_REALTIME, &now)
+                    lastCheckpointTime = Double(now.tv_sec)
+                }
                 lastError = nil
                 for d in report.damages { logger.error("journal damage", metadata: ["journal.damage": "\(d)"]) }
                 return report
             } catch {
                 lastError = "\(error)"
+                writer.checkpointFailed("\(error)")
                 throw error
             }
         }
@@ -74,11 +82,11 @@ public final class Checkpointer: @unchecked Sendable {
     /// whose later rename can no longer find its directory), so only a copy whose progress
     /// was lost in a reboot is treated as possibly ahead.
     public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
-                                  syncServed: (() throws -> Void)?, rotate: () -> Void) throws -> Report {
+                                  syncServed: (() throws -> Void)?, deadline: Double? = nil,
+                                  rotate: () -> Void) throws -> Report {
         let start = directory.checkpointedSequence()
-        let log = JournalLog.read(directory, after: start, through: limit)
-        guard let last = log.records.last?.sequence else {
-            return Report(appliedThrough: start, records: 0, bytes: 0, damages: log.damages, journalKept: false)
+        guard limit > start else {
+            return Report(appliedThrough: start, records: 0, bytes: 0, damages: [], journalKept: false)
         }
         rotate()
         let progress = directory.copyProgress()
@@ -87,17 +95,40 @@ public final class Checkpointer: @unchecked Sendable {
         let marker = try CopyProgressMarker(directory, through: applied)
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
-        for r in log.records where r.sequence > applied {
-            if appliers[r.exportID] == nil {
-                appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
-                                                       mayBeAhead: progress == .unknown)
+        var last = start, records = 0, bytes = 0, stoppedEarly = false
+        struct Stop: Error {}
+        let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
+            do {
+                return try JournalLog.forEach(directory, after: start, through: limit) { r, frameBytes in
+                    if r.sequence > applied {
+                        if let deadline, records % 64 == 0, Self.monotonicNow() >= deadline { throw Stop() }
+                        if appliers[r.exportID] == nil {
+                            appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
+                                                                   mayBeAhead: progress == .unknown)
+                        }
+                        try appliers[r.exportID]!.apply(r.change)
+                        marker.advance(to: r.sequence)
+                    }
+                    last = r.sequence
+                    records += 1
+                    bytes += frameBytes
+                }
+            } catch is Stop {
+                stoppedEarly = true
+                return ([], 0)
             }
-            try appliers[r.exportID]!.apply(r.change)
-            marker.advance(to: r.sequence)
-        }
+        }()
         for a in appliers.values { try a.sync() }
+        // Stopped at the deadline: the marker keeps the progress, the next checkpoint resumes.
+        guard !stoppedEarly else {
+            return Report(appliedThrough: start, records: records, bytes: 0, damages: [], journalKept: true, stoppedEarly: true)
+        }
+        guard last > start else {
+            marker.remove()
+            return Report(appliedThrough: start, records: 0, bytes: 0, damages: damages, journalKept: false)
+        }
         guard let syncServed else {
-            return Report(appliedThrough: last, records: log.records.count, bytes: 0, damages: log.damages, journalKept: true)
+            return Report(appliedThrough: last, records: records, bytes: 0, damages: damages, journalKept: true)
         }
         try syncServed()
         try directory.setCheckpointedSequence(last)
@@ -108,7 +139,12 @@ public final class Checkpointer: @unchecked Sendable {
         for (i, s) in segments.enumerated() where i + 1 < segments.count && segments[i + 1].first <= last + 1 {
             unlink(s.path)
         }
-        return Report(appliedThrough: last, records: log.records.count, bytes: log.bytesAfterCheckpoint, damages: log.damages,
-                      journalKept: false)
+        return Report(appliedThrough: last, records: records, bytes: bytes, damages: damages, journalKept: false)
+    }
+
+    public static func monotonicNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

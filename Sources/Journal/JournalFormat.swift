@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import XDR
 
@@ -50,6 +51,8 @@ public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
     case oversizedFrame(offset: Int, length: Int)
     case undecodable(offset: Int, reason: String)
     case sequenceOutOfOrder(offset: Int, sequence: UInt64, previous: UInt64)
+    /// Reading the segment failed (an I/O error of the durable disk).
+    case unreadable(offset: Int, errno: Int32)
 
     public var description: String {
         switch self {
@@ -60,6 +63,7 @@ public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
         case .oversizedFrame(let o, let n): return "record at byte \(o) claims \(n) bytes, more than any record can have"
         case .undecodable(let o, let r): return "record at byte \(o) does not decode: \(r)"
         case .sequenceOutOfOrder(let o, let s, let p): return "record at byte \(o) has sequence \(s) after \(p)"
+        case .unreadable(let o, let e): return "read failed after byte \(o): errno \(e)"
         }
     }
 
@@ -79,57 +83,117 @@ public struct JournalScan: Sendable {
     public var validLength: Int
 }
 
-public enum JournalReader {
-    /// Reads a whole segment. Never throws and never traps: damage is reported, and everything
-    /// before it is returned.
-    public static func scan(_ bytes: [UInt8], after previousSequence: UInt64 = 0) -> JournalScan {
-        guard bytes.count >= JournalFormat.headerSize, Array(bytes[0..<8]) == JournalFormat.magic,
-              bytes[12..<16].allSatisfy({ $0 == 0 }) else {
-            return JournalScan(records: [], damage: .badHeader, validLength: 0)
-        }
-        let version = UInt32(bytes[8]) << 24 | UInt32(bytes[9]) << 16 | UInt32(bytes[10]) << 8 | UInt32(bytes[11])
-        guard version == JournalFormat.version else {
-            return JournalScan(records: [], damage: .unsupportedVersion(version), validLength: 0)
-        }
-        var records: [JournalRecord] = []
-        var offset = JournalFormat.headerSize
-        var last = previousSequence
-        func u32(_ at: Int) -> Int {
-            Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
-        }
-        while offset < bytes.count {
-            guard offset + JournalFormat.frameHeaderSize <= bytes.count else {
-                return JournalScan(records: records, damage: .tornTail(offset: offset), validLength: offset)
-            }
-            let length = u32(offset)
-            let crc = UInt32(u32(offset + 4))
-            guard length <= JournalLimits.maxRecord else {
-                return JournalScan(records: records, damage: .oversizedFrame(offset: offset, length: length), validLength: offset)
-            }
-            let start = offset + JournalFormat.frameHeaderSize
-            guard start + length <= bytes.count else {
-                return JournalScan(records: records, damage: .tornTail(offset: offset), validLength: offset)
-            }
-            let body = bytes[start..<(start + length)]
-            guard body.withUnsafeBytes({ CRC32C.checksum($0) }) == crc else {
-                return JournalScan(records: records, damage: .checksumMismatch(offset: offset), validLength: offset)
-            }
-            var buffer = ByteBuffer(bytes: body)
-            let record: JournalRecord
-            do {
-                record = try buffer.readJournalRecord()
-                try buffer.expectXDREnd()
-            } catch {
-                return JournalScan(records: records, damage: .undecodable(offset: offset, reason: "\(error)"), validLength: offset)
-            }
-            guard record.sequence > last else {
-                return JournalScan(records: records, damage: .sequenceOutOfOrder(offset: offset, sequence: record.sequence, previous: last),
-                                   validLength: offset)
-            }
-            last = record.sequence
-            records.append(record)
-            offset = start + length
-        }
-        return JournalScan(records: records, damage: nil, validLength: offset)
+/// Incremental decoding of one segment (the header, then frame after frame), in the style of a
+/// NIO decoder: `next` returns nil for "need more bytes" and leaves the buffer alone, so a
+/// segment of any size is read through a window of one record at most.
+public struct JournalFrameDecoder: Sendable {
+    public enum Step: Sendable {
+        /// A good record, and the bytes of its frame.
+        case record(JournalRecord, frameBytes: Int)
+        /// The segment is damaged here; nothing after this is read.
+        case damage(JournalDamage)
     }
+
+    /// Bytes of the segment consumed so far: the good prefix.
+    public private(set) var offset = 0
+    private var last: UInt64
+
+    public init(after previousSequence: UInt64 = 0) {
+        last = previousSequence
+    }
+
+    /// The next record or damage from `buffer`, or nil when it holds no complete frame yet.
+    public mutating func next(_ buffer: inout ByteBuffer) -> Step? {
+        if offset == 0 {
+            guard buffer.readableBytes >= JournalFormat.headerSize else { return nil }
+            let header = buffer.readBytes(length: JournalFormat.headerSize)!
+            guard Array(header[0..<8]) == JournalFormat.magic, header[12..<16].allSatisfy({ $0 == 0 }) else {
+                return .damage(.badHeader)
+            }
+            let version = UInt32(header[8]) << 24 | UInt32(header[9]) << 16 | UInt32(header[10]) << 8 | UInt32(header[11])
+            guard version == JournalFormat.version else { return .damage(.unsupportedVersion(version)) }
+            offset = JournalFormat.headerSize
+        }
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self).map(Int.init),
+              let crc = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self) else { return nil }
+        guard length <= JournalLimits.maxRecord else { return .damage(.oversizedFrame(offset: offset, length: length)) }
+        guard buffer.readableBytes >= JournalFormat.frameHeaderSize + length else { return nil }
+        var body = buffer.getSlice(at: buffer.readerIndex + JournalFormat.frameHeaderSize, length: length)!
+        guard body.withUnsafeReadableBytes({ CRC32C.checksum($0) }) == crc else {
+            return .damage(.checksumMismatch(offset: offset))
+        }
+        let record: JournalRecord
+        do {
+            record = try body.readJournalRecord()
+            try body.expectXDREnd()
+        } catch {
+            return .damage(.undecodable(offset: offset, reason: "\(error)"))
+        }
+        guard record.sequence > last else {
+            return .damage(.sequenceOutOfOrder(offset: offset, sequence: record.sequence, previous: last))
+        }
+        last = record.sequence
+        let frameBytes = JournalFormat.frameHeaderSize + length
+        buffer.moveReaderIndex(forwardBy: frameBytes)
+        offset += frameBytes
+        return .record(record, frameBytes: frameBytes)
+    }
+
+    /// What the bytes left over at the end of the segment mean: none, the header missing, or a
+    /// frame an append did not finish.
+    public func end(leftover: Int) -> JournalDamage? {
+        if offset == 0 { return .badHeader }
+        return leftover > 0 ? .tornTail(offset: offset) : nil
+    }
+}
+
+public enum JournalReader {
+    /// Reads a whole segment held in memory. Never throws and never traps: damage is reported,
+    /// and everything before it is returned.
+    public static func scan(_ bytes: [UInt8], after previousSequence: UInt64 = 0) -> JournalScan {
+        var buffer = ByteBuffer(bytes: bytes)
+        var decoder = JournalFrameDecoder(after: previousSequence)
+        var records: [JournalRecord] = []
+        while let step = decoder.next(&buffer) {
+            switch step {
+            case .record(let r, _): records.append(r)
+            case .damage(let d): return JournalScan(records: records, damage: d, validLength: decoder.offset)
+            }
+        }
+        return JournalScan(records: records, damage: decoder.end(leftover: buffer.readableBytes), validLength: decoder.offset)
+    }
+
+    /// Reads the segment at `path` record by record, through a window of a few MiB at most:
+    /// memory does not grow with the segment. Returns the damage that stopped it, if any.
+    @discardableResult
+    public static func forEach(segment path: String, after previousSequence: UInt64 = 0,
+                               _ body: (JournalRecord, Int) throws -> Void) rethrows -> JournalDamage? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .badHeader }
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: readChunk)
+        var decoder = JournalFrameDecoder(after: previousSequence)
+        while true {
+            while let step = decoder.next(&buffer) {
+                switch step {
+                case .record(let r, let bytes): try body(r, bytes)
+                case .damage(let d): return d
+                }
+            }
+            buffer.discardReadBytes()
+            var failure: Int32 = 0
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: readChunk) { p -> Int in
+                while true {
+                    let n = read(fd, p.baseAddress, p.count)
+                    if n < 0, errno == EINTR { continue }
+                    if n < 0 { failure = errno }
+                    return max(0, n)
+                }
+            }
+            if failure != 0 { return .unreadable(offset: decoder.offset, errno: failure) }
+            if n == 0 { return decoder.end(leftover: buffer.readableBytes) }
+        }
+    }
+
+    static let readChunk = 1 << 20
 }

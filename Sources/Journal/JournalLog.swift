@@ -1,42 +1,65 @@
-/// Reads every segment of a journal in order and returns the records after a checkpoint.
+import FileStore
+
+/// Reads every segment of a journal in order, record by record: nothing is held in memory but
+/// the record at hand, whatever the journal's size.
+///
 /// A segment written again after a durable-side failure repeats sequences of the one before
 /// it; the first copy of each sequence is kept. Damage is reported per segment, and reading
 /// goes on with the next segment: everything that can be recovered is.
-public struct JournalLog: Sendable {
+public enum JournalLog {
     public struct Damage: Sendable, CustomStringConvertible {
         public var segment: String
         public var damage: JournalDamage
         public var description: String { "\(segment): \(damage)" }
     }
 
-    public var records: [JournalRecord] = []
-    public var damages: [Damage] = []
-    /// The highest sequence in any segment (whether or not after the checkpoint).
-    public var lastSequence: UInt64 = 0
-    /// Bytes of the frames after the checkpoint.
-    public var bytesAfterCheckpoint = 0
-
-    public static func read(_ directory: JournalDirectory, after checkpoint: UInt64, through limit: UInt64 = .max) -> JournalLog {
-        var log = JournalLog()
-        log.lastSequence = checkpoint
+    /// Calls `body` with each record after `checkpoint` through `limit`, in sequence order, and
+    /// the bytes of its frame. Returns the damage found (in any segment, whether or not after
+    /// the checkpoint) and the highest sequence in any segment.
+    @discardableResult
+    public static func forEach(_ directory: JournalDirectory, after checkpoint: UInt64, through limit: UInt64 = .max,
+                               _ body: (JournalRecord, Int) throws -> Void) rethrows -> (damages: [Damage], lastSequence: UInt64) {
+        var damages: [Damage] = []
         var seen: UInt64 = 0
+        var last = checkpoint
         for (_, path) in directory.segments() {
-            guard let bytes = try? JournalDirectory.readFile(path) else {
-                log.damages.append(Damage(segment: path, damage: .badHeader))
-                continue
-            }
-            let scan = JournalReader.scan(bytes)
-            if let d = scan.damage { log.damages.append(Damage(segment: path, damage: d)) }
-            for r in scan.records {
+            let damage = try JournalReader.forEach(segment: path) { r, bytes in
                 // A repeat of a sequence already read (a rewrite after a failure) is skipped.
-                guard r.sequence > seen else { continue }
+                guard r.sequence > seen else { return }
                 seen = r.sequence
-                log.lastSequence = max(log.lastSequence, r.sequence)
-                guard r.sequence > checkpoint, r.sequence <= limit else { continue }
-                log.records.append(r)
-                log.bytesAfterCheckpoint += JournalFormat.frame(r).readableBytes
+                last = max(last, r.sequence)
+                guard r.sequence > checkpoint, r.sequence <= limit else { return }
+                try body(r, bytes)
             }
+            if let damage { damages.append(Damage(segment: path, damage: damage)) }
         }
-        return log
+        return (damages, last)
+    }
+
+    /// What recovery needs to know of the records after a checkpoint, gathered in one pass.
+    public struct Summary: Sendable {
+        public var damages: [Damage] = []
+        /// The highest sequence in any segment (whether or not after the checkpoint).
+        public var lastSequence: UInt64 = 0
+        /// Bytes of the frames after the checkpoint.
+        public var bytesAfterCheckpoint = 0
+        /// Records after the checkpoint, by export.
+        public var recordsByExport: [UInt64: Int] = [:]
+        /// The last namespace change after the checkpoint, by export.
+        public var lastNamespaceChange: [UInt64: FileChange] = [:]
+
+        public func hasRecords(of exportID: UInt64) -> Bool { recordsByExport[exportID, default: 0] > 0 }
+    }
+
+    public static func summary(_ directory: JournalDirectory, after checkpoint: UInt64) -> Summary {
+        var s = Summary()
+        let result = forEach(directory, after: checkpoint) { r, bytes in
+            s.bytesAfterCheckpoint += bytes
+            s.recordsByExport[r.exportID, default: 0] += 1
+            if r.change.isNamespaceChange { s.lastNamespaceChange[r.exportID] = r.change }
+        }
+        s.damages = result.damages
+        s.lastSequence = result.lastSequence
+        return s
     }
 }

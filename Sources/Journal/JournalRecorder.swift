@@ -13,9 +13,21 @@ public struct JournalRecorder: ChangeRecorder {
         writer.append(exportID: exportID, change)
     }
 
+    public func waitForRoom(bytes: Int) throws {
+        try Self.storeError { try writer.waitForRoom(bytes: bytes) }
+    }
+
+    public func releaseRoom(bytes: Int) {
+        writer.releaseRoom(bytes: bytes)
+    }
+
     public func makeDurable(through sequence: UInt64) throws {
+        try Self.storeError { try writer.waitDurable(sequence) }
+    }
+
+    static func storeError(_ body: () throws -> Void) throws {
         do {
-            try writer.waitDurable(sequence)
+            try body()
         } catch let e as JournalError {
             throw StoreError(e.code == .noSpace ? .noSpace : .io, operation: e.description)
         }

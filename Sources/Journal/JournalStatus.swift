@@ -11,6 +11,12 @@ public struct JournalStatus: Hashable, Sendable {
     public var uncheckpointedBytes: Int
     public var lastCheckpoint: Int64
     public var degraded: String?
+    /// The journal's limit (bytes not yet in the copy before changes are held back).
+    public var limitBytes = 0
+    /// Appended bytes waiting for an fsync.
+    public var unsyncedBytes = 0
+    /// Changes held back (back-pressure) when the status was written.
+    public var heldBack = 0
 
     public init(pid: Int32, updated: Int64, appendedSequence: UInt64, durableSequence: UInt64,
                 checkpointedSequence: UInt64, uncheckpointedBytes: Int, lastCheckpoint: Int64, degraded: String?) {
@@ -29,6 +35,9 @@ public struct JournalStatus: Hashable, Sendable {
         uncheckpointed_bytes=\(uncheckpointedBytes)
         last_checkpoint=\(lastCheckpoint)
         degraded=\(degraded ?? "")
+        limit_bytes=\(limitBytes)
+        unsynced_bytes=\(unsyncedBytes)
+        held_back=\(heldBack)
 
         """
     }
@@ -46,6 +55,9 @@ public struct JournalStatus: Hashable, Sendable {
         let degraded = kv["degraded"].flatMap { $0.isEmpty ? nil : $0 }
         self.init(pid: pid, updated: updated, appendedSequence: a, durableSequence: d, checkpointedSequence: c,
                   uncheckpointedBytes: u, lastCheckpoint: l, degraded: degraded)
+        limitBytes = kv["limit_bytes"].flatMap { Int($0) } ?? 0
+        unsyncedBytes = kv["unsynced_bytes"].flatMap { Int($0) } ?? 0
+        heldBack = kv["held_back"].flatMap { Int($0) } ?? 0
     }
 
     public static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }

@@ -15,21 +15,45 @@ import NIOCore
 /// (no space, I/O error), the records are written again to a fresh segment on the next
 /// attempt: after a failed fsync Linux may have dropped the dirty pages, so what was written to
 /// the old segment cannot be trusted to reach the disk.
+///
+/// Back-pressure: `waitForRoom` holds a change back, before it is made, while the journal is at
+/// its size limit (until a checkpoint frees room) or holds too many bytes no fsync has covered
+/// (until one does). `append` itself never waits, so it can run under the file store's locks;
+/// the journal overshoots its limits by the changes admitted at once, never more.
 public final class JournalWriter: @unchecked Sendable {
     public struct Limits: Sendable {
-        /// A new segment is started beyond this size.
-        public var segmentSize = 64 << 20
-        /// Appends wait (back-pressure) while the journal holds more than this many bytes
-        /// that the copy does not have yet.
+        /// Changes wait while the journal holds more than this many bytes that the copy does
+        /// not have yet.
         public var maxUncheckpointedBytes = 1 << 30
+        /// Changes wait while more than this many appended bytes wait for an fsync (they are
+        /// also held in memory for a rewrite after a failure): the bound of that memory.
+        public var maxUnsyncedBytes = 64 << 20
+        /// How long a change waits for a failing journal to recover before it is refused.
+        public var failureWait: Double = 10
+        /// A new segment is started beyond this size (0: an eighth of the journal's limit,
+        /// between 1 MiB and 64 MiB, so the journal on disk stays close to its limit).
+        public var segmentSize = 0
         public init() {}
+
+        var effectiveSegmentSize: Int {
+            segmentSize > 0 ? segmentSize : min(64 << 20, max(1 << 20, maxUncheckpointedBytes / 8))
+        }
+
+        var effectiveUnsyncedBytes: Int {
+            min(maxUnsyncedBytes, max(1 << 20, maxUncheckpointedBytes / 4))
+        }
     }
 
     public struct Status: Sendable {
         public var appendedSequence: UInt64
         public var durableSequence: UInt64
         public var uncheckpointedBytes: Int
+        public var unsyncedBytes: Int
+        /// Changes held back right now, waiting for room.
+        public var waitingForRoom: Int
         public var failure: JournalError?
+        /// Why the last checkpoint failed, while it does (the journal cannot shrink).
+        public var checkpointFailure: String?
     }
 
     let directory: JournalDirectory
@@ -42,17 +66,25 @@ public final class JournalWriter: @unchecked Sendable {
     private var durableSequence: UInt64
     /// Frames appended but not yet covered by an fsync, oldest first, with their sequence.
     private var unsynced: [(UInt64, ByteBuffer)] = []
+    private var unsyncedBytes = 0
     private var syncing = false
     private var failure: JournalError?
-    /// The segment appends write to (-1: none open; the next append or sync opens one).
-    private var segmentFD: Int32 = -1
-    private var segmentPath = ""
-    private var segmentBytes = 0
+    /// From a failure until an fsync after it succeeds (logged once each way).
+    private var failing = false
+    /// The segment appends write to (nil: none open; the next append or sync opens one).
+    private var current: SegmentFile?
     /// Segments that were rotated away while holding records no fsync has covered yet.
-    private var retiredFDs: [Int32] = []
+    private var retired: [SegmentFile] = []
     /// How many failures there have been: a sync clears the failure only if none came meanwhile.
     private var failures = 0
     private var uncheckpointedBytes = 0
+    private var waitingForRoom = 0
+    /// Room held by changes admitted and not yet appended.
+    private var reservedBytes = 0
+    private var checkpointFailure: String?
+    private var stopping = false
+    /// The highest sequence appended (in the segment or, while failing, in memory) so far.
+    private var appendedThrough: UInt64
 
     /// Opens the journal in `directory`; `lastSequence` is the highest sequence already in it.
     public init(directory: JournalDirectory, lastSequence: UInt64, uncheckpointedBytes: Int,
@@ -62,34 +94,79 @@ public final class JournalWriter: @unchecked Sendable {
         self.logger = logger
         self.nextSequence = lastSequence + 1
         self.durableSequence = lastSequence
+        self.appendedThrough = lastSequence
         self.uncheckpointedBytes = uncheckpointedBytes
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
     }
 
-    deinit {
-        if segmentFD >= 0 { close(segmentFD) }
-        for fd in retiredFDs { close(fd) }
-    }
-
-    /// Appends a change, writes it to the segment, and returns its sequence. Waits while the
-    /// journal is over its size limit (the checkpointer makes room); never drops anything.
-    @discardableResult
-    public func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
+    /// Waits until the journal has room for a change of about `bytes` (see the type's comment)
+    /// and holds that room until `releaseRoom` (call it once the change is appended, or
+    /// failed): changes admitted at once cannot together overshoot the limits by more than one
+    /// change. Throws when it cannot take one: the durable side has failed for longer than
+    /// `failureWait` with the memory for records waiting to be rewritten full, or the journal
+    /// is full and checkpoints fail. Call it before making the change, holding no lock of the
+    /// store.
+    public func waitForRoom(bytes: Int) throws {
         condition.lock()
         defer { condition.unlock() }
-        while uncheckpointedBytes > limits.maxUncheckpointedBytes {
-            condition.wait(seconds: 1)
+        waitingForRoom += 1
+        defer { waitingForRoom -= 1 }
+        var waited = 0.0
+        while true {
+            if stopping { throw JournalError(.io, "the server is stopping") }
+            // A change alone is always let in, however large, when nothing else holds room.
+            let taken = reservedBytes > 0
+            let full = uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes && (taken || uncheckpointedBytes > 0)
+            let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
+            if !full && !unsyncedFull {
+                reservedBytes += bytes
+                return
+            }
+            if waited >= limits.failureWait {
+                if unsyncedFull, let failure { throw failure }
+                if full, let checkpointFailure { throw JournalError(.noSpace, "journal full and checkpoints fail: \(checkpointFailure)") }
+            }
+            if unsyncedFull && failure == nil && !syncing && unsyncedBytes > 0 {
+                // This caller does the fsync that makes room (for everyone waiting).
+                try? syncAsLeader()
+                continue
+            }
+            condition.wait(seconds: 0.1)
+            waited += 0.1
         }
-        let sequence = nextSequence
-        nextSequence += 1
+    }
+
+    /// Gives back room that `waitForRoom` held.
+    public func releaseRoom(bytes: Int) {
+        condition.withLock {
+            reservedBytes -= bytes
+            condition.broadcast()
+        }
+    }
+
+    /// Appends a change, writes it to the segment, and returns its sequence. Never waits.
+    @discardableResult
+    public func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
+        let sequence = condition.withLock {
+            let sequence = nextSequence
+            nextSequence += 1
+            return sequence
+        }
+        // Framed outside the lock (a copy and a checksum of up to 1 MiB); written in order under it.
         let frame = JournalFormat.frame(JournalRecord(sequence: sequence, exportID: exportID, change: change))
+        condition.lock()
+        defer { condition.unlock() }
+        // Sequences reach the segment in order: an append whose predecessor is still framing waits.
+        while appendedThrough != sequence - 1 { condition.wait() }
+        appendedThrough = sequence
+        defer { condition.broadcast() }
         uncheckpointedBytes += frame.readableBytes
+        unsyncedBytes += frame.readableBytes
         unsynced.append((sequence, frame))
         // While the durable side is failing, records wait in memory for the rewrite.
         if failure == nil {
             do {
-                if segmentFD < 0 { try openSegment(firstSequence: sequence) }
-                try write(frame)
+                try write(frame, sequence: sequence)
             } catch {
                 fail(error)
             }
@@ -99,7 +176,7 @@ public final class JournalWriter: @unchecked Sendable {
 
     /// The highest sequence appended so far.
     public var lastAppended: UInt64 {
-        condition.withLock { nextSequence - 1 }
+        condition.withLock { appendedThrough }
     }
 
     /// Returns once every record up to `sequence` is on stable storage, or throws if the
@@ -123,8 +200,10 @@ public final class JournalWriter: @unchecked Sendable {
     /// last write or sync failed). Called with the lock held; releases it around the fsync so
     /// others can append (and queue up for the next fsync) meanwhile.
     private func syncAsLeader() throws {
-        let target = nextSequence - 1
-        if failure != nil || (segmentFD < 0 && !unsynced.isEmpty) {
+        let target = appendedThrough
+        // Only after a failure: records in a segment that filled up are in `retired`, synced
+        // where they are.
+        if failure != nil {
             do {
                 try rewriteUnsynced()
             } catch {
@@ -132,27 +211,23 @@ public final class JournalWriter: @unchecked Sendable {
                 condition.broadcast()
                 throw failure!
             }
+            // Written again: appends from now on go to the new segment as well (if this fsync
+            // fails too, the failure is back and the next attempt rewrites them all again).
+            failure = nil
         }
         syncing = true
-        // Their own descriptors: an append may rotate the segment while the fsync runs.
-        let fds = (retiredFDs + (segmentFD >= 0 ? [segmentFD] : [])).map { dup($0) }
-        let retired = retiredFDs
-        retiredFDs = []
-        let path = segmentPath
+        // References, not descriptor numbers: a segment rotated away or abandoned meanwhile
+        // stays open until this fsync is done with it.
+        var files = retired
+        if let current { files.append(current) }
+        retired = []
         let failuresBefore = failures
         condition.unlock()
         var error: JournalError?
-        for fd in fds where error == nil {
-            if let injected = JournalFaults.injected("fdatasync", path) {
-                error = injected
-                break
-            }
-            if fd < 0 || fdatasync(fd) != 0 {
-                error = JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "fdatasync \(path): errno \(errno)")
-            }
+        for f in files where error == nil {
+            error = f.sync()
         }
-        for fd in fds where fd >= 0 { close(fd) }
-        for fd in retired { close(fd) }
+        files = []
         condition.lock()
         syncing = false
         if let error {
@@ -160,13 +235,13 @@ public final class JournalWriter: @unchecked Sendable {
         } else {
             // An append that failed during the fsync keeps the failure (its record is not in
             // any segment); everything up to the target was written before and is durable.
-            if failures == failuresBefore {
-                if failure != nil {
-                    logger.notice("journal writable again", metadata: ["journal.segment": "\(segmentPath)"])
-                }
-                failure = nil
+            if failures == failuresBefore && failing {
+                failing = false
+                logger.notice("journal writable again", metadata: ["journal.segment": "\(current?.path ?? "-")"])
             }
-            unsynced.removeFirst(unsynced.prefix { $0.0 <= target }.count)
+            let covered = unsynced.prefix { $0.0 <= target }
+            unsyncedBytes -= covered.reduce(0) { $0 + $1.1.readableBytes }
+            unsynced.removeFirst(covered.count)
             durableSequence = max(durableSequence, target)
         }
         condition.broadcast()
@@ -177,68 +252,68 @@ public final class JournalWriter: @unchecked Sendable {
     /// abandoned (the next sync writes every unsynced record to a fresh one).
     private func fail(_ error: Error) {
         let e = error as? JournalError ?? JournalError(.io, "\(error)")
-        if failure == nil {
+        if !failing {
+            failing = true
             logger.error("journal write failed; stable writes and COMMIT fail until it recovers", metadata: ["journal.error": "\(e)"])
         }
         failure = e
         failures += 1
-        if segmentFD >= 0 { close(segmentFD) }
-        segmentFD = -1
-        for fd in retiredFDs { close(fd) }
-        retiredFDs = []
+        current = nil
+        retired = []
     }
 
     /// After a failure: every record not yet durable, again, into a new segment.
     private func rewriteUnsynced() throws {
-        if segmentFD >= 0 { close(segmentFD) }
-        segmentFD = -1
-        guard let first = unsynced.first?.0 else { return }
-        try openSegment(firstSequence: first)
-        for (_, frame) in unsynced { try write(frame) }
+        current = nil
+        for (sequence, frame) in unsynced { try write(frame, sequence: sequence) }
     }
 
-    private func write(_ frame: ByteBuffer) throws {
-        try JournalFaults.check("write", segmentPath)
-        try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(segmentFD, $0, path: segmentPath) }
-        segmentBytes += frame.readableBytes
-        if segmentBytes >= limits.segmentSize { retireSegment() }
+    /// Writes a frame to the current segment, starting one (named by the frame's sequence)
+    /// when there is none, and retiring it once it is full.
+    private func write(_ frame: ByteBuffer, sequence: UInt64) throws {
+        let segment = try current ?? openSegment(firstSequence: sequence)
+        current = segment
+        try segment.append(frame)
+        if segment.bytes >= limits.effectiveSegmentSize { retireSegment() }
     }
 
     /// The next append starts a new segment; the old one is synced by the next fsync.
     private func retireSegment() {
-        guard segmentFD >= 0 else { return }
-        retiredFDs.append(segmentFD)
-        segmentFD = -1
+        guard let current else { return }
+        retired.append(current)
+        self.current = nil
     }
 
-    private func openSegment(firstSequence: UInt64) throws {
+    private func openSegment(firstSequence: UInt64) throws -> SegmentFile {
         let path = directory.segmentPath(firstSequence: firstSequence)
         // The caller may be a thread acting as an NFS client's user: the journal is the
         // server's own, created with root's identity whoever appends.
-        let fd = try CallerIdentity.asRoot { () throws -> Int32 in
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
-            }
-            return fd
-        }
-        do {
-            try JournalFaults.check("write", path)
-            try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
-        } catch {
-            close(fd)
-            throw error
-        }
-        JournalDirectory.syncDirectory(of: path)
-        segmentFD = fd
-        segmentPath = path
-        segmentBytes = JournalFormat.headerSize
+        return try CallerIdentity.asRoot { try SegmentFile(creating: path) }
     }
 
     /// The checkpointer freed `bytes` of journal.
     public func checkpointed(bytes: Int) {
         condition.withLock {
             uncheckpointedBytes = max(0, uncheckpointedBytes - bytes)
+            checkpointFailure = nil
+            condition.broadcast()
+        }
+    }
+
+    /// The last checkpoint failed (nil: it worked): changes at the journal's limit are refused
+    /// after `failureWait` rather than held back for ever.
+    public func checkpointFailed(_ reason: String?) {
+        condition.withLock {
+            checkpointFailure = reason
+            condition.broadcast()
+        }
+    }
+
+    /// The server is stopping: no change is taken any more (`waitForRoom` refuses at once, and
+    /// so nothing waits for room that no checkpoint will make), so the journal is final.
+    public func stop() {
+        condition.withLock {
+            stopping = true
             condition.broadcast()
         }
     }
@@ -250,8 +325,48 @@ public final class JournalWriter: @unchecked Sendable {
 
     public var status: Status {
         condition.withLock {
-            Status(appendedSequence: nextSequence - 1, durableSequence: durableSequence,
-                   uncheckpointedBytes: uncheckpointedBytes, failure: failure)
+            Status(appendedSequence: appendedThrough, durableSequence: durableSequence,
+                   uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,
+                   waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure)
         }
+    }
+}
+
+/// One open journal segment. It owns its descriptor: closed when the last reference goes, so
+/// a segment rotated away or abandoned after a failure stays open for an fsync still running
+/// on it, and a descriptor number is never used after it was closed.
+final class SegmentFile: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    /// Bytes written, header included (changed under the writer's lock only).
+    private(set) var bytes = 0
+
+    init(creating path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
+        }
+        try JournalFaults.check("write", path)
+        try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
+        bytes = JournalFormat.headerSize
+        JournalDirectory.syncDirectory(of: path)
+    }
+
+    deinit { close(fd) }
+
+    func append(_ frame: ByteBuffer) throws {
+        try JournalFaults.check("write", path)
+        try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
+        bytes += frame.readableBytes
+    }
+
+    /// fdatasync; the error, if it failed.
+    func sync() -> JournalError? {
+        if let injected = JournalFaults.injected("fdatasync", path) { return injected }
+        if let ms = Failpoint.journalDelayMilliseconds { usleep(UInt32(ms) * 1000) }
+        guard fdatasync(fd) != 0 else { return nil }
+        let e = errno
+        return JournalError(e == ENOSPC || e == EDQUOT ? .noSpace : .io, "fdatasync \(path): errno \(e)")
     }
 }

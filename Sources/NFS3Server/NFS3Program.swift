@@ -20,8 +20,10 @@ public struct NFS3Program: RPCProgram {
         guard let p = NFS3Procedure(rawValue: procedure) else { return nil }
         switch p {
         case .null: return .inline
-        case .getattr, .lookup, .access, .readlink, .read, .readdir, .readdirplus, .fsstat, .fsinfo, .pathconf, .commit:
+        case .getattr, .lookup, .access, .readlink, .read, .readdir, .readdirplus, .fsstat, .fsinfo, .pathconf:
             return .read
+        case .commit:
+            return .sync
         case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link:
             return .modify
         }

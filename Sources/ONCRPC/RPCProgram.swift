@@ -28,15 +28,22 @@ public struct RPCProcedureTraits: Hashable, Sendable {
     public var isIdempotent: Bool
     /// Blocking procedures (file-system calls) run on the thread pool, never on an event loop.
     public var isBlocking: Bool
+    /// Procedures that may wait a long time for storage (a change held back while the journal
+    /// makes room, a COMMIT waiting for an fsync) run on a pool of their own, so that however
+    /// many of them wait, the calls that only read are still answered.
+    public var mayWaitForStorage: Bool
 
-    public init(isIdempotent: Bool, isBlocking: Bool) {
+    public init(isIdempotent: Bool, isBlocking: Bool, mayWaitForStorage: Bool = false) {
         self.isIdempotent = isIdempotent
         self.isBlocking = isBlocking
+        self.mayWaitForStorage = mayWaitForStorage
     }
 
     public static let inline = RPCProcedureTraits(isIdempotent: true, isBlocking: false)
     public static let read = RPCProcedureTraits(isIdempotent: true, isBlocking: true)
-    public static let modify = RPCProcedureTraits(isIdempotent: false, isBlocking: true)
+    public static let modify = RPCProcedureTraits(isIdempotent: false, isBlocking: true, mayWaitForStorage: true)
+    /// Idempotent, but waits for storage (COMMIT).
+    public static let sync = RPCProcedureTraits(isIdempotent: true, isBlocking: true, mayWaitForStorage: true)
 }
 
 /// A procedure's answer: either results (written into the buffer the dispatcher handed it,

@@ -8,6 +8,8 @@ public final class ConnectionLimiter: Sendable {
     private struct State {
         var perClient: [String: Int] = [:]
         var total = 0
+        /// The connections admitted and not closed yet (for `closeAll`).
+        var channels: [ObjectIdentifier: any Channel] = [:]
     }
     private let state = NIOLockedValueBox(State())
     let maxPerClient: Int
@@ -19,22 +21,31 @@ public final class ConnectionLimiter: Sendable {
     }
 
     /// Admits a new connection from `client`, or says why not.
-    func admit(_ client: String) -> String? {
+    func admit(_ client: String, _ channel: any Channel) -> String? {
         state.withLockedValue { s in
             if s.total >= maxTotal { return "the server has \(maxTotal) connections already" }
             if s.perClient[client, default: 0] >= maxPerClient { return "the client has \(maxPerClient) connections already" }
             s.total += 1
             s.perClient[client, default: 0] += 1
+            s.channels[ObjectIdentifier(channel)] = channel
             return nil
         }
     }
 
-    func release(_ client: String) {
+    func release(_ client: String, _ channel: any Channel) {
         state.withLockedValue { s in
             s.total -= 1
             let n = s.perClient[client, default: 1] - 1
             s.perClient[client] = n > 0 ? n : nil
+            s.channels[ObjectIdentifier(channel)] = nil
         }
+    }
+
+    /// Closes every connection (a server that stops: the calls still running are not
+    /// answered, so their clients send them again to the server that comes next).
+    func closeAll() async {
+        let channels = state.withLockedValue { Array($0.channels.values) }
+        for c in channels { try? await c.close() }
     }
 
     /// Connections open now.
@@ -58,7 +69,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let address = context.remoteAddress?.ipAddress ?? "-"
-        if let refusal = limiter.admit(address) {
+        if let refusal = limiter.admit(address, context.channel) {
             logger.warning("connection refused", metadata: ["rpc.peer": "\(address)", "rpc.reason": "\(refusal)"])
             context.close(promise: nil)
             return
@@ -68,7 +79,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let client { limiter.release(client) }
+        if let client { limiter.release(client, context.channel) }
         client = nil
         context.fireChannelInactive()
     }

@@ -7,6 +7,7 @@ import ONCRPC
 public struct RPCListener: Sendable {
     public let tcp: Channel
     public let udp: Channel
+    let connections: ConnectionLimiter
 
     public var port: Int { tcp.localAddress?.port ?? 0 }
 
@@ -43,15 +44,17 @@ public struct RPCListener: Sendable {
                     }
                 }
                 .bind(host: host, port: boundPort).get()
-            return RPCListener(tcp: tcp, udp: udp)
+            return RPCListener(tcp: tcp, udp: udp, connections: limiter)
         } catch {
             try? await tcp.close()
             throw error
         }
     }
 
+    /// Stops listening and closes every connection.
     public func close() async {
         try? await tcp.close()
         try? await udp.close()
+        await connections.closeAll()
     }
 }

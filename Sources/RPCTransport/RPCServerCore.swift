@@ -23,20 +23,23 @@ public struct RPCServerLimits: Sendable {
     public init() {}
 }
 
-/// What the TCP and UDP listeners share: routing, the duplicate request cache, and the pool
-/// that runs blocking procedures.
+/// What the TCP and UDP listeners share: routing, the duplicate request cache, and the pools
+/// that run blocking procedures.
 public struct RPCServerCore: Sendable {
     public var dispatcher: RPCDispatcher
     public var cache: DuplicateRequestCache
     public var threadPool: NIOThreadPool
+    /// Runs the procedures that may wait for storage (`RPCProcedureTraits.mayWaitForStorage`).
+    public var storagePool: NIOThreadPool
     public var logger: Logger
     public var limits: RPCServerLimits
 
     public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: NIOThreadPool,
-                logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
+                storagePool: NIOThreadPool? = nil, logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
         self.dispatcher = dispatcher
         self.cache = cache
         self.threadPool = threadPool
+        self.storagePool = storagePool ?? threadPool
         self.logger = logger
         self.limits = limits
     }
@@ -94,7 +97,7 @@ public struct RPCServerCore: Sendable {
         }
         guard pending.traits.isBlocking else { return finish(RPCDispatcher.execute(pending, allocator: allocator)) }
         if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) { return finish(reply) }
-        threadPool.submit { state in
+        (pending.traits.mayWaitForStorage ? storagePool : threadPool).submit { state in
             guard case .active = state else {
                 return finish(RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator))
             }

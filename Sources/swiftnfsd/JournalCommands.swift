@@ -31,7 +31,11 @@ struct Status: ParsableCommand {
             let running = s.serverIsRunning
             print("server:         " + (running ? "running (pid \(s.pid)), status \(Self.age(Date(timeIntervalSince1970: Double(s.updated)))) old" : "not running (last pid \(s.pid))"))
             print("records:        \(s.appendedSequence) appended, \(s.durableSequence) durable")
-            print("not in copy:    \(s.uncheckpointedBytes) bytes")
+            print("not in copy:    \(s.uncheckpointedBytes) bytes" + (s.limitBytes > 0 ? " of \(s.limitBytes) allowed" : ""))
+            print("not yet synced: \(s.unsyncedBytes) bytes")
+            if s.heldBack > 0 {
+                print("held back:      \(s.heldBack) change(s) waiting for room (checkpoints are behind the write rate, or the durable disk is slow)")
+            }
             print("degraded:       " + (s.degraded.map { "YES: \($0)" } ?? "no"))
         } else {
             print("server:         no status written yet")

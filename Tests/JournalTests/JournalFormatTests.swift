@@ -1,4 +1,5 @@
 import FileStore
+import Foundation
 import Journal
 import NIOCore
 import Testing
@@ -42,6 +43,42 @@ import Testing
         #expect(scan.records == Self.sample)
         #expect(scan.damage == nil)
         #expect(scan.validLength == bytes.count)
+    }
+
+    /// The incremental decoder fed one byte at a time, as a segment read in small chunks
+    /// would feed it: the same records, and nil ("need more") until each frame is whole.
+    @Test func theDecoderTakesASegmentByteByByte() {
+        let bytes = Self.segment(Self.sample)
+        var decoder = JournalFrameDecoder()
+        var buffer = ByteBuffer()
+        var records: [JournalRecord] = []
+        for b in bytes {
+            buffer.writeInteger(b)
+            while let step = decoder.next(&buffer) {
+                guard case .record(let r, let frameBytes) = step else { Issue.record("damage \(step)"); return }
+                #expect(frameBytes == JournalFormat.frame(r).readableBytes)
+                records.append(r)
+            }
+        }
+        #expect(records == Self.sample)
+        #expect(decoder.end(leftover: buffer.readableBytes) == nil)
+        #expect(decoder.offset == bytes.count)
+    }
+
+    /// A segment file read through the bounded window gives what reading it whole gives, for
+    /// every truncation of it.
+    @Test func aSegmentFileIsStreamedLikeAWholeRead() throws {
+        let bytes = Self.segment(Self.sample)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-seg-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for cut in stride(from: 0, through: bytes.count, by: 7) {
+            try Data(bytes.prefix(cut)).write(to: URL(fileURLWithPath: path))
+            var streamed: [JournalRecord] = []
+            let damage = JournalReader.forEach(segment: path) { r, _ in streamed.append(r) }
+            let whole = JournalReader.scan(Array(bytes.prefix(cut)))
+            #expect(streamed == whole.records, "cut at \(cut)")
+            #expect(damage == whole.damage, "cut at \(cut)")
+        }
     }
 
     @Test func everyTruncationRecoversTheWholeRecordsBeforeIt() {

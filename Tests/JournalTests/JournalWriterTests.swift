@@ -1,0 +1,220 @@
+import FileStore
+import Foundation
+import Journal
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+
+/// The journal writer's back-pressure and its memory bound, with real segments in a temporary
+/// directory; no server.
+@Suite("Journal writer")
+struct JournalWriterTests {
+    static let export: UInt64 = 1
+
+    static func scratch() -> JournalDirectory {
+        JournalDirectory(root: NSTemporaryDirectory() + "swiftnfs-writer-\(UUID().uuidString)")
+    }
+
+    static func write(_ n: Int, bytes: Int = 64 << 10) -> FileChange {
+        .write(fileID: 7, path: Array("f".utf8), offset: UInt64(n * bytes), data: [UInt8](repeating: UInt8(n & 0xff), count: bytes))
+    }
+
+    /// Runs `body` on a thread of its own; the flag says whether it has returned.
+    static func onThread(_ body: @escaping @Sendable () throws -> Void) -> NIOLockedValueBox<Bool> {
+        let done = NIOLockedValueBox(false)
+        Thread.detachNewThread {
+            try? body()
+            done.withLockedValue { $0 = true }
+        }
+        return done
+    }
+
+    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    @Test("a change waits while the journal is at its limit and goes on once a checkpoint frees room")
+    func waitsAtTheLimit() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.maxUncheckpointedBytes = 1 << 20
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        // Past the limit (append itself never waits).
+        for n in 0..<20 { writer.append(exportID: Self.export, Self.write(n)) }
+        #expect(writer.status.uncheckpointedBytes > limits.maxUncheckpointedBytes)
+        let done = Self.onThread {
+            try writer.waitForRoom(bytes: 4096)
+            writer.releaseRoom(bytes: 4096)
+        }
+        #expect(Self.eventually { writer.status.waitingForRoom == 1 })
+        usleep(300_000)
+        #expect(done.withLockedValue { $0 } == false, "a change went through a full journal")
+        // The records are durable, the copy takes them, the journal shrinks.
+        try writer.waitDurable(writer.lastAppended)
+        let report = try Checkpointer(directory: directory, writer: writer, logger: Logger(label: "test"), syncServed: {}).checkpoint()
+        #expect(report.records == 20)
+        #expect(Self.eventually { done.withLockedValue { $0 } }, "the change stayed held back after the checkpoint")
+        #expect(writer.status.uncheckpointedBytes == 0)
+        #expect(directory.segments().count <= 1)
+    }
+
+    /// Changes admitted together hold their room until appended, so they cannot together
+    /// overshoot the limit: many threads at once, the journal never more than one change over.
+    @Test("changes admitted at once never overshoot the limit by more than one change")
+    func admittedChangesHoldRoom() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.maxUncheckpointedBytes = 2 << 20
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        let checkpointer = Checkpointer(directory: directory, writer: writer, logger: Logger(label: "test"), syncServed: {})
+        let peak = NIOLockedValueBox(0)
+        let writing = NIOLockedValueBox(8)
+        for _ in 0..<8 {
+            Thread.detachNewThread {
+                defer { writing.withLockedValue { $0 -= 1 } }
+                for n in 0..<40 {
+                    let room = 66 << 10
+                    guard (try? writer.waitForRoom(bytes: room)) != nil else { continue }
+                    usleep(1000)  // the change itself, made while the room is held
+                    writer.append(exportID: Self.export, Self.write(n))
+                    writer.releaseRoom(bytes: room)
+                    let now = writer.status.uncheckpointedBytes
+                    peak.withLockedValue { $0 = max($0, now) }
+                }
+            }
+        }
+        // The checkpoints that make room, on this thread, until every writer is done.
+        while writing.withLockedValue({ $0 }) > 0 { _ = try? checkpointer.checkpoint() }
+        #expect(peak.withLockedValue { $0 } <= limits.maxUncheckpointedBytes)
+    }
+
+    @Test("the bytes waiting for an fsync stay bounded: a held-back change makes the fsync itself")
+    func unsyncedBytesAreBounded() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.maxUnsyncedBytes = 1 << 20
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        var peak = 0
+        for n in 0..<200 {
+            try writer.waitForRoom(bytes: 66 << 10)
+            writer.append(exportID: Self.export, Self.write(n))
+            writer.releaseRoom(bytes: 66 << 10)
+            peak = max(peak, writer.status.unsyncedBytes)
+        }
+        #expect(peak <= limits.maxUnsyncedBytes)
+        #expect(writer.status.durableSequence >= 180, "nothing made room by syncing")
+    }
+
+    /// The EBADF of issue 13: after a segment filled up (the writer rotated away from it), the
+    /// next fsync treated the records in it as lost and wrote them all again to a new segment;
+    /// when they were more than a segment's worth, that rewrite filled the new segment too,
+    /// rotated away from it, and wrote the rest to descriptor -1 ("write ...: errno 9"), and the
+    /// journal stayed degraded for ever. Records in a segment that filled up are synced where
+    /// they are, and a rewrite (after a real failure) may span segments.
+    @Test("records in a segment that filled up are synced in place, never rewritten to a closed descriptor")
+    func fullSegmentThenSync() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.segmentSize = 256 << 10
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        // Eight records of 64 KiB: two segments, the last append filling the second.
+        for n in 0..<8 { writer.append(exportID: Self.export, Self.write(n)) }
+        try writer.waitDurable(writer.lastAppended)
+        #expect(writer.status.failure == nil)
+        #expect(writer.status.durableSequence == 8)
+        let onDisk = directory.segments().map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? 0 }.reduce(0, +)
+        #expect(onDisk < writer.status.uncheckpointedBytes + 4 * JournalFormat.headerSize, "records were written twice")
+        var read: [UInt64] = []
+        JournalLog.forEach(directory, after: 0) { r, _ in read.append(r.sequence) }
+        #expect(read == Array(1...8))
+    }
+
+    @Test("segments are a fraction of a small limit, so the journal on disk stays near it")
+    func segmentsScaleWithTheLimit() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.maxUncheckpointedBytes = 8 << 20
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        for n in 0..<100 { writer.append(exportID: Self.export, Self.write(n)) }
+        try writer.waitDurable(writer.lastAppended)
+        let sizes = directory.segments().map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? 0 }
+        #expect(sizes.count >= 5)
+        #expect(sizes.allSatisfy { $0 <= (1 << 20) + (80 << 10) }, "\(sizes)")
+    }
+
+    /// Appends, fsyncs, rotations and checkpoints that trim segments, all at once, with other
+    /// threads opening and closing descriptors meanwhile (so a descriptor number the writer
+    /// closed too early would be reused at once): no write or fsync may fail, and every record
+    /// must be in the journal or the copy.
+    @Test("concurrent appends, fsyncs, rotations and checkpoints never use a closed descriptor")
+    func descriptorOwnership() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.maxUncheckpointedBytes = 4 << 20
+        limits.segmentSize = 256 << 10
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        let checkpointer = Checkpointer(directory: directory, writer: writer, logger: Logger(label: "test"), syncServed: {})
+        let stop = NIOLockedValueBox(false)
+        let errors = NIOLockedValueBox<[String]>([])
+        let group = DispatchGroup()
+        for t in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                writer.append(exportID: Self.export, .create(fileID: UInt64(10 + t), path: Array("f\(t)".utf8), type: .regular,
+                                                             mode: 0o644, uid: 0, gid: 0, rdev: 0, target: []))
+                for n in 0..<150 {
+                    do {
+                        let room = 4096 * (1 + n % 16) + 1024
+                        try writer.waitForRoom(bytes: room)
+                        let s = writer.append(exportID: Self.export,
+                                              .write(fileID: UInt64(10 + t), path: Array("f\(t)".utf8), offset: UInt64(n * 4096),
+                                                     data: [UInt8](repeating: UInt8(n & 0xff), count: 4096 * (1 + n % 16))))
+                        writer.releaseRoom(bytes: room)
+                        if n % 5 == 0 { try writer.waitDurable(s) }
+                    } catch {
+                        errors.withLockedValue { $0.append("\(error)") }
+                    }
+                }
+            }
+        }
+        DispatchQueue.global().async(group: group) {
+            while !stop.withLockedValue({ $0 }) {
+                do { try checkpointer.checkpoint() } catch { errors.withLockedValue { $0.append("checkpoint: \(error)") } }
+            }
+        }
+        DispatchQueue.global().async(group: group) {
+            while !stop.withLockedValue({ $0 }) {
+                let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                close(fd)
+            }
+        }
+        #expect(Self.eventually(60) { writer.status.appendedSequence == 604 })
+        stop.withLockedValue { $0 = true }
+        group.wait()
+        try writer.waitDurable(writer.lastAppended)
+        try checkpointer.checkpoint()
+        #expect(errors.withLockedValue { $0 } == [])
+        #expect(writer.status.failure == nil)
+        #expect(directory.checkpointedSequence() == 604)
+        for t in 0..<4 {
+            let size = (try? FileManager.default.attributesOfItem(atPath: directory.copyDirectory(exportID: Self.export) + "/f\(t)")[.size] as? Int) ?? 0
+            #expect(size == (0..<150).map { ($0 + 1 + $0 % 16) * 4096 }.max())
+        }
+    }
+}
