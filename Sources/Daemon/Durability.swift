@@ -198,6 +198,12 @@ final class Durability: Sendable {
         try? FileManager.default.removeItem(atPath: Self.markerPath(exportID: exportID))
     }
 
+    /// The server is stopping: a checkpoint running in the background stops soon (`finish`
+    /// does the last one, within the time left).
+    func stopBackgroundWork() {
+        checkpointer.interrupt()
+    }
+
     /// The background work until shutdown, on two threads of its own (never the pools that
     /// answer clients, which back-pressure may fill): UNSTABLE data reaches the journal's
     /// stable storage within the flush interval (and a failed journal is retried as often),
@@ -288,6 +294,7 @@ final class Durability: Sendable {
     /// to date with the journal; if not, the next start goes on where this one stopped.
     func finish(deadline: Double) -> Bool {
         writer.stop()
+        checkpointer.resume()
         do {
             try writer.waitDurable(writer.lastAppended)
             let report = try checkpointer.checkpoint(deadline: deadline)

@@ -184,6 +184,7 @@ public final class NFSServer: Service, Sendable {
                 exports.reload()
                 notifier.notify("READY=1")
             }
+            for durability in durabilities { durability.stopBackgroundWork() }
             tasks.cancelAll()
         }
         notifier.notify("STOPPING=1")

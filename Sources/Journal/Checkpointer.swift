@@ -1,6 +1,7 @@
 import FileStore
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 
 /// Brings the durable copy up to date from the journal, then trims the journal.
 ///
@@ -29,6 +30,8 @@ public final class Checkpointer: @unchecked Sendable {
     private let lock = Condition()
     private var lastCheckpointTime: Double = 0
     private var lastError: String?
+    /// Set by `interrupt`: the checkpoint running stops after the record it is applying.
+    private let interrupted = NIOLockedValueBox(false)
 
     public init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
                 syncServed: @escaping @Sendable () throws -> Void) {
@@ -46,8 +49,11 @@ public final class Checkpointer: @unchecked Sendable {
         try lock.withLock {
             do {
                 let writer = self.writer
+                let interrupted = self.interrupted
                 let report = try Self.checkpoint(directory: directory, through: writer.status.durableSequence,
-                                                 syncServed: syncServed, deadline: deadline, rotate: { writer.rotate() })
+                                                 syncServed: syncServed,
+                                                 shouldStop: { interrupted.withLockedValue { $0 } || deadline.map { Self.monotonicNow() >= $0 } ?? false },
+                                                 rotate: { writer.rotate() })
                 writer.checkpointed(bytes: report.bytes)
                 if !report.stoppedEarly {
                     var now = timespec()
@@ -63,6 +69,16 @@ public final class Checkpointer: @unchecked Sendable {
                 throw error
             }
         }
+    }
+
+    /// Stops a checkpoint that is running (the server is stopping: its last checkpoint has a
+    /// deadline of its own) and every later one until `resume`.
+    public func interrupt() {
+        interrupted.withLockedValue { $0 = true }
+    }
+
+    public func resume() {
+        interrupted.withLockedValue { $0 = false }
     }
 
     /// Seconds since the epoch of the last successful checkpoint (0 if none this run), and the
@@ -82,7 +98,7 @@ public final class Checkpointer: @unchecked Sendable {
     /// whose later rename can no longer find its directory), so only a copy whose progress
     /// was lost in a reboot is treated as possibly ahead.
     public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
-                                  syncServed: (() throws -> Void)?, deadline: Double? = nil,
+                                  syncServed: (() throws -> Void)?, shouldStop: (() -> Bool)? = nil,
                                   rotate: () -> Void) throws -> Report {
         let start = directory.checkpointedSequence()
         guard limit > start else {
@@ -101,7 +117,7 @@ public final class Checkpointer: @unchecked Sendable {
             do {
                 return try JournalLog.forEach(directory, after: start, through: limit) { r, frameBytes in
                     if r.sequence > applied {
-                        if let deadline, records % 64 == 0, Self.monotonicNow() >= deadline { throw Stop() }
+                        if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
                                                                    mayBeAhead: progress == .unknown)
