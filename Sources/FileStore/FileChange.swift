@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A change the server made to an exported tree, as the write-back journal records it.
 ///
 /// Every change names the files it touches both by file id (to find them in the served tree,
@@ -56,6 +58,8 @@ public protocol ChangeRecorder: Sendable {
     func releaseRoom(bytes: Int)
     /// Records a change to export `exportID`; returns its sequence number.
     func record(_ change: FileChange, exportID: UInt64) -> UInt64
+    /// Records a `.write` whose data is in a received buffer (no copy into an array first).
+    func recordWrite(fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer, exportID: UInt64) -> UInt64
     /// Returns once every change up to `sequence` is on stable storage; throws when the durable
     /// side cannot take it (no space, I/O error).
     func makeDurable(through sequence: UInt64) throws

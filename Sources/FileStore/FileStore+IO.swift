@@ -98,9 +98,8 @@ extension FileStore {
         }
         if let recorder {
             // The data goes to the journal; its order against renames is kept by the lock.
-            let bytes = Array(data.readableBytesView)
             changeLock.withLock {
-                _ = recorder.record(.write(fileID: id, path: path(of: id), offset: offset, data: bytes), exportID: exportID)
+                _ = recorder.recordWrite(fileID: id, path: path(of: id), offset: offset, data: data, exportID: exportID)
             }
             // Stability comes from the journal (the caller waits with `makeDurable`).
             return total

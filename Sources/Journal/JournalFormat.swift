@@ -25,14 +25,27 @@ public enum JournalFormat {
 
     /// The framed bytes of one record.
     public static func frame(_ record: JournalRecord) -> ByteBuffer {
-        var out = ByteBuffer()
-        if case .write(_, let path, _, let data) = record.change {
-            out.reserveCapacity(frameHeaderSize + 64 + path.count + data.count)
+        var capacity = 128
+        if case .write(_, let path, _, let data) = record.change { capacity += path.count + data.count }
+        return frame(capacity: capacity) { $0.writeJournalRecord(record) }
+    }
+
+    /// The framed bytes of a write record whose data is in a received buffer (copied once,
+    /// into the frame).
+    public static func frameWrite(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64,
+                                  data: ByteBuffer) -> ByteBuffer {
+        frame(capacity: 128 + path.count + data.readableBytes) {
+            $0.writeJournalWriteRecord(sequence: sequence, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data)
         }
+    }
+
+    static func frame(capacity: Int, _ writeRecord: (inout ByteBuffer) -> Int) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(frameHeaderSize + capacity)
         // The record goes straight after room for its length and checksum, filled in after.
         out.writeXDRUInt32(0)
         out.writeXDRUInt32(0)
-        out.writeJournalRecord(record)
+        _ = writeRecord(&out)
         let length = out.readableBytes - frameHeaderSize
         let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[frameHeaderSize...])) }
         out.setInteger(UInt32(length), at: 0)

@@ -104,6 +104,23 @@ extension ByteBuffer {
         return JournalRecord(sequence: sequence, exportID: export, change: change)
     }
 
+    /// A write record with its data taken straight from a received buffer: the same bytes as
+    /// `writeJournalRecord` of the `.write` change, without first copying the data into an array.
+    @discardableResult
+    public mutating func writeJournalWriteRecord(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8],
+                                                 offset: UInt64, data: ByteBuffer) -> Int {
+        let start = writerIndex
+        writeXDRUInt64(sequence)
+        writeXDRUInt64(exportID)
+        writeJournalWriteFields(fileID: fileID, path: path, offset: offset)
+        writeXDRVariableOpaque(data)
+        return writerIndex - start
+    }
+
+    mutating func writeJournalWriteFields(fileID: UInt64, path: [UInt8], offset: UInt64) {
+        writeXDRUInt32(1); writeXDRUInt64(fileID); writeXDRVariableOpaque(bytes: path); writeXDRUInt64(offset)
+    }
+
     @discardableResult
     public mutating func writeJournalRecord(_ r: JournalRecord) -> Int {
         let start = writerIndex
@@ -111,7 +128,7 @@ extension ByteBuffer {
         writeXDRUInt64(r.exportID)
         switch r.change {
         case .write(let id, let path, let offset, let data):
-            writeXDRUInt32(1); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path); writeXDRUInt64(offset)
+            writeJournalWriteFields(fileID: id, path: path, offset: offset)
             writeXDRVariableOpaque(bytes: data)
         case .setAttributes(let id, let path, let a):
             writeXDRUInt32(2); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: path)

@@ -1,4 +1,5 @@
 import FileStore
+import NIOCore
 
 /// The file stores' `ChangeRecorder`: changes go to the journal writer; durability errors
 /// come back as the store's own error type (NFS3ERR_NOSPC or NFS3ERR_IO to clients).
@@ -11,6 +12,10 @@ public struct JournalRecorder: ChangeRecorder {
 
     public func record(_ change: FileChange, exportID: UInt64) -> UInt64 {
         writer.append(exportID: exportID, change)
+    }
+
+    public func recordWrite(fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer, exportID: UInt64) -> UInt64 {
+        writer.appendWrite(exportID: exportID, fileID: fileID, path: path, offset: offset, data: data)
     }
 
     public func waitForRoom(bytes: Int) throws {

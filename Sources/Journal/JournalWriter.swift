@@ -147,13 +147,23 @@ public final class JournalWriter: @unchecked Sendable {
     /// Appends a change, writes it to the segment, and returns its sequence. Never waits.
     @discardableResult
     public func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
+        append { JournalFormat.frame(JournalRecord(sequence: $0, exportID: exportID, change: change)) }
+    }
+
+    /// `append` of a write whose data is in a received buffer (framed without an extra copy).
+    @discardableResult
+    public func appendWrite(exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer) -> UInt64 {
+        append { JournalFormat.frameWrite(sequence: $0, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data) }
+    }
+
+    private func append(framing: (UInt64) -> ByteBuffer) -> UInt64 {
         let sequence = condition.withLock {
             let sequence = nextSequence
             nextSequence += 1
             return sequence
         }
         // Framed outside the lock (a copy and a checksum of up to 1 MiB); written in order under it.
-        let frame = JournalFormat.frame(JournalRecord(sequence: sequence, exportID: exportID, change: change))
+        let frame = framing(sequence)
         condition.lock()
         defer { condition.unlock() }
         // Sequences reach the segment in order: an append whose predecessor is still framing waits.

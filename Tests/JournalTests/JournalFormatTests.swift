@@ -37,6 +37,20 @@ import Testing
         }
     }
 
+    /// A write framed from a received buffer is byte for byte the frame of its `.write` change.
+    @Test func aWriteFramedFromABufferIsTheSameFrame() {
+        for count in [0, 1, 3, 4, 4096, 65_537] {
+            let data = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            var received = ByteBuffer(bytes: [9, 9] + data)
+            received.moveReaderIndex(forwardBy: 2)  // a slice of a larger buffer, as a WRITE's payload is
+            let record = JournalRecord(sequence: 42, exportID: 7, change: .write(fileID: 3, path: Array("dir/f".utf8),
+                                                                                 offset: 1 << 40, data: data))
+            let fromBuffer = JournalFormat.frameWrite(sequence: 42, exportID: 7, fileID: 3, path: Array("dir/f".utf8),
+                                                      offset: 1 << 40, data: received)
+            #expect(fromBuffer == JournalFormat.frame(record), "\(count) bytes")
+        }
+    }
+
     @Test func aWholeSegmentReadsBack() {
         let bytes = Self.segment(Self.sample)
         let scan = JournalReader.scan(bytes)
