@@ -87,7 +87,8 @@ struct Checkpoint: ParsableCommand {
 
 struct JournalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "journal", abstract: "Journal tools.", subcommands: [Inspect.self])
+        commandName: "journal", abstract: "Journal tools (status and checkpoint are also top-level commands).",
+        subcommands: [Status.self, Checkpoint.self, Inspect.self])
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
