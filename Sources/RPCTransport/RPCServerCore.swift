@@ -16,6 +16,9 @@ public struct RPCServerLimits: Sendable {
     public var maxConnectionsPerClient: Int = 64
     /// TCP connections in all.
     public var maxConnections: Int = 1024
+    /// Bytes of calls received and not yet answered, over all TCP connections, before every
+    /// connection stops reading (see `InFlightBudget`).
+    public var maxInFlightBytes: Int = 96 << 20
     /// A connection with no traffic in either direction for this long is closed (knfsd: 6
     /// minutes); a client reconnects transparently when it next has something to send.
     public var idleTimeout: TimeAmount = .minutes(5)
@@ -33,6 +36,8 @@ public struct RPCServerCore: Sendable {
     public var storagePool: NIOThreadPool
     public var logger: Logger
     public var limits: RPCServerLimits
+    /// Shared by every listener made with this core.
+    public var budget: InFlightBudget
 
     public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: NIOThreadPool,
                 storagePool: NIOThreadPool? = nil, logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
@@ -42,6 +47,7 @@ public struct RPCServerCore: Sendable {
         self.storagePool = storagePool ?? threadPool
         self.logger = logger
         self.limits = limits
+        self.budget = InFlightBudget(limit: limits.maxInFlightBytes)
     }
 
     /// Handles one record. `send` is called exactly once for every call that is answered

@@ -38,17 +38,25 @@ final class RPCStreamHandler: ChannelDuplexHandler {
         let record = unwrapInboundIn(data)
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
+        let size = record.readableBytes
+        let budget = core.budget
+        budget.take(size)
         let willReply = core.receive(
             record: record, remote: context.remoteAddress, local: context.localAddress,
             transport: .tcp, allocator: context.channel.allocator
         ) { reply in
+            budget.give(size)
             if loop.inEventLoop {
                 bound.value.replyReady(reply)
             } else {
                 loop.execute { bound.value.replyReady(reply) }
             }
         }
-        if willReply { inFlight += 1 }
+        if willReply {
+            inFlight += 1
+        } else {
+            budget.give(size)
+        }
     }
 
     private func replyReady(_ reply: RPCReplyMessage) {
@@ -75,13 +83,15 @@ final class RPCStreamHandler: ChannelDuplexHandler {
     }
 
     private var mayRead: Bool {
-        inFlight < core.limits.maxInFlightPerConnection && (context?.channel.isWritable ?? false)
+        inFlight < core.limits.maxInFlightPerConnection && (context?.channel.isWritable ?? false) && core.budget.isAvailable
     }
 
     private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
         if readHeld && mayRead {
             readHeld = false
             context.read()
+        } else if readHeld {
+            waitForBudget(context)
         }
     }
 
@@ -90,6 +100,25 @@ final class RPCStreamHandler: ChannelDuplexHandler {
             context.read()
         } else {
             readHeld = true
+            waitForBudget(context)
+        }
+    }
+
+    /// Held back by the budget shared with every connection: resumed, on this connection's
+    /// loop, when some other connection's replies give bytes back.
+    private var waitingForBudget = false
+
+    private func waitForBudget(_ context: ChannelHandlerContext) {
+        guard !waitingForBudget, !core.budget.isAvailable else { return }
+        waitingForBudget = true
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        core.budget.whenAvailable {
+            loop.execute {
+                let handler = bound.value
+                handler.waitingForBudget = false
+                if let context = handler.context { handler.resumeReadingIfPossible(context) }
+            }
         }
     }
 
