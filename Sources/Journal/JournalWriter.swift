@@ -27,7 +27,7 @@ public final class JournalWriter: @unchecked Sendable {
         public var maxUncheckpointedBytes = 1 << 30
         /// Changes wait while more than this many appended bytes wait for an fsync (they are
         /// also held in memory for a rewrite after a failure): the bound of that memory.
-        public var maxUnsyncedBytes = 64 << 20
+        public var maxUnsyncedBytes = 32 << 20
         /// How long a change waits for a failing journal to recover before it is refused.
         public var failureWait: Double = 10
         /// A new segment is started beyond this size (0: an eighth of the journal's limit,

@@ -18,7 +18,7 @@ public struct RPCServerLimits: Sendable {
     public var maxConnections: Int = 1024
     /// Bytes of calls received and not yet answered, over all TCP connections, before every
     /// connection stops reading (see `InFlightBudget`).
-    public var maxInFlightBytes: Int = 96 << 20
+    public var maxInFlightBytes: Int = 48 << 20
     /// A connection with no traffic in either direction for this long is closed (knfsd: 6
     /// minutes); a client reconnects transparently when it next has something to send.
     public var idleTimeout: TimeAmount = .minutes(5)
