@@ -11,8 +11,10 @@ import NIOPosix
 final class Durability: Sendable {
     struct Settings: Sendable {
         var directory: String
-        /// UNSTABLE writes reach stable storage in the journal within this interval.
+        /// Records reach stable storage in the journal within this interval.
         var flushInterval: Duration = .milliseconds(500)
+        /// When UNSTABLE data is copied into the journal.
+        var writeBack = WriteBackSettings()
         /// A checkpoint runs this often (and sooner when the journal grows past half its bound).
         var checkpointInterval: Duration = .seconds(30)
         var limits = JournalWriter.Limits()
@@ -26,13 +28,17 @@ final class Durability: Sendable {
     /// What the journal held after the last checkpoint when the server started.
     let recovered: JournalLog.Summary
     let statusFile: JournalStatusFile
+    /// Copies UNSTABLE data that is due (all of it when true) into the journal.
+    let writeBack: @Sendable (Bool) throws -> Void
 
     var recorder: JournalRecorder { JournalRecorder(writer: writer) }
 
     /// Opens the journal: reads what is after the last checkpoint (for recovery) and prepares
     /// a writer that continues its sequence.
-    init(settings: Settings, syncServed: @escaping @Sendable () throws -> Void, logger: Logger) throws {
+    init(settings: Settings, syncServed: @escaping @Sendable () throws -> Void,
+         writeBack: @escaping @Sendable (Bool) throws -> Void, logger: Logger) throws {
         self.settings = settings
+        self.writeBack = writeBack
         self.logger = logger
         directory = JournalDirectory(root: settings.directory)
         statusFile = JournalStatusFile(directory)
@@ -220,10 +226,18 @@ final class Durability: Sendable {
     }
 
     private func flushLoop(_ threads: NIOThreadPool) async {
-        let writer = self.writer
+        let (writer, writeBack, logger) = (self.writer, self.writeBack, self.logger)
+        let interval = min(settings.flushInterval, settings.writeBack.delay > .zero ? settings.writeBack.delay : settings.flushInterval)
         while !Task.isCancelled {
-            try? await Task.sleep(for: settings.flushInterval)
-            _ = try? await threads.runIfActive { try writer.waitDurable(writer.lastAppended) }
+            try? await Task.sleep(for: interval)
+            _ = try? await threads.runIfActive {
+                do {
+                    try writeBack(false)
+                } catch {
+                    logger.debug("UNSTABLE data not copied into the journal yet", metadata: ["journal.error": "\(error)"])
+                }
+                try writer.waitDurable(writer.lastAppended)
+            }
             publishStatus()
         }
     }
@@ -293,6 +307,15 @@ final class Durability: Sendable {
     /// long as `deadline` (CLOCK_MONOTONIC seconds) allows. Returns whether the copy is up
     /// to date with the journal; if not, the next start goes on where this one stopped.
     func finish(deadline: Double) -> Bool {
+        // UNSTABLE data still waiting goes into the journal first (past its limit if need be:
+        // no checkpoint makes room any more before the last one).
+        writer.drain()
+        do {
+            try writeBack(true)
+        } catch {
+            logger.error("UNSTABLE data not copied into the journal at the stop; clients send it again after the restart",
+                         metadata: ["journal.error": "\(error)"])
+        }
         writer.stop()
         checkpointer.resume()
         do {

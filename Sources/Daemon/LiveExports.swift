@@ -129,7 +129,8 @@ final class LiveExports: Sendable {
             try durability?.seedCopyIfNeeded(exportID: exportID, root: path)
             try durability?.ensureCopyRoot(exportID: exportID, root: path)
             store = try FileStore(root: path, stateDirectory: stateDirectory, exportID: exportID,
-                                  handleKey: handleKey, recorder: durability?.recorder, logger: logger)
+                                  handleKey: handleKey, recorder: durability?.recorder,
+                                  writeBack: durability?.settings.writeBack ?? WriteBackSettings(), logger: logger)
             if let durability {
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
                 durability.settlePendingChange(of: store, rebuilt: rebuilt)

@@ -69,10 +69,17 @@ public final class NFSServer: Service, Sendable {
                 settings.flushInterval = configuration.journalFlushInterval
                 settings.checkpointInterval = configuration.checkpointInterval
                 settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
+                // What waits to be copied fits in a quarter of the journal, so a COMMIT or the
+                // stop can always copy it.
+                settings.writeBack = WriteBackSettings(
+                    delay: configuration.writeBackDelay,
+                    maxBytes: min(256 << 20, UInt64(configuration.maxJournalBytes / 4)))
                 // Every journal syncs the served trees and identity indexes of all exports
                 // before a checkpoint.
                 return try Durability(settings: settings, syncServed: { [weak exports] in
                     for e in exports?.current ?? [] { try e.export.store.syncTree() }
+                }, writeBack: { [weak exports] all in
+                    for e in exports?.current ?? [] { try e.export.store.writeBackDue(all: all) }
                 }, logger: logger)
             },
             logger: logger)

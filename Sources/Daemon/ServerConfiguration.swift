@@ -24,8 +24,11 @@ public struct ServerConfiguration: Sendable {
     /// The durable directory (an EBS volume) for the write-back journal and the checkpointed
     /// copy; nil for none (the served directory is then the only copy).
     public var durableDirectory: String?
-    /// How soon UNSTABLE writes reach the journal's stable storage.
+    /// How soon records in the journal reach its stable storage.
     public var journalFlushInterval: Duration = .milliseconds(500)
+    /// How long UNSTABLE data may wait in the served file for its COMMIT before it is copied
+    /// into the journal anyway (zero: copied as it is written). See `WriteBackSettings`.
+    public var writeBackDelay: Duration = .seconds(2)
     /// How often the durable copy is brought up to date.
     public var checkpointInterval: Duration = .seconds(30)
     /// Appends wait (slower acknowledgements) while the journal holds more than this.

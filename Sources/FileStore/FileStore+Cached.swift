@@ -44,7 +44,8 @@ extension FileStore {
     public func cachedRead(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator)
         -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)?
     {
-        guard let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return nil }
+        guard offset <= Self.maxOffset - UInt64(count),
+              let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return nil }
         return withExtendedLifetime(d) {
             var buffer = allocator.buffer(capacity: count + 3)
             var failed = false

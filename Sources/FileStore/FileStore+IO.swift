@@ -13,6 +13,9 @@ public enum WriteDurability: Sendable {
 }
 
 extension FileStore {
+    /// The largest offset (and size) a file can have: off_t is signed.
+    static let maxOffset = UInt64(Int64.max)
+
     /// A cached descriptor for reading (and, if asked, writing) a regular file, opened by the
     /// identity of the current call, so the kernel checked that caller's permissions.
     ///
@@ -55,6 +58,8 @@ extension FileStore {
         let d = try descriptor(id, writable: false)
         // Open until the last system call on it, even if the cache evicts it meanwhile.
         defer { withExtendedLifetime(d) {} }
+        // Nothing is past the largest offset a file can have: the end of the file.
+        let count = offset < Self.maxOffset ? Int(min(UInt64(count), Self.maxOffset - offset)) : 0
         var buffer = allocator.buffer(capacity: count + 3)
         var total = 0
         while total < count {
@@ -84,18 +89,29 @@ extension FileStore {
         // Open until the last system call on it, even if the cache evicts it meanwhile.
         defer { withExtendedLifetime(d) {} }
         guard d.writable else { throw StoreError(.accessDenied, operation: "write") }
+        let count = data.readableBytes
+        guard offset <= Self.maxOffset - UInt64(count) else { throw StoreError(.fileTooBig, operation: "write") }
+        func pwriteAll() throws -> Int {
+            var total = 0
+            try data.withUnsafeReadableBytes { ptr in
+                while total < count {
+                    let n = try sys("pwrite") { pwrite(d.fd, ptr.baseAddress! + total, count - total, off_t(offset) + off_t(total)) }
+                    total += n
+                }
+            }
+            return total
+        }
+        if durability == .unstable, let table = writeBackTable, table.hasRoom {
+            // Copied into the journal later, from the file (see `WriteBackSettings`).
+            let total = try pwriteAll()
+            table.note(id, offset..<offset + UInt64(total))
+            return total
+        }
         // Room for the record (the data and a path) in the journal, held until it is appended.
-        let room = data.readableBytes + Self.namespaceRecordRoom
+        let room = count + Self.namespaceRecordRoom
         try recorder?.waitForRoom(bytes: room)
         defer { recorder?.releaseRoom(bytes: room) }
-        var total = 0
-        let count = data.readableBytes
-        try data.withUnsafeReadableBytes { ptr in
-            while total < count {
-                let n = try sys("pwrite") { pwrite(d.fd, ptr.baseAddress! + total, count - total, off_t(offset) + off_t(total)) }
-                total += n
-            }
-        }
+        let total = try pwriteAll()
         if let recorder {
             // The data goes to the journal; its order against renames is kept by the lock.
             changeLock.withLock {
@@ -115,6 +131,7 @@ extension FileStore {
     /// Makes everything written to the file stable (fsync), and the identity index with it.
     public func commit(_ id: UInt64) throws {
         if isJournaled {
+            try writeBack(id)
             index.sync()
             return try makeDurable()
         }

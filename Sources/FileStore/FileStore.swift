@@ -29,17 +29,20 @@ public final class FileStore: Sendable {
     let changeLock = NIOLock()
     /// With a journal: the namespace change in progress (see `PendingChange`).
     let pending: PendingNote?
+    /// With a journal: UNSTABLE data not yet copied into it (see `WriteBackSettings`).
+    let writeBackTable: WriteBackTable?
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
     /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
     /// clients send the mode they want with their own umask already applied.
     public init(root: String, stateDirectory: String, exportID: UInt64, handleKey: SipHash24,
-                recorder: (any ChangeRecorder)? = nil, cacheLimits: HandleCacheLimits = HandleCacheLimits(),
-                logger: Logger) throws {
+                recorder: (any ChangeRecorder)? = nil, writeBack: WriteBackSettings = WriteBackSettings(),
+                cacheLimits: HandleCacheLimits = HandleCacheLimits(), logger: Logger) throws {
         self.root = root
         self.cache = HandleCache(limits: cacheLimits)
         self.handleKey = handleKey
         self.recorder = recorder
+        self.writeBackTable = recorder != nil && writeBack.isEnabled ? WriteBackTable(settings: writeBack) : nil
         self.exportID = exportID
         self.logger = logger
         let fd = Glibc.open(root, CNFS_O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -239,6 +242,7 @@ public final class FileStore: Sendable {
                     guard type == .regular else {
                         throw StoreError(type == .directory ? .isDirectory : .invalid, operation: "truncate")
                     }
+                    guard size <= Self.maxOffset else { throw StoreError(.fileTooBig, operation: "truncate") }
                     let fd = try sys("open for truncate") { openat(dirFD, p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) }
                     defer { close(fd) }
                     _ = try sys("truncate") { ftruncate(fd, off_t(size)) }

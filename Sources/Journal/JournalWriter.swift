@@ -79,10 +79,15 @@ public final class JournalWriter: @unchecked Sendable {
     private var failures = 0
     private var uncheckpointedBytes = 0
     private var waitingForRoom = 0
+    /// Appends waiting for the one before them to reach the segment.
+    private var waitingForOrder = 0
     /// Room held by changes admitted and not yet appended.
     private var reservedBytes = 0
     private var checkpointFailure: String?
     private var stopping = false
+    /// The last changes before the stop are taken past the journal's limit (no checkpoint
+    /// makes room for them before the last one).
+    private var draining = false
     /// The highest sequence appended (in the segment or, while failing, in memory) so far.
     private var appendedThrough: UInt64
 
@@ -116,7 +121,8 @@ public final class JournalWriter: @unchecked Sendable {
             if stopping { throw JournalError(.io, "the server is stopping") }
             // A change alone is always let in, however large, when nothing else holds room.
             let taken = reservedBytes > 0
-            let full = uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes && (taken || uncheckpointedBytes > 0)
+            let full = !draining && uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes
+                && (taken || uncheckpointedBytes > 0)
             let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
             if !full && !unsyncedFull {
                 reservedBytes += bytes
@@ -131,7 +137,7 @@ public final class JournalWriter: @unchecked Sendable {
                 try? syncAsLeader()
                 continue
             }
-            condition.wait(seconds: 0.1)
+            condition.wait(for: .room, seconds: 0.1)
             waited += 0.1
         }
     }
@@ -140,7 +146,7 @@ public final class JournalWriter: @unchecked Sendable {
     public func releaseRoom(bytes: Int) {
         condition.withLock {
             reservedBytes -= bytes
-            condition.broadcast()
+            if waitingForRoom > 0 { condition.broadcast(.room) }
         }
     }
 
@@ -167,9 +173,13 @@ public final class JournalWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         // Sequences reach the segment in order: an append whose predecessor is still framing waits.
-        while appendedThrough != sequence - 1 { condition.wait() }
+        while appendedThrough != sequence - 1 {
+            waitingForOrder += 1
+            condition.wait(for: .order)
+            waitingForOrder -= 1
+        }
         appendedThrough = sequence
-        defer { condition.broadcast() }
+        defer { if waitingForOrder > 0 { condition.broadcast(.order) } }
         uncheckpointedBytes += frame.readableBytes
         unsyncedBytes += frame.readableBytes
         unsynced.append((sequence, frame))
@@ -197,7 +207,7 @@ public final class JournalWriter: @unchecked Sendable {
         var attempted = false
         while durableSequence < sequence {
             if syncing {
-                condition.wait()
+                condition.wait(for: .durable)
                 continue
             }
             if attempted, let failure { throw failure }
@@ -218,7 +228,7 @@ public final class JournalWriter: @unchecked Sendable {
                 try rewriteUnsynced()
             } catch {
                 fail(error)
-                condition.broadcast()
+                condition.broadcastAll()
                 throw failure!
             }
             // Written again: appends from now on go to the new segment as well (if this fsync
@@ -254,7 +264,12 @@ public final class JournalWriter: @unchecked Sendable {
             unsynced.removeFirst(covered.count)
             durableSequence = max(durableSequence, target)
         }
-        condition.broadcast()
+        if error != nil {
+            condition.broadcastAll()
+        } else {
+            condition.broadcast(.durable)
+            if waitingForRoom > 0 { condition.broadcast(.room) }
+        }
         if let error { throw error }
     }
 
@@ -306,7 +321,7 @@ public final class JournalWriter: @unchecked Sendable {
         condition.withLock {
             uncheckpointedBytes = max(0, uncheckpointedBytes - bytes)
             checkpointFailure = nil
-            condition.broadcast()
+            condition.broadcast(.room)
         }
     }
 
@@ -315,7 +330,16 @@ public final class JournalWriter: @unchecked Sendable {
     public func checkpointFailed(_ reason: String?) {
         condition.withLock {
             checkpointFailure = reason
-            condition.broadcast()
+            condition.broadcast(.room)
+        }
+    }
+
+    /// The server is stopping and copies what it still has into the journal: changes are
+    /// no longer held back by the journal's limit (by an fsync still).
+    public func drain() {
+        condition.withLock {
+            draining = true
+            condition.broadcast(.room)
         }
     }
 
@@ -324,7 +348,7 @@ public final class JournalWriter: @unchecked Sendable {
     public func stop() {
         condition.withLock {
             stopping = true
-            condition.broadcast()
+            condition.broadcastAll()
         }
     }
 

@@ -25,6 +25,9 @@ extension NFS3Server {
                 written = try export.store.write(id, offset: call.offset, data: data, durability: durability)
                 // With a journal, DATA_SYNC and FILE_SYNC are stable once the journal is.
                 if call.stable != .unstable { try export.store.makeDurable() }
+            } catch let e as StoreError where e.code == .fileTooBig {
+                // Refused before anything was written: nothing to send again.
+                throw e
             } catch {
                 verifier.reset()
                 logger.warning("write failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])

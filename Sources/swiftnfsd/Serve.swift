@@ -36,8 +36,11 @@ struct Serve: AsyncParsableCommand {
                                valueName: "DIR"))
     var durableDir: String?
 
-    @Option(help: "Milliseconds within which UNSTABLE writes reach the journal's stable storage.")
+    @Option(help: "Milliseconds within which records in the journal reach its stable storage.")
     var journalFlushMs = 500
+
+    @Option(help: "Milliseconds UNSTABLE data may wait in the served file for its COMMIT before it is copied into the journal anyway (0: copied as it is written).")
+    var writeBackMs = 2000
 
     @Option(help: "Seconds between checkpoints of the durable copy.")
     var checkpointSeconds = 30
@@ -58,6 +61,7 @@ struct Serve: AsyncParsableCommand {
         guard (1...65535).contains(nfsPort) || nfsPort == 0 else { throw ValidationError("--nfs-port must be 0...65535") }
         guard (0...65535).contains(portmapPort) else { throw ValidationError("--portmap-port must be 0...65535") }
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        guard writeBackMs >= 0 else { throw ValidationError("--write-back-ms must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -90,6 +94,7 @@ struct Serve: AsyncParsableCommand {
         configuration.stateDirectory = stateDir ?? durableDir.map { $0 + "/state" } ?? "/var/lib/swiftnfs"
         configuration.durableDirectory = durableDir
         configuration.journalFlushInterval = .milliseconds(journalFlushMs)
+        configuration.writeBackDelay = .milliseconds(writeBackMs)
         configuration.checkpointInterval = .seconds(checkpointSeconds)
         configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads

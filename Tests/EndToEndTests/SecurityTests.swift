@@ -183,6 +183,32 @@ struct SecurityTests {
         }
     }
 
+    @Test("offsets and sizes past what a file can have: NFS3ERR_FBIG or an empty end of file, and the server keeps serving")
+    func offsetsPastTheLargestFile() async throws {
+        try await withServer(exports: { export, _ in "\(export) 127.0.0.1(rw,insecure,no_root_squash)\n" }) { server, _ in
+            let c = try await client(server, from: "127.0.0.1", uid: 0, gid: 0)
+            let root = try await c.mount(server.exportPath)
+            let file = try #require(try await c.create(root, Array("big-offsets".utf8)).object)
+            let data = ByteBuffer(bytes: [1, 2, 3, 4])
+            let verifier = try await c.write(file, offset: 0, data: data, stable: .unstable).verifier
+            for offset: UInt64 in [UInt64(Int64.max) - 1, 1 << 63, UInt64.max - 1] {
+                for stable: NFS3StableHow in [.unstable, .fileSync] {
+                    await fails("NFS3ERR_FBIG") { try await c.write(file, offset: offset, data: data, stable: stable) }
+                }
+                let read = try await c.read(file, offset: offset, count: 4096)
+                #expect(read.data.readableBytes == 0 && read.eof, "READ at \(offset)")
+            }
+            for size: UInt64 in [1 << 63, UInt64.max] {
+                await fails("NFS3ERR_FBIG") { try await c.setattr(file, NFS3SetAttributes(size: size)) }
+            }
+            // Still serving, the file as it was; nothing was lost, so the write verifier is the same.
+            let after = try await c.write(file, offset: 0, data: data, stable: .fileSync)
+            #expect(after.verifier == verifier, "a refused WRITE replaced the write verifier (every client sends its data again)")
+            #expect(try await c.readAll(file) == [1, 2, 3, 4])
+            await c.close()
+        }
+    }
+
     @Test("symlinks made by a client never lead outside the export")
     func symlinkEscapes() async throws {
         try await withServer(exports: { export, _ in "\(export) 127.0.0.1(rw,insecure,no_root_squash)\n" }) { server, _ in

@@ -1,0 +1,153 @@
+import Glibc
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// When UNSTABLE data of a journaled export goes to the journal.
+///
+/// An UNSTABLE WRITE is answered once the data is in the served file (the page cache), as in
+/// an export without a journal; only its byte range is noted. The data is copied into the
+/// journal from the served file later: at the file's COMMIT (before COMMIT is answered), once
+/// it has waited `delay`, or at once while more than `maxBytes` wait. The protocol allows
+/// this: a client keeps UNSTABLE data until a COMMIT succeeds with the same write verifier, and
+/// sends it again otherwise, so nothing acknowledged is lost. What it saves: data written
+/// again before it is copied (a file rewritten, blocks written at random) is copied once, and
+/// a burst of writes is answered at the speed of the served disk.
+public struct WriteBackSettings: Sendable {
+    /// Data waits at most this long for a COMMIT before it is copied anyway (zero: every
+    /// UNSTABLE write is journaled as it comes, as a stable one is).
+    public var delay: Duration = .seconds(2)
+    /// While more than this many bytes wait, further UNSTABLE writes are journaled as they come
+    /// (the bound of what a COMMIT or a stop copies).
+    public var maxBytes: UInt64 = 256 << 20
+
+    public init(delay: Duration = .seconds(2), maxBytes: UInt64 = 256 << 20) {
+        self.delay = delay
+        self.maxBytes = maxBytes
+    }
+
+    var isEnabled: Bool { delay > .zero && maxBytes > 0 }
+}
+
+/// The files with UNSTABLE data not yet in the journal, and their ranges.
+final class WriteBackTable: Sendable {
+    struct Entry {
+        var ranges = DirtyRanges()
+        /// When the oldest data of the entry was written.
+        var since: ContinuousClock.Instant
+    }
+
+    let settings: WriteBackSettings
+    private let state = NIOLockedValueBox<(entries: [UInt64: Entry], bytes: UInt64)>(([:], 0))
+
+    init(settings: WriteBackSettings) {
+        self.settings = settings
+    }
+
+    /// Whether an UNSTABLE write may wait here rather than go to the journal at once.
+    var hasRoom: Bool { state.withLockedValue { $0.bytes } < settings.maxBytes }
+    var bytes: UInt64 { state.withLockedValue { $0.bytes } }
+
+    func note(_ id: UInt64, _ range: Range<UInt64>) {
+        state.withLockedValue { s in
+            var entry = s.entries[id] ?? Entry(since: .now)
+            s.bytes -= entry.ranges.byteCount
+            entry.ranges.insert(range)
+            s.bytes += entry.ranges.byteCount
+            s.entries[id] = entry
+        }
+    }
+
+    /// Removes and returns what `id` has waiting.
+    func take(_ id: UInt64) -> DirtyRanges? {
+        state.withLockedValue { s in
+            guard let entry = s.entries.removeValue(forKey: id) else { return nil }
+            s.bytes -= entry.ranges.byteCount
+            return entry.ranges
+        }
+    }
+
+    /// Puts back ranges a copy could not take to the journal.
+    func restore(_ id: UInt64, _ ranges: some Sequence<Range<UInt64>>) {
+        for r in ranges { note(id, r) }
+    }
+
+    /// The files whose data has waited `delay`, or all of them while more than half the bound
+    /// waits (oldest first).
+    func due(now: ContinuousClock.Instant = .now, all: Bool = false) -> [UInt64] {
+        state.withLockedValue { s in
+            let pressing = all || s.bytes > settings.maxBytes / 2
+            return s.entries.filter { pressing || now - $0.value.since >= settings.delay }
+                .sorted { $0.value.since < $1.value.since }.map(\.key)
+        }
+    }
+}
+
+extension FileStore {
+    /// The largest journal record a copy makes (the size of the largest WRITE).
+    static let writeBackPiece: UInt64 = 1 << 20
+
+    /// Copies the UNSTABLE data of `id` that waits (see `WriteBackSettings`) from the served
+    /// file into the journal. Each piece is read and recorded under the change lock, so the
+    /// record holds the file's content at its place in the journal's order; data written
+    /// meanwhile notes its range again and is copied by a later call. A file removed meanwhile
+    /// has nothing to copy. On failure what was not copied waits again, and the error is thrown.
+    public func writeBack(_ id: UInt64) throws {
+        guard let recorder, let table = writeBackTable, let dirty = table.take(id) else { return }
+        let d: FileDescriptor
+        do {
+            // The server's own copy: whoever asks, it reads as root.
+            d = try CallerIdentity.asRoot { try descriptor(id, writable: false) }
+        } catch let e as StoreError where e.code == .stale || e.code == .notFound {
+            return
+        } catch {
+            table.restore(id, dirty.ranges)
+            throw error
+        }
+        defer { withExtendedLifetime(d) {} }
+        let pieces = dirty.pieces(of: Self.writeBackPiece)
+        for (i, piece) in pieces.enumerated() {
+            let room = Int(piece.count) + Self.namespaceRecordRoom
+            do {
+                try recorder.waitForRoom(bytes: room)
+                defer { recorder.releaseRoom(bytes: room) }
+                let gone = try changeLock.withLock {
+                    guard index.node(id) != nil else { return true }
+                    let data = try readPiece(d, piece)
+                    if data.readableBytes > 0 {
+                        _ = recorder.recordWrite(fileID: id, path: path(of: id), offset: piece.lowerBound, data: data, exportID: exportID)
+                    }
+                    return false
+                }
+                if gone { return }
+            } catch {
+                table.restore(id, pieces[i...])
+                throw error
+            }
+        }
+    }
+
+    /// `writeBack` of every file whose data is due (`all`: every file), for the background
+    /// flush and the stop. Stops at the first failure and throws it.
+    public func writeBackDue(all: Bool = false) throws {
+        guard let table = writeBackTable else { return }
+        for id in table.due(all: all) { try writeBack(id) }
+    }
+
+    /// Bytes of UNSTABLE data waiting to be copied into the journal.
+    public var writeBackBytes: UInt64 { writeBackTable?.bytes ?? 0 }
+
+    /// The bytes of `piece` the file has (fewer at its end).
+    private func readPiece(_ d: FileDescriptor, _ piece: Range<UInt64>) throws -> ByteBuffer {
+        let count = Int(piece.count)
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        var total = 0
+        while total < count {
+            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { ptr in
+                try sys("pread") { pread(d.fd, ptr.baseAddress, count - total, off_t(piece.lowerBound) + off_t(total)) }
+            }
+            if n == 0 { break }
+            total += n
+        }
+        return buffer
+    }
+}
