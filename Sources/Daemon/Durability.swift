@@ -15,6 +15,8 @@ final class Durability: Sendable {
         var flushInterval: Duration = .milliseconds(500)
         /// When UNSTABLE data is copied into the journal.
         var writeBack = WriteBackSettings()
+        /// The server's control socket, named in the status for `swiftnfsd checkpoint`.
+        var controlSocket: String?
         /// A checkpoint runs this often (and sooner when the journal grows past half its bound).
         var checkpointInterval: Duration = .seconds(30)
         var limits = JournalWriter.Limits()
@@ -275,7 +277,8 @@ final class Durability: Sendable {
 
     /// Writes DIR/status for `swiftnfsd status`. Degraded: the journal cannot be made durable,
     /// or the last checkpoint failed.
-    func publishStatus() {
+    @discardableResult
+    func publishStatus() -> JournalStatus {
         let s = writer.status
         let (time, checkpointError) = checkpointer.lastResult
         let degraded = s.failure.map { "journal: \($0)" } ?? checkpointError.map { "checkpoint: \($0)" }
@@ -286,21 +289,31 @@ final class Durability: Sendable {
         status.limitBytes = settings.limits.maxUncheckpointedBytes
         status.unsyncedBytes = s.unsyncedBytes
         status.heldBack = s.waitingForRoom
+        status.control = settings.controlSocket
         statusFile.write(status)
+        return status
     }
 
-    /// A checkpoint now (SIGUSR1, `swiftnfsd checkpoint`).
-    func checkpointNow() async {
+    /// A checkpoint now (`swiftnfsd checkpoint`), of everything written so far (UNSTABLE data
+    /// waiting in the served files included). Returns the line the command prints.
+    func checkpointNow() async -> String {
         let threads = NIOThreadPool(numberOfThreads: 1)
         threads.start()
+        defer { publishStatus() }
         do {
-            _ = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
+            let report = try await threads.runIfActive { [checkpointer, writer, writeBack] in
+                try writeBack(true)
+                try writer.waitDurable(writer.lastAppended)
+                return try checkpointer.checkpoint()
+            }
+            try? await threads.shutdownGracefully()
             logger.notice("checkpoint done on request")
+            return "checkpointed through record \(report.appliedThrough)"
         } catch {
+            try? await threads.shutdownGracefully()
             logger.error("checkpoint failed", metadata: ["journal.error": "\(error)"])
+            return "error: checkpoint of \(settings.directory) failed: \(error)"
         }
-        try? await threads.shutdownGracefully()
-        publishStatus()
     }
 
     /// At shutdown: no more changes, everything to the journal, and a last checkpoint for as

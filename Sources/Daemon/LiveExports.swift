@@ -87,12 +87,16 @@ final class LiveExports: Sendable {
     }
 
     /// `load`, logging instead of throwing: the SIGHUP path.
-    func reload() {
+    /// Reads the exports file again; returns why it was not taken (the previous table stays).
+    @discardableResult
+    func reload() -> String? {
         do {
             try load()
             logger.notice("exports reloaded", metadata: ["nfs.exports": "\(current.map(\.config.path))"])
+            return nil
         } catch {
             logger.error("exports not reloaded; the previous table stays in force", metadata: ["nfs.error": "\(error)"])
+            return "\(error)"
         }
     }
 

@@ -69,6 +69,7 @@ public final class NFSServer: Service, Sendable {
                 settings.flushInterval = configuration.journalFlushInterval
                 settings.checkpointInterval = configuration.checkpointInterval
                 settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
+                settings.controlSocket = ControlSocket.path(stateDirectory: configuration.stateDirectory)
                 // What waits to be copied fits in a quarter of the journal, so a COMMIT or the
                 // stop can always copy it.
                 settings.writeBack = WriteBackSettings(
@@ -94,6 +95,8 @@ public final class NFSServer: Service, Sendable {
                     "journal.directory": "\(durability.settings.directory)", "journal.error": "\(error)",
                 ])
             }
+            // From now on `swiftnfsd checkpoint` and `status` see a running server.
+            durability.publishStatus()
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         // Two pools: calls that may wait for storage (changes held back by the journal, COMMIT)
@@ -156,7 +159,16 @@ public final class NFSServer: Service, Sendable {
             throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
         }
         // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
-        let hangups = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let controlPath = ControlSocket.path(stateDirectory: configuration.stateDirectory)
+        let control: ControlSocket.Listener?
+        do {
+            control = try await ControlSocket.bind(path: controlPath, group: group)
+        } catch {
+            control = nil
+            logger.error("no control socket; swiftnfsd stats, checkpoint and exports reload cannot reach this server",
+                         metadata: ["control.path": "\(controlPath)", "control.error": "\(error)"])
+        }
         let notifier = SystemdNotifier()
         notifier.notify("READY=1\nSTATUS=serving NFSv3 on port \(main.port)")
         logger.notice("serving", metadata: [
@@ -175,21 +187,17 @@ public final class NFSServer: Service, Sendable {
                     try? await Task.sleep(for: ServerStatistics.interval)
                 }
             }
+            if let control {
+                let logger = self.logger
+                tasks.addTask {
+                    await ControlSocket.serve(control, path: controlPath, logger: logger) { line in
+                        await Self.answer(line, exports: exports, durabilities: durabilities, notifier: notifier)
+                    }
+                }
+            }
             // SIGHUP re-reads the exports file while serving, until graceful shutdown.
-            for await signal in hangups.cancelOnGracefulShutdown() {
-                if signal == .sigusr2 {
-                    // SIGUSR2: the statistics now (`swiftnfsd stats`).
-                    ServerStatistics.publish(exports)
-                    continue
-                }
-                if signal == .sigusr1 {
-                    // SIGUSR1: checkpoint now (`swiftnfsd checkpoint`).
-                    for durability in durabilities { await durability.checkpointNow() }
-                    continue
-                }
-                notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
-                exports.reload()
-                notifier.notify("READY=1")
+            for await _ in hangups.cancelOnGracefulShutdown() {
+                Self.reload(exports, notifier: notifier)
             }
             for durability in durabilities { durability.stopBackgroundWork() }
             tasks.cancelAll()
@@ -218,6 +226,45 @@ public final class NFSServer: Service, Sendable {
                   upToDate.contains(ObjectIdentifier(durability)) else { continue }
             durability.markStopped(exportID: e.export.store.exportID)
         }
+    }
+
+    /// Reads the exports file again (SIGHUP, `swiftnfsd exports reload`), telling systemd.
+    @discardableResult
+    static func reload(_ exports: LiveExports, notifier: SystemdNotifier) -> String? {
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+        defer { notifier.notify("READY=1") }
+        return exports.reload()
+    }
+
+    /// The answer to a command on the control socket (see `ControlSocket`).
+    static func answer(_ line: String, exports: LiveExports, durabilities: [Durability], notifier: SystemdNotifier) async -> String {
+        let words = line.split(separator: " ", maxSplits: 1).map(String.init)
+        switch words.first ?? "" {
+        case "stats":
+            return ServerStatistics.publish(exports).text
+        case "checkpoint":
+            guard !durabilities.isEmpty else { return "error: this server has no durable directory\n" }
+            var lines = ""
+            for durability in durabilities { lines += await durability.checkpointNow() + "\n" }
+            return lines
+        case "journal-status":
+            let wanted = words.count == 2 ? Self.realPath(words[1]) : nil
+            guard let durability = durabilities.first(where: { Self.realPath($0.settings.directory) == wanted }) else {
+                return "error: this server keeps no journal in \(words.count == 2 ? words[1] : "(no directory given)")\n"
+            }
+            return durability.publishStatus().text
+        case "exports-reload":
+            if let failure = reload(exports, notifier: notifier) { return "error: exports not reloaded: \(failure)\n" }
+            return exports.current.map { "exported: \($0.config.path)\n" }.joined()
+        default:
+            return "error: unknown command \"\(words.first ?? "")\" (stats, checkpoint, journal-status DIR, exports-reload)\n"
+        }
+    }
+
+    static func realPath(_ path: String) -> String {
+        guard let resolved = Glibc.realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Seconds from SIGTERM that the last checkpoint may take.

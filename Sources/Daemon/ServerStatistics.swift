@@ -4,8 +4,8 @@ import Journal
 
 /// What `swiftnfsd stats` shows: the handle caches' counters of every export, summed. The
 /// running server writes them to STATE-DIR/statistics as `key=value` lines every
-/// `ServerStatistics.interval`, at once on SIGUSR2 (which `swiftnfsd stats` sends), and when
-/// it stops. Counters start at zero when an export is opened (at start, or when a reload adds
+/// `ServerStatistics.interval` and when it stops; `swiftnfsd stats` asks the running server
+/// for the counters of the moment through the control socket. Counters start at zero when an export is opened (at start, or when a reload adds
 /// it); they are advisory, so the file is replaced without fsync.
 public struct ServerStatistics: Hashable, Sendable {
     public var pid: Int32
@@ -62,12 +62,14 @@ public struct ServerStatistics: Hashable, Sendable {
     public var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
 
     /// The counters of `exports` now, written to the state directory.
-    static func publish(_ exports: LiveExports) {
+    @discardableResult
+    static func publish(_ exports: LiveExports) -> ServerStatistics {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let cache = exports.current.reduce(HandleCacheStatistics()) { $0 + $1.export.store.cacheStatistics }
         let now = ServerStatistics(pid: getpid(), updated: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000,
                                    handleCache: cache)
         try? JournalDirectory.writeFileAtomically(path(stateDirectory: exports.stateDirectory), Array(now.text.utf8), durable: false)
+        return now
     }
 }

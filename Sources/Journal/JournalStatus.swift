@@ -17,6 +17,8 @@ public struct JournalStatus: Hashable, Sendable {
     public var unsyncedBytes = 0
     /// Changes held back (back-pressure) when the status was written.
     public var heldBack = 0
+    /// The running server's control socket (`swiftnfsd checkpoint` asks through it).
+    public var control: String?
 
     public init(pid: Int32, updated: Int64, appendedSequence: UInt64, durableSequence: UInt64,
                 checkpointedSequence: UInt64, uncheckpointedBytes: Int, lastCheckpoint: Int64, degraded: String?) {
@@ -38,6 +40,7 @@ public struct JournalStatus: Hashable, Sendable {
         limit_bytes=\(limitBytes)
         unsynced_bytes=\(unsyncedBytes)
         held_back=\(heldBack)
+        control=\(control ?? "")
 
         """
     }
@@ -58,6 +61,7 @@ public struct JournalStatus: Hashable, Sendable {
         limitBytes = kv["limit_bytes"].flatMap { Int($0) } ?? 0
         unsyncedBytes = kv["unsynced_bytes"].flatMap { Int($0) } ?? 0
         heldBack = kv["held_back"].flatMap { Int($0) } ?? 0
+        control = kv["control"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     public static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }

@@ -29,3 +29,28 @@ struct CheckExports: ParsableCommand {
         }
     }
 }
+
+struct ExportsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exports", abstract: "The running server's exports.", subcommands: [Reload.self])
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the running server read its exports file again (as SIGHUP), and print what it exports then.")
+
+        @Option(help: ArgumentHelp("The state directory the server uses (DURABLE-DIR/state with --durable-dir).", valueName: "DIR"))
+        var stateDir = "/var/lib/swiftnfs"
+
+        @Option(help: "Seconds to wait for the server's answer.")
+        var timeout = 30
+
+        func run() throws {
+            let path = ControlClient.socketPath(stateDirectory: stateDir)
+            guard let answer = try ControlClient.send("exports-reload", to: path, timeoutSeconds: timeout) else {
+                throw ValidationError("no server answers on \(path) (is one running with --state-dir \(stateDir)?)")
+            }
+            print(answer, terminator: "")
+            if answer.hasPrefix("error: ") { throw ExitCode.failure }
+        }
+    }
+}

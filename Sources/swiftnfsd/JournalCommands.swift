@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import FileStore
 import Foundation
 import Journal
@@ -27,7 +28,7 @@ struct Status: ParsableCommand {
         let checkpointTime = (try? FileManager.default.attributesOfItem(atPath: dir.checkpointFile))?[.modificationDate] as? Date
         print("journal:        \(segments.count) segment(s), \(bytes) bytes" + (oldest.map { ", oldest written \(Self.age($0)) ago" } ?? ""))
         print("checkpointed:   through record \(checkpointed)" + (checkpointTime.map { ", \(Self.age($0)) ago" } ?? ", never"))
-        if let s = JournalStatus.read(from: dir) {
+        if let s = Self.current(dir) {
             let running = s.serverIsRunning
             print("server:         " + (running ? "running (pid \(s.pid)), status \(Self.age(Date(timeIntervalSince1970: Double(s.updated)))) old" : "not running (last pid \(s.pid))"))
             print("records:        \(s.appendedSequence) appended, \(s.durableSequence) durable")
@@ -40,6 +41,15 @@ struct Status: ParsableCommand {
         } else {
             print("server:         no status written yet")
         }
+    }
+
+    /// The status the running server gives now (through its control socket), else the last
+    /// one written.
+    static func current(_ dir: JournalDirectory) -> JournalStatus? {
+        guard let written = JournalStatus.read(from: dir) else { return nil }
+        guard written.serverIsRunning, let control = written.control,
+              let answer = try? ControlClient.send("journal-status \(dir.root)", to: control, timeoutSeconds: 5) else { return written }
+        return JournalStatus(text: answer) ?? written
     }
 
     static func age(_ date: Date) -> String {
@@ -64,17 +74,14 @@ struct Checkpoint: ParsableCommand {
             throw ValidationError("\(durableDir) holds no journal")
         }
         if let s = JournalStatus.read(from: dir), s.serverIsRunning {
-            let before = s.lastCheckpoint
-            kill(s.pid, SIGUSR1)
-            let deadline = Date().addingTimeInterval(Double(timeout))
-            while Date() < deadline {
-                usleep(200_000)
-                if let now = JournalStatus.read(from: dir), now.lastCheckpoint > before || now.updated > s.updated && now.checkpointedSequence >= now.durableSequence {
-                    print("checkpointed through record \(now.checkpointedSequence)")
-                    return
-                }
+            // The running server checkpoints its journals and answers when they are done.
+            guard let control = s.control,
+                  let answer = try ControlClient.send("checkpoint", to: control, timeoutSeconds: timeout) else {
+                throw ValidationError("the server (pid \(s.pid)) does not answer on its control socket (\(s.control ?? "none named in \(durableDir)/status"))")
             }
-            throw ValidationError("the server (pid \(s.pid)) did not report a checkpoint within \(timeout) s")
+            print(answer, terminator: "")
+            if answer.contains("error: ") { throw ExitCode.failure }
+            return
         }
         // No server: apply everything in the journal to the copy here, and keep the journal
         // for the served trees (see `Checkpointer.checkpoint`).

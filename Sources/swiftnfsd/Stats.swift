@@ -9,26 +9,15 @@ struct Stats: ParsableCommand {
     @Option(help: ArgumentHelp("The state directory the server uses (DURABLE-DIR/state with --durable-dir).", valueName: "DIR"))
     var stateDir = "/var/lib/swiftnfs"
 
-    @Option(help: "Seconds to wait for a running server to write its counters.")
+    @Option(help: "Seconds to wait for the running server's answer.")
     var timeout = 5
 
     func run() throws {
-        guard var s = ServerStatistics.read(stateDirectory: stateDir) else {
-            throw ValidationError("no statistics in \(stateDir) (is a server using this state directory?)")
-        }
-        let running = s.serverIsRunning
-        if running {
-            // Ask for the counters of this moment rather than of the last periodic write.
-            let before = s.updated
-            kill(s.pid, SIGUSR2)
-            let deadline = Date().addingTimeInterval(Double(timeout))
-            while Date() < deadline {
-                usleep(50_000)
-                if let now = ServerStatistics.read(stateDirectory: stateDir), now.updated > before {
-                    s = now
-                    break
-                }
-            }
+        // The counters of this moment from the running server; the last ones it wrote if none runs.
+        let answer = try ControlClient.send("stats", to: ControlClient.socketPath(stateDirectory: stateDir), timeoutSeconds: timeout)
+        let running = answer != nil
+        guard let s = answer.flatMap(ServerStatistics.init(text:)) ?? ServerStatistics.read(stateDirectory: stateDir) else {
+            throw ValidationError(answer.map { "the server answered: \($0)" } ?? "no statistics in \(stateDir) (is a server using this state directory?)")
         }
         let c = s.handleCache
         let lookups = c.hits + c.misses
