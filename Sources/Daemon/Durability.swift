@@ -3,6 +3,7 @@ import FileStore
 import Foundation
 import Journal
 import Logging
+import Metrics
 import NIOPosix
 
 /// The write-back journal of a server with a durable directory (the EBS volume): recovery at
@@ -262,6 +263,9 @@ final class Durability: Sendable {
         do {
             let report = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
             if report.records > 0 {
+                let took = ContinuousClock.now - started
+                Metrics.Timer(label: "journal_checkpoint_duration_seconds", dimensions: [("directory", settings.directory)])
+                    .recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
                 logger.info("checkpoint", metadata: [
                     "journal.records": "\(report.records)", "journal.bytes": "\(report.bytes)",
                     "journal.seconds": "\(ContinuousClock.now - started)",

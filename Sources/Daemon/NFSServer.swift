@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import ONCRPC
 import Portmap
+import Prometheus
 import RPCTransport
 import ServiceLifecycle
 import UnixSignals
@@ -24,6 +25,9 @@ public struct ServerStartError: Error, CustomStringConvertible {
 public final class NFSServer: Service, Sendable {
     public let configuration: ServerConfiguration
     let logger: Logger
+
+    /// Where the metrics are kept for `/metrics` (used with `metricsListen` only).
+    let metricsRegistry = PrometheusCollectorRegistry()
 
     public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -49,6 +53,10 @@ public final class NFSServer: Service, Sendable {
     }
 
     public func run() async throws {
+        if configuration.metricsListen != nil {
+            // Before any metric is made: swift-metrics reports into this registry from now on.
+            MetricsEndpoint.bootstrap(metricsRegistry)
+        }
         Self.raiseFileLimit()
         // Clients send the mode they want with their umask already applied.
         umask(0)
@@ -158,6 +166,18 @@ public final class NFSServer: Service, Sendable {
             for l in listeners { await l.close() }
             throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
         }
+        var metrics: Channel?
+        if let (host, port) = configuration.metricsListen {
+            let state = StateMetrics(durabilities: durabilities, listeners: [("nfs", main)] + (listeners.count > 1 ? [("portmap", listeners[1])] : []),
+                                     cache: cache, exports: exports)
+            do {
+                metrics = try await MetricsEndpoint.bind(host: host, port: port, registry: metricsRegistry, group: group) { state.collect() }
+                logger.notice("metrics at /metrics", metadata: ["metrics.listen": "\(host):\(metrics?.localAddress?.port ?? port)"])
+            } catch {
+                for l in listeners { await l.close() }
+                throw ServerStartError(description: "cannot serve metrics on \(host):\(port): \(error)")
+            }
+        }
         // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let controlPath = ControlSocket.path(stateDirectory: configuration.stateDirectory)
@@ -212,6 +232,7 @@ public final class NFSServer: Service, Sendable {
         let deadline = Checkpointer.monotonicNow() + Self.stopSeconds
         await registration?.unregister()
         for l in listeners { await l.close() }
+        try? await metrics?.close()
         for e in exports.current { e.export.store.syncIndex() }
         ServerStatistics.publish(exports)
         var upToDate: Set<ObjectIdentifier> = []
@@ -276,7 +297,9 @@ public final class NFSServer: Service, Sendable {
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
 
-    func nfs3Program(_ server: NFS3Server) -> NFS3Program { NFS3Program(server: server) }
+    func nfs3Program(_ server: NFS3Server) -> NFS3Program {
+        NFS3Program(server: server, metrics: configuration.metricsListen != nil ? NFS3Metrics() : nil)
+    }
 
     /// The rpcbind netids (with the host of their universal address) the listen address
     /// serves: IPv4 as tcp/udp, IPv6 as tcp6/udp6 (rpcbind v3/v4 clients over IPv6 ask for

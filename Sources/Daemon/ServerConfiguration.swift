@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     public var writeBackDelay: Duration = .seconds(2)
     /// How often the durable copy is brought up to date.
     public var checkpointInterval: Duration = .seconds(30)
+    /// Where `/metrics` is served (Prometheus text format); nil for nowhere.
+    public var metricsListen: (host: String, port: Int)?
     /// Appends wait (slower acknowledgements) while the journal holds more than this.
     public var maxJournalBytes = 1 << 30
 

@@ -54,6 +54,8 @@ public final class JournalWriter: @unchecked Sendable {
         public var failure: JournalError?
         /// Why the last checkpoint failed, while it does (the journal cannot shrink).
         public var checkpointFailure: String?
+        /// Writes and fsyncs of the journal that failed since the server started.
+        public var failures = 0
     }
 
     let directory: JournalDirectory
@@ -361,7 +363,7 @@ public final class JournalWriter: @unchecked Sendable {
         condition.withLock {
             Status(appendedSequence: appendedThrough, durableSequence: durableSequence,
                    uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,
-                   waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure)
+                   waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure, failures: failures)
         }
     }
 }

@@ -8,9 +8,12 @@ import XDR
 /// GARBAGE_ARGS).
 public struct NFS3Program: RPCProgram {
     public let server: NFS3Server
+    /// Per-procedure metrics; nil when nothing collects them.
+    public let metrics: NFS3Metrics?
 
-    public init(server: NFS3Server) {
+    public init(server: NFS3Server, metrics: NFS3Metrics? = nil) {
         self.server = server
+        self.metrics = metrics
     }
 
     public var program: UInt32 { NFS3.program }
@@ -31,6 +34,14 @@ public struct NFS3Program: RPCProgram {
 
     public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return .failure(.procUnavail) }
+        guard let metrics else { return try answer(p, call, context: context, results: &results) }
+        let (start, began) = (results.writerIndex, NFS3Metrics.now())
+        let outcome = try answer(p, call, context: context, results: &results)
+        metrics.record(p, results: results, start: start, since: began)
+        return outcome
+    }
+
+    func answer(_ p: NFS3Procedure, _ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         if p == .null {
             try call.arguments.expectXDREnd()
             return .success
@@ -48,6 +59,15 @@ public struct NFS3Program: RPCProgram {
     public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
                                       results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return nil }
+        guard let metrics else { return try answerWithoutBlocking(p, call, context: context, results: &results) }
+        let (start, began) = (results.writerIndex, NFS3Metrics.now())
+        guard let outcome = try answerWithoutBlocking(p, call, context: context, results: &results) else { return nil }
+        metrics.record(p, results: results, start: start, since: began)
+        return outcome
+    }
+
+    func answerWithoutBlocking(_ p: NFS3Procedure, _ call: RPCCall, context: RPCCallContext,
+                               results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
         switch p {
         case .getattr, .access, .lookup, .read: break
         default: return nil
@@ -72,6 +92,7 @@ public struct NFS3Program: RPCProgram {
             default:
                 let c = try a.readNFS3ReadCall(); try a.expectXDREnd()
                 guard let reply = s.readFromCache(c, context: nfsContext, allocator: results.allocator()) else { return nil }
+                countRead(reply)
                 return .success(payload: results.writeNFS3ReadReplyPartially(reply))
             }
             return .success
@@ -120,10 +141,13 @@ public struct NFS3Program: RPCProgram {
         case .read:
             let c = try a.readNFS3ReadCall(); try a.expectXDREnd()
             let reply = s.read(c, context: context, allocator: results.allocator())
+            countRead(reply)
             return .success(payload: results.writeNFS3ReadReplyPartially(reply))
         case .write:
             let c = try a.readNFS3WriteCall(); try a.expectXDREnd()
-            results.writeNFS3WriteReply(s.write(c, context: context))
+            let reply = s.write(c, context: context)
+            if let metrics, case .okay(let ok) = reply.result { metrics.writtenBytes.increment(by: Int(ok.count)) }
+            results.writeNFS3WriteReply(reply)
         case .create:
             let c = try a.readNFS3CreateCall(); try a.expectXDREnd()
             results.writeNFS3CreateReply(s.create(c, context: context))
@@ -168,6 +192,12 @@ public struct NFS3Program: RPCProgram {
             results.writeNFS3CommitReply(s.commit(c, context: context))
         }
         return .success
+    }
+}
+
+extension NFS3Program {
+    func countRead(_ reply: NFS3ReadReply) {
+        if let metrics, case .okay(let ok) = reply.result { metrics.readBytes.increment(by: ok.data.readableBytes) }
     }
 }
 

@@ -10,6 +10,8 @@ public struct RPCListener: Sendable {
     let connections: ConnectionLimiter
 
     public var port: Int { tcp.localAddress?.port ?? 0 }
+    /// TCP connections open now.
+    public var openConnections: Int { connections.count }
 
     /// Binds both sockets. With `port` 0 the kernel picks the TCP port and UDP takes the same one.
     public static func bind(host: String, port: Int, core: RPCServerCore,

@@ -48,6 +48,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "MiB the journal may hold beyond the last checkpoint before acknowledgements slow down.")
     var maxJournalMib = 1024
 
+    @Option(help: ArgumentHelp("Serve the server's metrics in the Prometheus text format at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100).",
+                               valueName: "ADDR:PORT"))
+    var metricsListen: String?
+
     @Option(help: "Threads for blocking file-system calls (default: 8 per core, at least 16).")
     var threads = ServerConfiguration.defaultThreads
 
@@ -62,6 +66,9 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(portmapPort) else { throw ValidationError("--portmap-port must be 0...65535") }
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
         guard writeBackMs >= 0 else { throw ValidationError("--write-back-ms must not be negative") }
+        if let metricsListen, Self.hostAndPort(metricsListen) == nil {
+            throw ValidationError("--metrics-listen needs ADDR:PORT (e.g. 127.0.0.1:9100 or [::1]:9100): \(metricsListen)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -95,6 +102,7 @@ struct Serve: AsyncParsableCommand {
         configuration.durableDirectory = durableDir
         configuration.journalFlushInterval = .milliseconds(journalFlushMs)
         configuration.writeBackDelay = .milliseconds(writeBackMs)
+        configuration.metricsListen = metricsListen.flatMap(Self.hostAndPort)
         configuration.checkpointInterval = .seconds(checkpointSeconds)
         configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads
@@ -110,5 +118,14 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start: \(error.description)")
             throw ExitCode(1)
         }
+    }
+
+    /// "127.0.0.1:9100", "[::1]:9100" or "0.0.0.0:9100" as host and port.
+    static func hostAndPort(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
     }
 }

@@ -12,19 +12,18 @@ import Glibc
 struct ControlSocketTests {
     @Test("root-only socket while serving, gone after; exports reload, checkpoint, refusals; the server keeps serving")
     func commands() async throws {
-        let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
-        let durable = server.root.appendingPathComponent("durable").path
-        let second = server.root.appendingPathComponent("second").path
-        try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
-        let exportsFile = server.root.appendingPathComponent("exports").path
-        try "\(server.exportPath) 127.0.0.1(rw,insecure,no_root_squash)\n".write(toFile: exportsFile, atomically: true, encoding: .utf8)
-        server.exportsFile = exportsFile
-        server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600"]
-        try await server.start()
-        let socket = ControlClient.socketPath(stateDirectory: server.stateDir)
-        let swiftnfsd = server.binary.path
-        do {
+        var (durable, second, exportsFile, socket) = ("", "", "", "")
+        try await ServerProcess.with(portmap: .none, configure: { server in
+            durable = server.root.appendingPathComponent("durable").path
+            second = server.root.appendingPathComponent("second").path
+            try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
+            exportsFile = server.root.appendingPathComponent("exports").path
+            try "\(server.exportPath) 127.0.0.1(rw,insecure,no_root_squash)\n".write(toFile: exportsFile, atomically: true, encoding: .utf8)
+            server.exportsFile = exportsFile
+            server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600"]
+            socket = ControlClient.socketPath(stateDirectory: server.stateDir)
+        }) { server in
+            let swiftnfsd = server.binary.path
             var st = stat()
             #expect(lstat(socket, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK, "no control socket at \(socket)")
             #expect(st.st_mode & 0o777 == 0o600, "control socket mode \(String(st.st_mode & 0o777, radix: 8)), not 0600")
@@ -56,12 +55,7 @@ struct ControlSocketTests {
             #expect(stats.flatMap(ServerStatistics.init(text:))?.pid == server.pid, "stats: \(stats ?? "no answer")")
             try await client.null()
             await client.close()
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
-        try await server.stop()
         #expect(!FileManager.default.fileExists(atPath: socket), "the control socket outlived the server")
         #expect(try ControlClient.send("stats", to: socket, timeoutSeconds: 5) == nil, "an answer with no server running")
     }

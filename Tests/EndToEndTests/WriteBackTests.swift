@@ -20,7 +20,7 @@ struct WriteBackTests {
         defer { try? FileManager.default.removeItem(at: server.root) }
         try await server.start()
         let final = pattern(300_000, 3), tail = pattern(65_536, 9)
-        let handles = try await logged(server) {
+        let handles = try await server.logged {
             let client = try await server.nfsClient(machine: "write-back")
             let root = try await client.mount(server.exportPath)
             // Written three times over before its COMMIT: nothing of it in the journal yet.
@@ -65,7 +65,7 @@ struct WriteBackTests {
         defer { try? FileManager.default.removeItem(at: server.root) }
         try await server.start()
         let aged = pattern(200_000, 11)
-        let file = try await logged(server) {
+        let file = try await server.logged {
             let client = try await server.nfsClient(machine: "write-back")
             let root = try await client.mount(server.exportPath)
             let file = try #require(try await client.create(root, Array("aged".utf8)).object)
@@ -103,17 +103,6 @@ struct WriteBackTests {
         #expect(try await again.readAll(bigFile) == big, "UNSTABLE data written before a SIGTERM, after the served tree was lost")
         await again.close()
         try await server.stop()
-    }
-
-    /// `body`, with the server's log in the test's issues and the server stopped if it throws.
-    func logged<T>(_ server: ServerProcess, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
-        }
     }
 
     static func arguments(_ durable: String, writeBackMs: Int) -> [String] {

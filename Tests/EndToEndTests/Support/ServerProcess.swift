@@ -53,20 +53,29 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    /// Starts a server, runs `body`, then stops it and deletes its directories.
+    /// Starts a server (set up first by `configure`: arguments, an exports file), runs `body`,
+    /// then stops it and deletes its directories.
     static func with<T>(
-        portmap: Portmap = .ephemeral, _ body: (ServerProcess) async throws -> T
+        portmap: Portmap = .ephemeral, configure: (ServerProcess) throws -> Void = { _ in },
+        _ body: (ServerProcess) async throws -> T
     ) async throws -> T {
         let server = try ServerProcess(portmap: portmap)
         defer { server.removeFiles() }
+        try configure(server)
         try await server.start()
+        let result = try await server.logged { try await body(server) }
+        try await server.stop()
+        return result
+    }
+
+    /// `body`; if it throws, the server's log goes into the test's issues and the server is
+    /// stopped before the error goes on.
+    func logged<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            let result = try await body(server)
-            try await server.stop()
-            return result
+            return try await body()
         } catch {
-            Issue.record("swiftnfsd log (last lines):\n\(server.logTail())")
-            try? await server.stop()
+            Issue.record("swiftnfsd log (last lines):\n\(logTail(lines: 60))")
+            try? await stop()
             throw error
         }
     }

@@ -1,0 +1,70 @@
+import CoreMetrics
+import Foundation
+import Journal
+import NIOConcurrencyHelpers
+import ONCRPC
+import RPCTransport
+
+/// The metrics that describe a state (journal size, connections open) or that other parts
+/// count themselves (duplicate request cache hits, journal failures): read at each scrape of
+/// `/metrics` and handed to swift-metrics then.
+final class StateMetrics: Sendable {
+    private struct JournalGauges {
+        let durability: Durability
+        let uncheckpointed, limit, unsynced, segments, heldBack, degraded, checkpointAge: Gauge
+        let errors: Counter
+    }
+
+    private let journals: [JournalGauges]
+    private let listeners: [(RPCListener, Gauge)]
+    private let cache: DuplicateRequestCache
+    private let cacheHits = Counter(label: "rpc_duplicate_request_cache_hits_total")
+    private let writeBack = Gauge(label: "journal_write_back_bytes")
+    private let exports: LiveExports
+    /// What the counters showed at the last scrape (counters only go up by the difference).
+    private let seen = NIOLockedValueBox<(hits: Int, failures: [Int])>((0, []))
+
+    init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports) {
+        journals = durabilities.map { d in
+            let dims = [("directory", d.settings.directory)]
+            func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: dims) }
+            return JournalGauges(
+                durability: d, uncheckpointed: gauge("journal_uncheckpointed_bytes"), limit: gauge("journal_limit_bytes"),
+                unsynced: gauge("journal_unsynced_bytes"), segments: gauge("journal_segments"),
+                heldBack: gauge("journal_held_back_changes"), degraded: gauge("journal_degraded"),
+                checkpointAge: gauge("journal_checkpoint_age_seconds"),
+                errors: Counter(label: "journal_durable_errors_total", dimensions: dims))
+        }
+        self.listeners = listeners.map { ($0.1, Gauge(label: "rpc_connections", dimensions: [("listener", $0.0)])) }
+        self.cache = cache
+        self.exports = exports
+        seen.withLockedValue { $0.failures = Array(repeating: 0, count: durabilities.count) }
+    }
+
+    func collect() {
+        for (listener, gauge) in listeners { gauge.record(listener.openConnections) }
+        writeBack.record(Int64(exports.current.reduce(0) { $0 + $1.export.store.writeBackBytes }))
+        let hits = cache.hits
+        var failures: [Int] = []
+        for j in journals {
+            let s = j.durability.writer.status
+            j.uncheckpointed.record(s.uncheckpointedBytes)
+            j.limit.record(j.durability.settings.limits.maxUncheckpointedBytes)
+            j.unsynced.record(s.unsyncedBytes)
+            j.segments.record(j.durability.directory.segments().count)
+            j.heldBack.record(s.waitingForRoom)
+            let (time, checkpointError) = j.durability.checkpointer.lastResult
+            j.degraded.record(s.failure != nil || checkpointError != nil ? 1 : 0)
+            if time > 0 { j.checkpointAge.record(max(0, Date().timeIntervalSince1970 - time)) }
+            failures.append(s.failures)
+        }
+        let (hitsBefore, failuresBefore) = seen.withLockedValue { before in
+            defer { before = (hits, failures) }
+            return before
+        }
+        if hits > hitsBefore { cacheHits.increment(by: hits - hitsBefore) }
+        for (i, j) in journals.enumerated() where failures[i] > failuresBefore[i] {
+            j.errors.increment(by: failures[i] - failuresBefore[i])
+        }
+    }
+}

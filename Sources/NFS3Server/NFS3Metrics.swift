@@ -1,0 +1,59 @@
+import Glibc
+import Metrics
+import NFS3
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What the NFS program reports through swift-metrics (`serve --metrics-listen`): calls and
+/// their latency by procedure, failures by procedure and nfsstat3, file bytes moved. The
+/// counters of every procedure are made once, so a call costs two clock reads and a few
+/// atomic adds.
+public final class NFS3Metrics: Sendable {
+    private let requests: [Counter]
+    private let durations: [Metrics.Timer]
+    /// By procedure and status, made when a status first occurs.
+    private let errors = NIOLockedValueBox<[UInt64: Counter]>([:])
+    let readBytes = Counter(label: "nfs_read_bytes_total")
+    let writtenBytes = Counter(label: "nfs_written_bytes_total")
+
+    public init() {
+        let procedures = (0...NFS3Procedure.commit.rawValue).map { NFS3Procedure(rawValue: $0)! }
+        requests = procedures.map { Counter(label: "nfs_requests_total", dimensions: [("procedure", Self.name($0))]) }
+        durations = procedures.map { Metrics.Timer(label: "nfs_request_duration_seconds", dimensions: [("procedure", Self.name($0))]) }
+    }
+
+    static func name(_ p: NFS3Procedure) -> String { "\(p)".uppercased() }
+
+    /// CLOCK_MONOTONIC in nanoseconds.
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// A call to `p` answered; `results` holds its reply from `start` on (nfsstat3 first).
+    func record(_ p: NFS3Procedure, results: ByteBuffer, start: Int, since began: UInt64) {
+        let i = Int(p.rawValue)
+        requests[i].increment()
+        durations[i].recordNanoseconds(Int64(Self.now() &- began))
+        guard p != .null, let raw = results.getInteger(at: start, as: UInt32.self), raw != 0 else { return }
+        let key = UInt64(p.rawValue) << 32 | UInt64(raw)
+        let counter = errors.withLockedValue { errors in
+            if let c = errors[key] { return c }
+            let status = NFS3Status(rawValue: raw).map { Self.statusName($0) } ?? "\(raw)"
+            let c = Counter(label: "nfs_errors_total", dimensions: [("procedure", Self.name(p)), ("status", status)])
+            errors[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    static func statusName(_ s: NFS3Status) -> String {
+        switch s {
+        case .ok: "NFS3_OK"
+        case .notSync: "NFS3ERR_NOT_SYNC"
+        case .badCookie: "NFS3ERR_BAD_COOKIE"
+        default: "NFS3ERR_" + "\(s)".uppercased()
+        }
+    }
+}
