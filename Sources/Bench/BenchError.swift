@@ -52,20 +52,3 @@ public struct BenchError: Error, Hashable, Sendable, CustomStringConvertible {
         return code == .status || code == .rpc ? head + detail : head + code.name
     }
 }
-
-extension NFS3Procedure {
-    /// The RFC 1813 name: GETATTR, READDIRPLUS, ...
-    public var name: String { "\(self)".uppercased() }
-}
-
-extension NFS3Status {
-    /// The RFC 1813 name: NFS3ERR_NOENT, ...
-    public var name: String {
-        switch self {
-        case .ok: return "NFS3_OK"
-        case .notSync: return "NFS3ERR_NOT_SYNC"
-        case .badCookie: return "NFS3ERR_BAD_COOKIE"
-        default: return "NFS3ERR_" + "\(self)".uppercased()
-        }
-    }
-}
