@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "NFS3", targets: ["NFS3"]),
         .library(name: "FileStore", targets: ["FileStore"]),
         .library(name: "RPCTransport", targets: ["RPCTransport"]),
+        .library(name: "NFS3Client", targets: ["NFS3Client"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -80,9 +81,14 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        // The load generator behind `swiftnfsd bench`: NFSv3 workloads over the project's RPC client.
-        .target(name: "Bench", dependencies: [
+        // A typed async NFSv3 and MOUNT v3 client: for tests, the benchmark and operators' tools.
+        .target(name: "NFS3Client", dependencies: [
             "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // The load generator behind `swiftnfsd bench`: NFSv3 workloads over NFS3Client.
+        .target(name: "Bench", dependencies: [
+            "NFS3Client", "ONCRPC", "NFS3", "Mount",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -102,7 +108,7 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
         .testTarget(name: "RPCTransportTests", dependencies: [
             "RPCTransport", "ONCRPC", "XDR",
@@ -117,7 +123,7 @@ let package = Package(
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "Bench", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
+            "NFS3Client", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

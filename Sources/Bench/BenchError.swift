@@ -1,71 +1,56 @@
-import NFS3
+import NFS3Client
 
-/// Why one benchmark operation, or the set-up around it, failed. Every failed operation is
+/// Why one benchmark operation, or the set-up around it, failed: a failure of the NFS client,
+/// or a reply that decoded but that the benchmark's checks refuse. Every failed operation is
 /// counted under `tallyKey`, so a run reports what went wrong and how often.
 public struct BenchError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
-        public var description: String { name }
+    /// The client's codes (`.setup` also covers workloads the server cannot run as asked), and
+    /// the benchmark's own below.
+    public typealias Code = NFS3ClientError.Code
 
-        /// The server answered with an nfsstat3 other than NFS3_OK (or a mountstat3 other than MNT3_OK).
-        public static let status = Code(name: "status")
-        /// The RPC call failed: rejected, timed out, or the connection closed.
-        public static let rpc = Code(name: "rpc")
-        /// The reply did not decode, or had bytes after the results.
-        public static let malformedReply = Code(name: "malformed reply")
-        /// A count in the reply is not the one asked for (bytes read or written, entries listed).
-        public static let countMismatch = Code(name: "count mismatch")
-        /// READ data differs from the pattern that was written.
-        public static let dataMismatch = Code(name: "data mismatch")
-        /// Something else in the reply contradicts the call (a verifier, a missing handle, eof).
-        public static let unexpectedReply = Code(name: "unexpected reply")
-        /// The server cannot run the workload as asked (transfer size too small, no ports).
-        public static let setup = Code(name: "setup")
-    }
+    /// The failure in the client's terms: code, procedure, detail, and whether it is fatal.
+    public var failure: NFS3ClientError
 
-    public var code: Code
+    public var code: Code { failure.code }
     /// The NFS procedure involved, when there is one.
-    public var procedure: String?
-    public var detail: String
+    public var procedure: String? { failure.procedure }
+    public var detail: String { failure.detail }
     /// Whether the connection is unusable afterwards (the worker stops instead of looping on it).
-    public var isFatal: Bool
+    public var isFatal: Bool { failure.isFatal }
 
     public init(_ code: Code, procedure: String? = nil, _ detail: String, isFatal: Bool = false) {
-        self.code = code
-        self.procedure = procedure
-        self.detail = detail
-        self.isFatal = isFatal
+        failure = NFS3ClientError(code, procedure: procedure, detail, isFatal: isFatal)
     }
 
-    public static func status(_ status: NFS3Status, _ procedure: NFS3Procedure) -> BenchError {
-        BenchError(.status, procedure: procedure.name, status.name)
+    /// A failure of the NFS client, counted like the benchmark's own.
+    public init(_ failure: NFS3ClientError) {
+        self.failure = failure
     }
 
-    public var description: String {
-        "\(procedure.map { $0 + ": " } ?? "")\(code): \(detail)"
+    /// `error` as the runner counts it, when it is the benchmark's or the client's.
+    init?(counting error: any Error) {
+        switch error {
+        case let e as BenchError: self = e
+        case let e as NFS3ClientError: self.init(e)
+        default: return nil
+        }
     }
+
+    public var description: String { failure.description }
 
     /// The key failures are counted under: procedure and code, plus the status name for NFS
     /// statuses (which are few), but never the free-form detail (which would split the tally).
     public var tallyKey: String {
         let head = procedure.map { $0 + " " } ?? ""
-        return code == .status || code == .rpc ? head + detail : head + code.name
+        return code == .status || code == .rpc ? head + detail : head + code.description
     }
 }
 
-extension NFS3Procedure {
-    /// The RFC 1813 name: GETATTR, READDIRPLUS, ...
-    public var name: String { "\(self)".uppercased() }
-}
-
-extension NFS3Status {
-    /// The RFC 1813 name: NFS3ERR_NOENT, ...
-    public var name: String {
-        switch self {
-        case .ok: return "NFS3_OK"
-        case .notSync: return "NFS3ERR_NOT_SYNC"
-        case .badCookie: return "NFS3ERR_BAD_COOKIE"
-        default: return "NFS3ERR_" + "\(self)".uppercased()
-        }
-    }
+extension NFS3ClientError.Code {
+    /// A count in the reply is not the one asked for (bytes read or written, entries listed).
+    public static let countMismatch = Self(name: "count mismatch")
+    /// READ data differs from the pattern that was written.
+    public static let dataMismatch = Self(name: "data mismatch")
+    /// Something else in the reply contradicts the call (a verifier, a missing handle, eof).
+    public static let unexpectedReply = Self(name: "unexpected reply")
 }

@@ -1,4 +1,5 @@
 import NFS3
+import NFS3Client
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -59,7 +60,7 @@ public struct BenchRunner: Sendable {
     func measure(_ prepared: any PreparedWorkload, workload: String, label: String, inflight: Int,
                  session: BenchSession) async throws -> BenchResult {
         let connections = configuration.connections
-        var clients: [BenchNFSClient] = []
+        var clients: [NFS3Client] = []
         do {
             for _ in 0..<connections { clients.append(try await session.connect()) }
         } catch {
@@ -118,7 +119,7 @@ public struct BenchRunner: Sendable {
             } catch {
                 tally.fail(error)
                 live.add(errors: 1)
-                if (error as? BenchError)?.isFatal == true { break }
+                if BenchError(counting: error)?.isFatal == true { break }
             }
         }
         do {
@@ -196,7 +197,7 @@ struct WorkerTally: Sendable {
 
     mutating func fail(_ error: Error) {
         errors += 1
-        let key = (error as? BenchError)?.tallyKey ?? "\(error)"
+        let key = BenchError(counting: error)?.tallyKey ?? "\(error)"
         errorKinds[key, default: 0] += 1
     }
 

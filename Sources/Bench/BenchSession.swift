@@ -1,5 +1,6 @@
 import Mount
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -16,7 +17,7 @@ public final class BenchSession: Sendable {
     let nfsAddress: SocketAddress
     let mountAddress: SocketAddress
     let credentials: RPCCredentials
-    let control: BenchNFSClient
+    let control: NFS3Client
     public let root: NFS3FileHandle
     public let fsinfo: NFS3FsinfoOkay
     public let benchDirectory: NFS3FileHandle
@@ -25,7 +26,7 @@ public final class BenchSession: Sendable {
     let notes: @Sendable (String) -> Void
 
     private init(configuration: BenchConfiguration, group: EventLoopGroup, nfsAddress: SocketAddress,
-                 mountAddress: SocketAddress, credentials: RPCCredentials, control: BenchNFSClient,
+                 mountAddress: SocketAddress, credentials: RPCCredentials, control: NFS3Client,
                  root: NFS3FileHandle, fsinfo: NFS3FsinfoOkay, benchDirectory: NFS3FileHandle, runName: [UInt8],
                  runDirectory: NFS3FileHandle, notes: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration; self.group = group; self.nfsAddress = nfsAddress
@@ -57,7 +58,7 @@ public final class BenchSession: Sendable {
         let credentials = RPCCredentials.sys(AuthSysParameters(machineName: "swiftnfs-bench", uid: c.uid, gid: c.gid))
         let timeout = TimeAmount.nanoseconds(Int64(c.timeout * 1e9))
 
-        let mounter = try await BenchNFSClient.connect(to: mountAddress, credentials: credentials, timeout: timeout, group: group)
+        let mounter = try await NFS3Client.connect(to: mountAddress, credentials: credentials, timeout: timeout, group: group)
         let root: NFS3FileHandle
         do {
             root = try await mounter.mount(c.exportPath)
@@ -66,7 +67,7 @@ public final class BenchSession: Sendable {
             await mounter.close()
             throw error
         }
-        let control = try await BenchNFSClient.connect(to: nfsAddress, credentials: credentials, timeout: timeout, group: group)
+        let control = try await NFS3Client.connect(to: nfsAddress, credentials: credentials, timeout: timeout, group: group)
         do {
             let fsinfo = try await control.fsinfo(root)
             let bench = try await Self.directory(named: benchDirectoryName, in: root, client: control)
@@ -86,8 +87,8 @@ public final class BenchSession: Sendable {
         var failure: Error?
         do { try await removeTree(runName, in: benchDirectory) } catch { failure = error }
         await control.close()
-        if let mounter = try? await BenchNFSClient.connect(to: mountAddress, credentials: credentials,
-                                                           timeout: .seconds(10), group: group) {
+        if let mounter = try? await NFS3Client.connect(to: mountAddress, credentials: credentials,
+                                                       timeout: .seconds(10), group: group) {
             try? await mounter.unmount(configuration.exportPath)
             await mounter.close()
         }
@@ -96,24 +97,24 @@ public final class BenchSession: Sendable {
     }
 
     /// A new connection to the NFS port, for one measured run.
-    public func connect() async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(to: nfsAddress, credentials: credentials, timeout: control.timeout, group: group)
+    public func connect() async throws -> NFS3Client {
+        try await NFS3Client.connect(to: nfsAddress, credentials: credentials, timeout: control.timeout, group: group)
     }
 
     func note(_ message: String) { notes(message) }
 
     // MARK: Preparation through NFS
 
-    static func directory(named name: [UInt8], in parent: NFS3FileHandle, client: BenchNFSClient) async throws -> NFS3FileHandle {
+    static func directory(named name: [UInt8], in parent: NFS3FileHandle, client: NFS3Client) async throws -> NFS3FileHandle {
         do {
             let found = try await client.lookup(parent, name)
             try ReplyCheck.attributes(found.objectAttributes, type: .directory, procedure: .lookup)
             return found.object
-        } catch let e as BenchError where e.code == .status && e.detail == NFS3Status.noent.name {}
+        } catch let e as NFS3ClientError where e.status == .noent {}
         do {
             let made = try await client.mkdir(parent, name)
             if let handle = made.object { return handle }
-        } catch let e as BenchError where e.code == .status && e.detail == NFS3Status.exist.name {}
+        } catch let e as NFS3ClientError where e.status == .exist {}
         return try await client.lookup(parent, name).object
     }
 
@@ -124,7 +125,7 @@ public final class BenchSession: Sendable {
 
     /// Creates (or truncates) a regular file and returns its handle.
     public func createFile(in directory: NFS3FileHandle, named name: [UInt8],
-                           using client: BenchNFSClient? = nil) async throws -> NFS3FileHandle {
+                           using client: NFS3Client? = nil) async throws -> NFS3FileHandle {
         let client = client ?? control
         let created = try await client.create(directory, name, how: .unchecked(NFS3SetAttributes(mode: 0o644, size: 0)))
         if let handle = created.object { return handle }
@@ -155,7 +156,7 @@ public final class BenchSession: Sendable {
     }
 
     /// Removes `name` in `parent`, with everything under it when it is a directory.
-    public func removeTree(_ name: [UInt8], in parent: NFS3FileHandle, using client: BenchNFSClient? = nil) async throws {
+    public func removeTree(_ name: [UInt8], in parent: NFS3FileHandle, using client: NFS3Client? = nil) async throws {
         let client = client ?? control
         let found = try await client.lookup(parent, name)
         var type = found.objectAttributes?.type
@@ -178,7 +179,7 @@ public final class BenchSession: Sendable {
     /// come back in the items' order.
     @discardableResult
     public func concurrently<T: Sendable, R: Sendable>(
-        _ items: [T], width: Int = 16, _ body: @escaping @Sendable (BenchNFSClient, T) async throws -> R
+        _ items: [T], width: Int = 16, _ body: @escaping @Sendable (NFS3Client, T) async throws -> R
     ) async throws -> [R] {
         var results = [R?](repeating: nil, count: items.count)
         let control = self.control

@@ -1,4 +1,5 @@
 import NFS3
+import NFS3Client
 
 /// One kind of load. `prepare` makes what the operations need, through NFS on the session's
 /// control connection, in `directory` (the workload's own, removed after the run), and returns
@@ -13,7 +14,7 @@ public protocol Workload: Sendable {
 
 /// A workload ready to run: makes one worker per request slot (connections x in flight).
 public protocol PreparedWorkload: Sendable {
-    func makeWorker(slot: Int, client: BenchNFSClient) -> any WorkloadWorker
+    func makeWorker(slot: Int, client: NFS3Client) -> any WorkloadWorker
 }
 
 /// Issues one slot's operations, one after the other.
@@ -36,8 +37,8 @@ struct CallWorker: WorkloadWorker {
 
 /// A prepared workload whose workers are built by a closure.
 struct PreparedByClosure: PreparedWorkload {
-    let make: @Sendable (Int, BenchNFSClient) -> any WorkloadWorker
-    func makeWorker(slot: Int, client: BenchNFSClient) -> any WorkloadWorker { make(slot, client) }
+    let make: @Sendable (Int, NFS3Client) -> any WorkloadWorker
+    func makeWorker(slot: Int, client: NFS3Client) -> any WorkloadWorker { make(slot, client) }
 }
 
 /// Every workload by name, in the order `all` runs them.

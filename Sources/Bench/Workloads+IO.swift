@@ -1,4 +1,5 @@
 import NFS3
+import NFS3Client
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -45,7 +46,7 @@ struct Read4KWorkload: Workload {
     }
 
     struct RandomReader: WorkloadWorker {
-        let client: BenchNFSClient
+        let client: NFS3Client
         let file: NFS3FileHandle
         let content: PatternedFile
         let blocks: Int
@@ -79,7 +80,7 @@ struct Write4KWorkload: Workload {
     }
 
     struct RandomWriter: WorkloadWorker {
-        let client: BenchNFSClient
+        let client: NFS3Client
         let file: NFS3FileHandle
         let content: PatternedFile
         let blocks: Int
@@ -104,7 +105,7 @@ struct Write4KWorkload: Workload {
 
 /// Reads back what a writer wrote last (after a COMMIT when it wrote UNSTABLE). The file may be
 /// sparse and end before the pattern does, so eof is not checked here.
-func readBack(_ client: BenchNFSClient, _ file: NFS3FileHandle, _ content: PatternedFile, at offset: UInt64?,
+func readBack(_ client: NFS3Client, _ file: NFS3FileHandle, _ content: PatternedFile, at offset: UInt64?,
               count: Int, commit: Bool) async throws {
     guard let offset else { return }
     if commit { _ = try await client.commit(file, offset: 0, count: 0) }
@@ -159,7 +160,7 @@ struct Write1MWorkload: Workload {
     }
 
     struct SequentialWriter: WorkloadWorker {
-        let client: BenchNFSClient
+        let client: NFS3Client
         let file: NFS3FileHandle
         let content: PatternedFile
         let cursor: SequentialCursor

@@ -1,4 +1,5 @@
 import NFS3
+import NFS3Client
 import NIOCore
 
 // CREATE+REMOVE, READDIRPLUS of a 10,000-entry directory, and a mix of metadata calls like a
@@ -12,7 +13,7 @@ struct CreateRemoveWorkload: Workload {
     }
 
     struct CreateRemover: WorkloadWorker {
-        let client: BenchNFSClient
+        let client: NFS3Client
         let directory: NFS3FileHandle
         let slot: Int
         var serial = 0
@@ -67,7 +68,7 @@ struct Readdirplus10KWorkload: Workload {
         try await session.concurrently(missing) { client, i in
             do {
                 _ = try await client.create(cached, Self.entryName(i))
-            } catch let e as BenchError where e.detail == NFS3Status.exist.name {}
+            } catch let e as NFS3ClientError where e.status == .exist {}
         }
         try await session.concurrently(strangers) { client, name in try await session.removeTree(name, in: cached, using: client) }
         return PreparedByClosure { _, client in
@@ -82,7 +83,7 @@ struct Readdirplus10KWorkload: Workload {
 }
 
 /// Lists a whole directory with READDIRPLUS, page by page, cookie after cookie.
-func forEachPage(of directory: NFS3FileHandle, client: BenchNFSClient,
+func forEachPage(of directory: NFS3FileHandle, client: NFS3Client,
                  _ body: (NFS3ReaddirplusEntry) throws -> Void) async throws {
     var cookie: UInt64 = 0
     var verifier = NFS3Verifier.zero
@@ -153,7 +154,7 @@ struct MixedMetadataWorkload: Workload {
     }
 
     struct MixedWorker: WorkloadWorker {
-        let client: BenchNFSClient
+        let client: NFS3Client
         let tree: NFS3FileHandle
         let shared: [([UInt8], NFS3FileHandle)]
         let content: PatternedFile

@@ -19,6 +19,9 @@ public enum Mount {
     public static let maxFileHandleSize = 64
     /// MOUNT v1 handles are a fixed 32 bytes (RFC 1094 FHSIZE).
     public static let version1HandleSize = 32
+    /// The mount and export lists (and an export's groups) are unbounded linked lists in the
+    /// RFC; a reader stops at this many entries.
+    public static let maxListLength = 65_536
 }
 
 public enum MountProcedure {
@@ -105,6 +108,16 @@ extension ByteBuffer {
         return n + writeXDRBool(false)
     }
 
+    public mutating func readMountList() throws -> [MountEntry] {
+        var out: [MountEntry] = []
+        while try readXDRBool() {
+            guard out.count < Mount.maxListLength else { throw XDRError(.lengthExceedsLimit, "mounts") }
+            let hostname = try readXDRString(limit: Mount.maxNameLength)
+            out.append(MountEntry(hostname: hostname, directory: try readMountPath()))
+        }
+        return out
+    }
+
     @discardableResult
     public mutating func writeExportList(_ entries: [ExportEntry]) -> Int {
         var n = 0
@@ -119,11 +132,11 @@ extension ByteBuffer {
     public mutating func readExportList() throws -> [ExportEntry] {
         var out: [ExportEntry] = []
         while try readXDRBool() {
-            guard out.count < 65_536 else { throw XDRError(.lengthExceedsLimit, "exports") }
+            guard out.count < Mount.maxListLength else { throw XDRError(.lengthExceedsLimit, "exports") }
             let dir = try readMountPath()
             var groups: [String] = []
             while try readXDRBool() {
-                guard groups.count < 65_536 else { throw XDRError(.lengthExceedsLimit, "groups") }
+                guard groups.count < Mount.maxListLength else { throw XDRError(.lengthExceedsLimit, "groups") }
                 groups.append(try readXDRString(limit: Mount.maxNameLength))
             }
             out.append(ExportEntry(directory: dir, groups: groups))

@@ -46,6 +46,9 @@ public enum NFS3Procedure: UInt32, Sendable, CaseIterable {
 }
 
 extension NFS3Procedure {
+    /// The RFC 1813 name: GETATTR, READDIRPLUS, ...
+    public var name: String { "\(self)".uppercased() }
+
     /// Bytes of the failure arm of this procedure's result when every optional part of it is
     /// absent (post_op_attr and pre_op_attr false). With the status in front, that is a valid
     /// failure reply of any procedure, for refusals made before the procedure runs.

@@ -36,6 +36,18 @@ public enum NFS3Status: UInt32, Sendable, Hashable, Error {
     case jukebox = 10008
 }
 
+extension NFS3Status {
+    /// The RFC 1813 name: NFS3ERR_NOENT, ...
+    public var name: String {
+        switch self {
+        case .ok: return "NFS3_OK"
+        case .notSync: return "NFS3ERR_NOT_SYNC"
+        case .badCookie: return "NFS3ERR_BAD_COOKIE"
+        default: return "NFS3ERR_" + "\(self)".uppercased()
+        }
+    }
+}
+
 /// A procedure's result: the OK arm or the failure arm with its status (RFC 1813 result unions).
 public enum NFS3Result<Okay: Sendable, Fail: Sendable>: Sendable {
     case okay(Okay)

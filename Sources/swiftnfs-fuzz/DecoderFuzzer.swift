@@ -77,6 +77,7 @@ func decodeArguments(_ arguments: ByteBuffer) {
     attempt { try $0.readNFS3LookupReply() }
     attempt { try $0.readMountPath() }
     attempt { try $0.readMountResult3() }
+    attempt { try $0.readMountList() }
     attempt { try $0.readExportList() }
     attempt { try $0.readPortmapMapping() }
     attempt { try $0.readRPCBinding() }

@@ -1,5 +1,6 @@
 import Bench
 import NFS3
+import NFS3Client
 import NIOCore
 import Testing
 
@@ -81,6 +82,16 @@ struct ReplyCheckTests {
         #expect(throws: BenchError.self) { try check.add(name: Array("stranger".utf8)) }
         try check.add(name: Array("e-00001".utf8))
         try check.finish()
+    }
+
+    @Test("the client's failures are counted under the keys a run reports")
+    func clientFailureKeys() {
+        let stale = BenchError(NFS3ClientError.status(.stale, .getattr))
+        #expect(stale.tallyKey == "GETATTR NFS3ERR_STALE" && "\(stale)" == "GETATTR: status: NFS3ERR_STALE")
+        let closed = BenchError(NFS3ClientError(.rpc, procedure: "READ", "connectionClosed", isFatal: true))
+        #expect(closed.tallyKey == "READ connectionClosed" && closed.isFatal)
+        let garbled = BenchError(NFS3ClientError(.malformedReply, procedure: "WRITE", "truncated at byte 12"))
+        #expect(garbled.tallyKey == "WRITE malformed reply" && garbled.code == .malformedReply)
     }
 
     @Test("the data pattern depends on the offset, byte by byte")

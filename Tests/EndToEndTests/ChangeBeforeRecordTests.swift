@@ -1,6 +1,6 @@
-import Bench
 import Foundation
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -106,7 +106,7 @@ struct ChangeBeforeRecordTests {
     }
 
     /// Each path holds the bytes given, or is absent (nil).
-    func check(_ expected: [String: [UInt8]?], _ client: BenchNFSClient, _ root: NFS3FileHandle, when: String) async throws {
+    func check(_ expected: [String: [UInt8]?], _ client: NFS3Client, _ root: NFS3FileHandle, when: String) async throws {
         for (path, content) in expected.sorted(by: { $0.key < $1.key }) {
             var handle: NFS3FileHandle? = root
             for component in path.split(separator: "/") {

@@ -1,6 +1,6 @@
-import Bench
 import Foundation
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -161,7 +161,7 @@ struct CrashConsistencyTests {
 
     /// Runs operations until one fails (the server was killed); the change in flight then
     /// becomes uncertain.
-    func runWorkload(_ c: BenchNFSClient, root: NFS3FileHandle, model: inout Model, rng: inout SplitMix,
+    func runWorkload(_ c: NFS3Client, root: NFS3FileHandle, model: inout Model, rng: inout SplitMix,
                      counters: Counters) async {
         func pick<T>(_ items: [T]) -> T { items[Int(rng.next(in: 0...UInt64(items.count - 1)))] }
         func handle(of directory: String) -> NFS3FileHandle { directory.isEmpty ? root : model.directories[directory]! }
@@ -328,7 +328,7 @@ struct CrashConsistencyTests {
     }
 
     /// The names in a directory, by READDIRPLUS to the end.
-    func list(_ c: BenchNFSClient, _ directory: NFS3FileHandle) async throws -> Set<String> {
+    func list(_ c: NFS3Client, _ directory: NFS3FileHandle) async throws -> Set<String> {
         var names: Set<String> = []
         var cookie: UInt64 = 0
         var verifier = NFS3Verifier.zero
@@ -343,7 +343,7 @@ struct CrashConsistencyTests {
     }
 
     /// Checks the server against the model.
-    func verify(_ c: BenchNFSClient, root: NFS3FileHandle, model: inout Model, counters: Counters) async throws {
+    func verify(_ c: NFS3Client, root: NFS3FileHandle, model: inout Model, counters: Counters) async throws {
         // Each path's history, with that of every path of the same name (a file moves with its
         // directory, and between directories) and of its directory.
         func history(_ paths: some Sequence<String>) -> String {

@@ -1,6 +1,6 @@
-import Bench
 import Foundation
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -187,7 +187,7 @@ struct DurableFaultTests {
             do {
                 _ = try await client.write(file, offset: UInt64(i * Self.chunk), data: ByteBuffer(bytes: chunkData(i, 1)), stable: .fileSync)
                 acknowledged[i] = chunkData(i, 1)
-            } catch let e as BenchError where e.code == .status {
+            } catch let e as NFS3ClientError where e.code == .status {
                 refused = e.detail
                 break
             }
@@ -195,7 +195,7 @@ struct DurableFaultTests {
         #expect(refused == volume.expectedStatus, "a FILE_SYNC WRITE while the volume fails: \(refused ?? "always NFS3_OK")")
         // UNSTABLE writes go on (they are only in memory until COMMIT); COMMIT fails too.
         _ = try await client.write(file, offset: UInt64(200 * Self.chunk), data: ByteBuffer(bytes: chunkData(200, 1)), stable: .unstable)
-        await #expect(throws: BenchError.self, "COMMIT while the volume fails") {
+        await #expect(throws: NFS3ClientError.self, "COMMIT while the volume fails") {
             _ = try await client.commit(file, offset: 0, count: 0)
         }
         let failing = try await status(server, durable, becomes: "degraded:       YES")

@@ -1,6 +1,6 @@
-import Bench
 import Foundation
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -188,8 +188,8 @@ struct DurableLoadTests {
         }
     }
 
-    static func connect(_ server: ServerProcess, machine: String, timeout: TimeAmount) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
+    static func connect(_ server: ServerProcess, machine: String, timeout: TimeAmount) async throws -> NFS3Client {
+        try await NFS3Client.connect(
             to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
             credentials: .sys(AuthSysParameters(machineName: machine, uid: 0, gid: 0)),
             timeout: timeout, group: MultiThreadedEventLoopGroup.singleton)
@@ -357,7 +357,7 @@ struct DurableLoadTests {
         let pid = try #require(server.pid)
         let monitor = Monitor()
         let probeHandle = files.last!.handle
-        var clients: [BenchNFSClient] = []
+        var clients: [NFS3Client] = []
         for i in files.indices {
             clients.append(try await connect(server, machine: "load-writer-\(i)", timeout: writerTimeout))
         }
@@ -459,7 +459,7 @@ struct DurableLoadTests {
     /// threads); a unit is written again only after its previous write was answered, so a later
     /// generation replaces an earlier one. Some writes are FILE_SYNC; the UNSTABLE ones are
     /// acknowledged by a COMMIT whose verifier matches their WRITE replies'.
-    static func write(_ i: Int, _ models: Models, _ client: BenchNFSClient, _ monitor: Monitor) async {
+    static func write(_ i: Int, _ models: Models, _ client: NFS3Client, _ monitor: Monitor) async {
         defer { models.finished(i) }
         let (name, handle, tag, unitSize, sequential) = models.update(i) { ($0.name, $0.handle, $0.tag, $0.unitSize, $0.sequential) }
         let depth = sequential ? sequentialDepth : randomDepth
@@ -525,7 +525,7 @@ struct DurableLoadTests {
                 case .failure(let error):
                     if monitor.signalled { return }  // the server is going away, as intended
                     monitor.writeFailed("\(call) after \(seconds(latency)) s: \(error)")
-                    if (error as? BenchError)?.isFatal == true { fatal = true }
+                    if (error as? NFS3ClientError)?.isFatal == true { fatal = true }
                 }
             }
             if fatal { return }
@@ -548,7 +548,7 @@ struct DurableLoadTests {
             } catch {
                 if monitor.signalled { return }
                 monitor.writeFailed("COMMIT \(name) after \(seconds(ContinuousClock.now - started)) s: \(error)")
-                if (error as? BenchError)?.isFatal == true { return }
+                if (error as? NFS3ClientError)?.isFatal == true { return }
             }
         }
     }
@@ -557,7 +557,7 @@ struct DurableLoadTests {
 
     /// NULL, GETATTR, LOOKUP, READ (4 KiB of a file being written) and READDIRPLUS (of the
     /// export's root) every 150 ms on a connection of its own, timed.
-    static func probe(_ client: BenchNFSClient, root: NFS3FileHandle, name: [UInt8], handle: NFS3FileHandle,
+    static func probe(_ client: NFS3Client, root: NFS3FileHandle, name: [UInt8], handle: NFS3FileHandle,
                       _ monitor: Monitor) async {
         while !monitor.stopSampling {
             for kind in Probe.allCases {
@@ -590,7 +590,7 @@ struct DurableLoadTests {
                         }
                     }
                 }
-                if (failure as? BenchError)?.isFatal == true { return }
+                if (failure as? NFS3ClientError)?.isFatal == true { return }
             }
             try? await Task.sleep(for: .milliseconds(150))
         }
@@ -653,7 +653,7 @@ struct DurableLoadTests {
         }
     }
 
-    static func verify(_ client: BenchNFSClient, _ files: [FileModel], after event: String) async throws -> Int {
+    static func verify(_ client: NFS3Client, _ files: [FileModel], after event: String) async throws -> Int {
         var checked = 0
         for file in files {
             do {
@@ -696,7 +696,7 @@ struct DurableLoadTests {
     }
 
     /// `count` bytes from `offset` (fewer at the end of the file).
-    static func read(_ client: BenchNFSClient, _ handle: NFS3FileHandle, offset: Int, count: Int) async throws -> [UInt8] {
+    static func read(_ client: NFS3Client, _ handle: NFS3FileHandle, offset: Int, count: Int) async throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(count)
         while out.count < count {

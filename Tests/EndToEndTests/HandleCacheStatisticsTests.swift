@@ -1,6 +1,6 @@
-import Bench
 import Daemon
 import Foundation
+import NFS3Client
 import Testing
 
 /// The handle cache's counters as an operator sees them: `swiftnfsd stats` against a running

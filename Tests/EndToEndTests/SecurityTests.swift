@@ -1,6 +1,6 @@
-import Bench
 import Foundation
 import NFS3
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -46,8 +46,8 @@ struct SecurityTests {
     }
 
     func client(_ server: ServerProcess, from address: String, port: Int = 0, uid: UInt32, gid: UInt32,
-                groups: [UInt32] = []) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
+                groups: [UInt32] = []) async throws -> NFS3Client {
+        try await NFS3Client.connect(
             to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
             from: try SocketAddress(ipAddress: address, port: port),
             credentials: .sys(AuthSysParameters(machineName: "test", uid: uid, gid: gid, groups: groups)),
@@ -286,11 +286,11 @@ struct SecurityTests {
             // reaping the flood's closed connections (64 per client address count against it),
             // within a few seconds.
             var attempt = 0
-            var connected: (BenchNFSClient, NFS3FileHandle)?
+            var connected: (NFS3Client, NFS3FileHandle)?
             while connected == nil {
                 attempt += 1
-                let c = try await BenchNFSClient.connect(to: address, credentials: .sys(AuthSysParameters(uid: 0, gid: 0)),
-                                                         timeout: .seconds(10), group: group)
+                let c = try await NFS3Client.connect(to: address, credentials: .sys(AuthSysParameters(uid: 0, gid: 0)),
+                                                     timeout: .seconds(10), group: group)
                 do {
                     connected = (c, try await c.mount(server.exportPath))
                 } catch {

@@ -1,4 +1,4 @@
-import Bench
+import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
@@ -7,8 +7,8 @@ extension ServerProcess {
     /// The project's typed NFSv3 client, connected to this server over TCP on loopback and
     /// calling as AUTH_SYS root from `machine` (the exports give `--export` directories to
     /// everyone without root squashing).
-    func nfsClient(machine: String) async throws -> BenchNFSClient {
-        try await BenchNFSClient.connect(
+    func nfsClient(machine: String) async throws -> NFS3Client {
+        try await NFS3Client.connect(
             to: try SocketAddress(ipAddress: "127.0.0.1", port: nfsPort),
             credentials: .sys(AuthSysParameters(machineName: machine, uid: 0, gid: 0)),
             timeout: .seconds(20), group: MultiThreadedEventLoopGroup.singleton)
