@@ -18,11 +18,9 @@ public final class NFS3Metrics: Sendable {
 
     public init() {
         let procedures = (0...NFS3Procedure.commit.rawValue).map { NFS3Procedure(rawValue: $0)! }
-        requests = procedures.map { Counter(label: "nfs_requests_total", dimensions: [("procedure", Self.name($0))]) }
-        durations = procedures.map { Metrics.Timer(label: "nfs_request_duration_seconds", dimensions: [("procedure", Self.name($0))]) }
+        requests = procedures.map { Counter(label: "nfs_requests_total", dimensions: [("procedure", $0.name)]) }
+        durations = procedures.map { Metrics.Timer(label: "nfs_request_duration_seconds", dimensions: [("procedure", $0.name)]) }
     }
-
-    static func name(_ p: NFS3Procedure) -> String { "\(p)".uppercased() }
 
     /// CLOCK_MONOTONIC in nanoseconds.
     static func now() -> UInt64 {
@@ -40,20 +38,11 @@ public final class NFS3Metrics: Sendable {
         let key = UInt64(p.rawValue) << 32 | UInt64(raw)
         let counter = errors.withLockedValue { errors in
             if let c = errors[key] { return c }
-            let status = NFS3Status(rawValue: raw).map { Self.statusName($0) } ?? "\(raw)"
-            let c = Counter(label: "nfs_errors_total", dimensions: [("procedure", Self.name(p)), ("status", status)])
+            let status = NFS3Status(rawValue: raw)?.name ?? "\(raw)"
+            let c = Counter(label: "nfs_errors_total", dimensions: [("procedure", p.name), ("status", status)])
             errors[key] = c
             return c
         }
         counter.increment()
-    }
-
-    static func statusName(_ s: NFS3Status) -> String {
-        switch s {
-        case .ok: "NFS3_OK"
-        case .notSync: "NFS3ERR_NOT_SYNC"
-        case .badCookie: "NFS3ERR_BAD_COOKIE"
-        default: "NFS3ERR_" + "\(s)".uppercased()
-        }
     }
 }

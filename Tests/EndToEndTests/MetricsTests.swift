@@ -1,4 +1,4 @@
-import Bench
+import NFS3Client
 import Foundation
 import NFS3
 import NIOCore
