@@ -6,7 +6,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "swiftnfsd", targets: ["swiftnfsd"]),
-        .library(name: "Daemon", targets: ["Daemon"]),
         // For the micro-benchmarks in Benchmarks/, a separate package that depends on this one.
         .library(name: "XDR", targets: ["XDR"]),
         .library(name: "ONCRPC", targets: ["ONCRPC"]),

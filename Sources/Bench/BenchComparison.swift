@@ -1,44 +1,44 @@
 /// One server's results against another's, workload by workload: the ratios the project's
 /// goal is stated in (issue 6: ops/s at least 1.5 times the baseline's, p99 no higher).
-public struct BenchComparison: Sendable {
-    public struct Row: Hashable, Sendable {
-        public var workload: String
-        public var connections: Int
-        public var inflight: Int
-        public var candidateOpsPerSecond: Double
-        public var baselineOpsPerSecond: Double
-        public var candidateP99: Double
-        public var baselineP99: Double
-        public var errors: UInt64
+package struct BenchComparison: Sendable {
+    package struct Row: Hashable, Sendable {
+        package var workload: String
+        package var connections: Int
+        package var inflight: Int
+        package var candidateOpsPerSecond: Double
+        package var baselineOpsPerSecond: Double
+        package var candidateP99: Double
+        package var baselineP99: Double
+        package var errors: UInt64
 
-        public var opsRatio: Double { baselineOpsPerSecond > 0 ? candidateOpsPerSecond / baselineOpsPerSecond : 0 }
-        public var p99Ratio: Double { baselineP99 > 0 ? candidateP99 / baselineP99 : 0 }
-        public var meetsThroughputGoal: Bool { opsRatio >= BenchComparison.throughputGoal }
-        public var meetsLatencyGoal: Bool { p99Ratio <= BenchComparison.latencyGoal }
+        package var opsRatio: Double { baselineOpsPerSecond > 0 ? candidateOpsPerSecond / baselineOpsPerSecond : 0 }
+        package var p99Ratio: Double { baselineP99 > 0 ? candidateP99 / baselineP99 : 0 }
+        package var meetsThroughputGoal: Bool { opsRatio >= BenchComparison.throughputGoal }
+        package var meetsLatencyGoal: Bool { p99Ratio <= BenchComparison.latencyGoal }
         /// Both goals, with no failed operation on either side (a fast wrong answer is no answer).
-        public var meetsGoal: Bool { meetsThroughputGoal && meetsLatencyGoal && errors == 0 }
+        package var meetsGoal: Bool { meetsThroughputGoal && meetsLatencyGoal && errors == 0 }
 
         /// "yes", or "no:" and what falls short.
-        public var verdict: String {
+        package var verdict: String {
             if meetsGoal { return "yes" }
             let short = [meetsThroughputGoal ? nil : "ops", meetsLatencyGoal ? nil : "p99", errors == 0 ? nil : "errors"]
             return "no: " + short.compactMap { $0 }.joined(separator: ", ")
         }
     }
 
-    public static let throughputGoal = 1.5
-    public static let latencyGoal = 1.0
+    package static let throughputGoal = 1.5
+    package static let latencyGoal = 1.0
 
-    public var candidate: String
-    public var baseline: String
-    public var rows: [Row]
+    package var candidate: String
+    package var baseline: String
+    package var rows: [Row]
     /// Whether the tables judge each row against the goal (not for comparisons of one server
     /// with itself, such as with and without a journal).
-    public var showsGoal = true
+    package var showsGoal = true
 
     /// Pairs results by workload and concurrency. Several results for one pair (repeated runs)
     /// are averaged. Rows follow the candidate's order.
-    public init(candidate: [BenchResult], baseline: [BenchResult]) {
+    package init(candidate: [BenchResult], baseline: [BenchResult]) {
         func grouped(_ results: [BenchResult]) -> (order: [String], byKey: [String: [BenchResult]]) {
             var order: [String] = []
             var byKey: [String: [BenchResult]] = [:]
@@ -82,16 +82,16 @@ public struct BenchComparison: Sendable {
     }
 
     /// A text table for a terminal.
-    public func table() -> String {
+    package func table() -> String {
         BenchTable.render([header] + rows.map(cells), leftColumns: 2)
     }
 
     /// A GitHub markdown table.
-    public func markdown() -> String {
+    package func markdown() -> String {
         let lines = [header] + [header.indices.map { $0 < 2 ? ":--" : "--:" }] + rows.map(cells)
         return lines.map { "| " + $0.joined(separator: " | ") + " |" }.joined(separator: "\n") + "\n"
     }
 
     /// How many rows meet the goal.
-    public var rowsMeetingGoal: Int { rows.filter(\.meetsGoal).count }
+    package var rowsMeetingGoal: Int { rows.filter(\.meetsGoal).count }
 }

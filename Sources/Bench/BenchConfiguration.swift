@@ -1,39 +1,39 @@
 /// What to measure and how hard. The CLI fills it in; tests build it directly.
-public struct BenchConfiguration: Sendable {
-    public var host: String
+package struct BenchConfiguration: Sendable {
+    package var host: String
     /// The export's path as MOUNT knows it.
-    public var exportPath: String
+    package var exportPath: String
     /// NFS and MOUNT ports; asked of the portmapper on `portmapPort` when nil.
-    public var nfsPort: Int?
-    public var mountPort: Int?
-    public var portmapPort = 111
-    public var workloads: [any Workload] = []
-    public var connections = 1
+    package var nfsPort: Int?
+    package var mountPort: Int?
+    package var portmapPort = 111
+    package var workloads: [any Workload] = []
+    package var connections = 1
     /// Requests in flight per connection; each value is a separate run of every workload.
-    public var inflight: [Int] = [1]
+    package var inflight: [Int] = [1]
     /// Measured seconds per run, and unmeasured seconds before them.
-    public var duration = 10.0
-    public var warmup = 0.0
+    package var duration = 10.0
+    package var warmup = 0.0
     /// Stops a run after this many measured operations (whichever of this and `duration` comes first).
-    public var maxOperations: Int?
+    package var maxOperations: Int?
     /// Names the server in results; "HOST:PORT" when nil.
-    public var label: String?
+    package var label: String?
     /// Size of the file of the 4 KiB random workloads, and of the 1 MiB sequential ones.
-    public var fileSize = 64 << 20
-    public var sequentialFileSize = 128 << 20
+    package var fileSize = 64 << 20
+    package var sequentialFileSize = 128 << 20
     /// The AUTH_SYS identity of every call (root by default: the export must not squash it).
-    public var uid: UInt32 = 0
-    public var gid: UInt32 = 0
+    package var uid: UInt32 = 0
+    package var gid: UInt32 = 0
     /// Seconds before a call counts as timed out.
-    public var timeout = 30.0
+    package var timeout = 30.0
 
-    public init(host: String, exportPath: String) {
+    package init(host: String, exportPath: String) {
         self.host = host
         self.exportPath = exportPath
     }
 
     /// Problems a person should fix before anything is sent.
-    public func validate() throws {
+    package func validate() throws {
         func fail(_ s: String) -> BenchError { BenchError(.setup, s) }
         guard !workloads.isEmpty else { throw fail("no workload given") }
         guard (1...1024).contains(connections) else { throw fail("--connections must be 1...1024") }

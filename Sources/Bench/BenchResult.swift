@@ -5,27 +5,27 @@ import Foundation
 #endif
 
 /// The outcome of one workload at one concurrency against one server: what a JSON line holds.
-public struct BenchResult: Codable, Hashable, Sendable {
+package struct BenchResult: Codable, Hashable, Sendable {
     /// Always "result": tells result lines from any other line a script may meet.
-    public var type = "result"
+    package var type = "result"
     /// The server, as `--label` named it.
-    public var label: String
-    public var workload: String
-    public var connections: Int
-    public var inflight: Int
+    package var label: String
+    package var workload: String
+    package var connections: Int
+    package var inflight: Int
     /// Measured seconds (from the end of the warm-up to the last reply).
-    public var seconds: Double
-    public var operations: UInt64
-    public var errors: UInt64
+    package var seconds: Double
+    package var operations: UInt64
+    package var errors: UInt64
     /// Failures by kind ("READ data mismatch", "GETATTR NFS3ERR_STALE", ...).
-    public var errorKinds: [String: UInt64]
-    public var bytes: UInt64
-    public var opsPerSecond: Double
+    package var errorKinds: [String: UInt64]
+    package var bytes: UInt64
+    package var opsPerSecond: Double
     /// Megabytes (10^6 bytes) of file data per second.
-    public var megabytesPerSecond: Double
-    public var latencyMicroseconds: LatencySummary
+    package var megabytesPerSecond: Double
+    package var latencyMicroseconds: LatencySummary
 
-    public init(label: String, workload: String, connections: Int, inflight: Int, seconds: Double, operations: UInt64,
+    package init(label: String, workload: String, connections: Int, inflight: Int, seconds: Double, operations: UInt64,
                 errors: UInt64, errorKinds: [String: UInt64], bytes: UInt64, latency: LatencySummary) {
         self.label = label; self.workload = workload; self.connections = connections; self.inflight = inflight
         self.seconds = LatencyRecorder.rounded(seconds * 100) / 100
@@ -42,17 +42,17 @@ public struct BenchResult: Codable, Hashable, Sendable {
     }
 
     /// What workload and concurrency the result is for; results with the same key compare.
-    public var runKey: String { "\(workload) \(connections)x\(inflight)" }
+    package var runKey: String { "\(workload) \(connections)x\(inflight)" }
 
     /// One line of JSON, keys sorted.
-    public func jsonLine() throws -> String {
+    package func jsonLine() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// Every result line of a JSON-lines text; blank lines and lines of another `type` are skipped.
-    public static func parseLines(_ text: String) throws -> [BenchResult] {
+    package static func parseLines(_ text: String) throws -> [BenchResult] {
         let decoder = JSONDecoder()
         var out: [BenchResult] = []
         for line in text.split(whereSeparator: \.isNewline) where !line.allSatisfy(\.isWhitespace) {
@@ -66,7 +66,7 @@ public struct BenchResult: Codable, Hashable, Sendable {
 }
 
 /// Fixed-width text tables for people.
-public enum BenchTable {
+package enum BenchTable {
     static func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
         let fill = String(repeating: " ", count: max(0, width - s.count))
         return left ? s + fill : fill + s
@@ -87,7 +87,7 @@ public enum BenchTable {
     }
 
     /// The results, one row each, latencies in microseconds.
-    public static func results(_ results: [BenchResult]) -> String {
+    package static func results(_ results: [BenchResult]) -> String {
         var rows = [["server", "workload", "conn", "infl", "ops", "errors", "ops/s", "MB/s",
                      "p50 us", "p90 us", "p99 us", "p99.9 us", "max us"]]
         for r in results {

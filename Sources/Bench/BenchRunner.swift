@@ -7,18 +7,18 @@ import NIOCore
 /// returns one result each. Per run: `connections` new connections, `connections x inflight`
 /// workers each issuing one call after another, for `warmup + duration` seconds or until
 /// `maxOperations` measured operations, and a progress line every second.
-public struct BenchRunner: Sendable {
-    public let configuration: BenchConfiguration
+package struct BenchRunner: Sendable {
+    package let configuration: BenchConfiguration
     let progress: @Sendable (String) -> Void
 
     /// `progress` receives the progress lines and preparation notes (the CLI sends them to stderr).
-    public init(configuration: BenchConfiguration, progress: @escaping @Sendable (String) -> Void) {
+    package init(configuration: BenchConfiguration, progress: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
         self.progress = progress
     }
 
     /// Opens a session, runs everything, cleans up. `each` sees every result as it is made.
-    public func run(group: EventLoopGroup, each: @Sendable (BenchResult) -> Void = { _ in }) async throws -> [BenchResult] {
+    package func run(group: EventLoopGroup, each: @Sendable (BenchResult) -> Void = { _ in }) async throws -> [BenchResult] {
         try configuration.validate()
         let session = try await BenchSession.open(configuration: configuration, group: group, notes: progress)
         let label = configuration.label ?? "\(configuration.host):\(session.nfsAddress.port ?? 0)"

@@ -8,21 +8,21 @@ import ONCRPC
 /// What one `bench` invocation holds on the server: the mount, a control connection for
 /// preparing and cleaning up, and its own run directory under `.swiftnfs-bench/` in the export
 /// (removed at `close`; the cached 10,000-entry directory beside it stays).
-public final class BenchSession: Sendable {
+package final class BenchSession: Sendable {
     /// The directory under the export root that holds every benchmark's files.
-    public static let benchDirectoryName: [UInt8] = .name(".swiftnfs-bench")
+    package static let benchDirectoryName: [UInt8] = .name(".swiftnfs-bench")
 
-    public let configuration: BenchConfiguration
+    package let configuration: BenchConfiguration
     let group: EventLoopGroup
     let nfsAddress: SocketAddress
     let mountAddress: SocketAddress
     let credentials: RPCCredentials
     let control: NFS3Client
-    public let root: NFS3FileHandle
-    public let fsinfo: NFS3FsinfoOkay
-    public let benchDirectory: NFS3FileHandle
+    package let root: NFS3FileHandle
+    package let fsinfo: NFS3FsinfoOkay
+    package let benchDirectory: NFS3FileHandle
     let runName: [UInt8]
-    public let runDirectory: NFS3FileHandle
+    package let runDirectory: NFS3FileHandle
     let notes: @Sendable (String) -> Void
 
     private init(configuration: BenchConfiguration, group: EventLoopGroup, nfsAddress: SocketAddress,
@@ -37,7 +37,7 @@ public final class BenchSession: Sendable {
 
     /// Finds the ports (from the portmapper unless given), mounts the export, and makes the run
     /// directory. `notes` receives what a person watching should know (preparation steps).
-    public static func open(configuration c: BenchConfiguration, group: EventLoopGroup,
+    package static func open(configuration c: BenchConfiguration, group: EventLoopGroup,
                             notes: @escaping @Sendable (String) -> Void) async throws -> BenchSession {
         let nfsPort: Int
         if let p = c.nfsPort {
@@ -83,7 +83,7 @@ public final class BenchSession: Sendable {
     }
 
     /// Removes the run directory, unmounts, and closes the control connection.
-    public func close() async throws {
+    package func close() async throws {
         var failure: Error?
         do { try await removeTree(runName, in: benchDirectory) } catch { failure = error }
         await control.close()
@@ -97,7 +97,7 @@ public final class BenchSession: Sendable {
     }
 
     /// A new connection to the NFS port, for one measured run.
-    public func connect() async throws -> NFS3Client {
+    package func connect() async throws -> NFS3Client {
         try await NFS3Client.connect(to: nfsAddress, credentials: credentials, timeout: control.timeout, group: group)
     }
 
@@ -119,12 +119,12 @@ public final class BenchSession: Sendable {
     }
 
     /// The directory `name` in `parent`, made if it is not there.
-    public func directory(named name: [UInt8], in parent: NFS3FileHandle) async throws -> NFS3FileHandle {
+    package func directory(named name: [UInt8], in parent: NFS3FileHandle) async throws -> NFS3FileHandle {
         try await Self.directory(named: name, in: parent, client: control)
     }
 
     /// Creates (or truncates) a regular file and returns its handle.
-    public func createFile(in directory: NFS3FileHandle, named name: [UInt8],
+    package func createFile(in directory: NFS3FileHandle, named name: [UInt8],
                            using client: NFS3Client? = nil) async throws -> NFS3FileHandle {
         let client = client ?? control
         let created = try await client.create(directory, name, how: .unchecked(NFS3SetAttributes(mode: 0o644, size: 0)))
@@ -133,7 +133,7 @@ public final class BenchSession: Sendable {
     }
 
     /// Writes a file's whole content (UNSTABLE, in wtmax-sized pieces, several at once), then COMMITs.
-    public func fill(_ file: NFS3FileHandle, with content: PatternedFile) async throws {
+    package func fill(_ file: NFS3FileHandle, with content: PatternedFile) async throws {
         let piece = min(Int(fsinfo.wtmax), largeBlock)
         note("writing a \(content.size >> 20) MiB file")
         let offsets = Array(stride(from: 0, to: content.size, by: piece))
@@ -149,14 +149,14 @@ public final class BenchSession: Sendable {
     }
 
     /// Every entry of a directory.
-    public func list(_ directory: NFS3FileHandle) async throws -> [NFS3ReaddirplusEntry] {
+    package func list(_ directory: NFS3FileHandle) async throws -> [NFS3ReaddirplusEntry] {
         var entries: [NFS3ReaddirplusEntry] = []
         try await forEachPage(of: directory, client: control) { entries.append($0) }
         return entries
     }
 
     /// Removes `name` in `parent`, with everything under it when it is a directory.
-    public func removeTree(_ name: [UInt8], in parent: NFS3FileHandle, using client: NFS3Client? = nil) async throws {
+    package func removeTree(_ name: [UInt8], in parent: NFS3FileHandle, using client: NFS3Client? = nil) async throws {
         let client = client ?? control
         let found = try await client.lookup(parent, name)
         var type = found.objectAttributes?.type
@@ -178,7 +178,7 @@ public final class BenchSession: Sendable {
     /// Runs `body` for each item on the control connection, `width` calls at a time; the results
     /// come back in the items' order.
     @discardableResult
-    public func concurrently<T: Sendable, R: Sendable>(
+    package func concurrently<T: Sendable, R: Sendable>(
         _ items: [T], width: Int = 16, _ body: @escaping @Sendable (NFS3Client, T) async throws -> R
     ) async throws -> [R] {
         var results = [R?](repeating: nil, count: items.count)

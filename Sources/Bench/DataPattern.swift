@@ -3,10 +3,10 @@ import NIOCore
 /// The bytes the benchmark writes and expects to read back: a pseudo-random function of the
 /// file offset, so any range of a file can be checked without remembering what was written
 /// where. Byte `o` of a file is byte `o % 8` (little-endian) of `mix(o / 8 ^ seed)`.
-public struct DataPattern: Hashable, Sendable {
-    public var seed: UInt64
+package struct DataPattern: Hashable, Sendable {
+    package var seed: UInt64
 
-    public init(seed: UInt64) { self.seed = seed }
+    package init(seed: UInt64) { self.seed = seed }
 
     /// SplitMix64's finaliser: every input bit affects every output bit.
     static func mix(_ x: UInt64) -> UInt64 {
@@ -17,7 +17,7 @@ public struct DataPattern: Hashable, Sendable {
     }
 
     /// The pattern's bytes for `offset ..< offset + count`.
-    public func bytes(offset: UInt64, count: Int) -> ByteBuffer {
+    package func bytes(offset: UInt64, count: Int) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(count)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
@@ -39,19 +39,19 @@ public struct DataPattern: Hashable, Sendable {
 
 /// A file's whole expected content, computed once, so that the data of a WRITE is a slice of
 /// it and a READ is checked with one comparison.
-public struct PatternedFile: Sendable {
-    public let pattern: DataPattern
-    public let size: Int
+package struct PatternedFile: Sendable {
+    package let pattern: DataPattern
+    package let size: Int
     let content: ByteBuffer
 
-    public init(pattern: DataPattern, size: Int) {
+    package init(pattern: DataPattern, size: Int) {
         self.pattern = pattern
         self.size = size
         self.content = pattern.bytes(offset: 0, count: size)
     }
 
     /// The expected bytes at `offset ..< offset + count` (a slice, not a copy).
-    public func slice(offset: UInt64, count: Int) -> ByteBuffer {
+    package func slice(offset: UInt64, count: Int) -> ByteBuffer {
         content.getSlice(at: Int(offset), length: count)!
     }
 }

@@ -7,7 +7,7 @@ import Darwin
 /// An SVG chart of latency distributions: one panel per workload and concurrency, one line per
 /// server, latency (log scale) against percentile on the usual HDR "nines" scale, where 90%,
 /// 99%, 99.9% ... are evenly spaced.
-public enum LatencyChart {
+package enum LatencyChart {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     static let panelWidth = 520.0, panelHeight = 300.0
     static let margin = (left: 64.0, right: 30.0, top: 34.0, bottom: 40.0)
@@ -50,7 +50,7 @@ public enum LatencyChart {
     }
 
     /// The chart of `results` (from any number of servers and runs).
-    public static func svg(_ results: [BenchResult], title: String = "Latency by percentile (lower is better)") -> String {
+    package static func svg(_ results: [BenchResult], title: String = "Latency by percentile (lower is better)") -> String {
         var keys: [String] = []
         var labels: [String] = []
         for r in results {

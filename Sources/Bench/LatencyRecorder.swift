@@ -2,37 +2,37 @@ import Histogram
 
 /// Latencies in nanoseconds in an HDR histogram: three significant digits from 1 ns to 10 minutes,
 /// so a percentile is within 0.1% of the true value at any scale.
-public struct LatencyRecorder: Sendable {
+package struct LatencyRecorder: Sendable {
     static let highest: UInt64 = 600_000_000_000
     var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highest,
                                       numberOfSignificantValueDigits: .three)
 
-    public init() {}
+    package init() {}
 
-    public mutating func record(nanoseconds: UInt64) {
+    package mutating func record(nanoseconds: UInt64) {
         _ = histogram.record(min(max(nanoseconds, 1), Self.highest))
     }
 
-    public mutating func merge(_ other: LatencyRecorder) {
+    package mutating func merge(_ other: LatencyRecorder) {
         histogram.add(other.histogram)
     }
 
-    public var count: UInt64 { histogram.totalCount }
+    package var count: UInt64 { histogram.totalCount }
 
     /// The percentiles a result reports, and the curve a chart draws.
-    public static let distributionPercentiles: [Double] = [
+    package static let distributionPercentiles: [Double] = [
         0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 98.5, 99, 99.3, 99.5, 99.7,
         99.8, 99.9, 99.95, 99.99, 99.995, 99.999, 100,
     ]
 
     /// The value at `percentile` in microseconds.
-    public func microseconds(atPercentile percentile: Double) -> Double {
+    package func microseconds(atPercentile percentile: Double) -> Double {
         guard count > 0 else { return 0 }
         let ns = percentile >= 100 ? histogram.maxRecorded : histogram.valueAtPercentile(percentile)
         return Double(ns) / 1000
     }
 
-    public func summary() -> LatencySummary {
+    package func summary() -> LatencySummary {
         func us(_ p: Double) -> Double { Self.rounded(microseconds(atPercentile: p)) }
         return LatencySummary(
             p50: us(50), p90: us(90), p99: us(99), p999: us(99.9), max: us(100),
@@ -44,15 +44,15 @@ public struct LatencyRecorder: Sendable {
 }
 
 /// Latency percentiles of one run, in microseconds.
-public struct LatencySummary: Codable, Hashable, Sendable {
-    public var p50: Double
-    public var p90: Double
-    public var p99: Double
-    public var p999: Double
-    public var max: Double
-    public var mean: Double
+package struct LatencySummary: Codable, Hashable, Sendable {
+    package var p50: Double
+    package var p90: Double
+    package var p99: Double
+    package var p999: Double
+    package var max: Double
+    package var mean: Double
     /// [percentile, microseconds] pairs, for charts.
-    public var distribution: [[Double]]
+    package var distribution: [[Double]]
 
     enum CodingKeys: String, CodingKey {
         case p50, p90, p99, p999 = "p99.9", max, mean, distribution

@@ -3,10 +3,10 @@ import NIOCore
 
 /// The checks made on every reply beyond its status, kept apart from the I/O so that tests can
 /// feed them wrong replies. Each throws `BenchError` naming what is wrong.
-public enum ReplyCheck {
+package enum ReplyCheck {
     /// A READ of `count` bytes at `offset` of `file` must return exactly those bytes (the file is
     /// large enough), with eof set only when they end the file.
-    public static func read(_ reply: NFS3ReadOkay, offset: UInt64, count: Int, file: PatternedFile) throws {
+    package static func read(_ reply: NFS3ReadOkay, offset: UInt64, count: Int, file: PatternedFile) throws {
         guard reply.data.readableBytes == count else {
             throw BenchError(.countMismatch, procedure: "READ",
                              "asked \(count) bytes at \(offset), got \(reply.data.readableBytes)")
@@ -21,7 +21,7 @@ public enum ReplyCheck {
     }
 
     /// A WRITE must take every byte, and be at least as stable as asked.
-    public static func write(_ reply: NFS3WriteOkay, count: Int, stable: NFS3StableHow) throws {
+    package static func write(_ reply: NFS3WriteOkay, count: Int, stable: NFS3StableHow) throws {
         guard reply.count == count else {
             throw BenchError(.countMismatch, procedure: "WRITE", "sent \(count) bytes, server took \(reply.count)")
         }
@@ -32,7 +32,7 @@ public enum ReplyCheck {
 
     /// A COMMIT's verifier must be the one of the WRITEs it commits (RFC 1813 §3.3.21): a
     /// different one means the server lost them and the client would have to send them again.
-    public static func commit(_ reply: NFS3CommitOkay, writeVerifier: NFS3Verifier) throws {
+    package static func commit(_ reply: NFS3CommitOkay, writeVerifier: NFS3Verifier) throws {
         guard reply.verifier == writeVerifier else {
             throw BenchError(.unexpectedReply, procedure: "COMMIT",
                              "verifier \(reply.verifier.value) is not the WRITE's \(writeVerifier.value)")
@@ -40,7 +40,7 @@ public enum ReplyCheck {
     }
 
     /// GETATTR, LOOKUP and friends must describe an object of the expected type.
-    public static func attributes(_ attributes: NFS3FileAttributes?, type: NFS3FileType, procedure: NFS3Procedure,
+    package static func attributes(_ attributes: NFS3FileAttributes?, type: NFS3FileType, procedure: NFS3Procedure,
                                   size: UInt64? = nil) throws {
         guard let attributes else {
             // post_op_attr may legally be absent; GETATTR's is not optional and never reaches here nil.
@@ -55,7 +55,7 @@ public enum ReplyCheck {
     }
 
     /// ACCESS must grant what the benchmark's root caller may do to its own file.
-    public static func access(_ reply: NFS3AccessOkay, asked: UInt32, required: UInt32) throws {
+    package static func access(_ reply: NFS3AccessOkay, asked: UInt32, required: UInt32) throws {
         guard reply.access & ~asked == 0 else {
             throw BenchError(.unexpectedReply, procedure: "ACCESS", "granted bits \(reply.access) beyond the asked \(asked)")
         }
@@ -68,20 +68,20 @@ public enum ReplyCheck {
 /// Counts the entries of a listing of the prepared directory (names `prefix` followed by a
 /// decimal index below `expected`) as pages arrive, and checks at the end that each index was
 /// seen exactly once.
-public struct ListingCheck: Sendable {
+package struct ListingCheck: Sendable {
     let prefix: [UInt8]
     let expected: Int
     private var seen: [Bool]
     private var count = 0
 
-    public init(prefix: [UInt8], expected: Int) {
+    package init(prefix: [UInt8], expected: Int) {
         self.prefix = prefix
         self.expected = expected
         self.seen = Array(repeating: false, count: expected)
     }
 
     /// The index in a name `prefix` + decimal digits, if it is one and below `limit`.
-    public static func index(of name: [UInt8], prefix: [UInt8], below limit: Int) -> Int? {
+    package static func index(of name: [UInt8], prefix: [UInt8], below limit: Int) -> Int? {
         guard name.count > prefix.count, name.count <= prefix.count + 9, name.starts(with: prefix) else { return nil }
         var index = 0
         for digit in name[prefix.count...] {
@@ -91,9 +91,9 @@ public struct ListingCheck: Sendable {
         return index < limit ? index : nil
     }
 
-    public static func isDotOrDotDot(_ name: [UInt8]) -> Bool { name == [46] || name == [46, 46] }
+    package static func isDotOrDotDot(_ name: [UInt8]) -> Bool { name == [46] || name == [46, 46] }
 
-    public mutating func add(name: [UInt8]) throws {
+    package mutating func add(name: [UInt8]) throws {
         if Self.isDotOrDotDot(name) { return }
         guard let index = Self.index(of: name, prefix: prefix, below: expected), !seen[index] else {
             throw BenchError(.unexpectedReply, procedure: "READDIRPLUS",
@@ -103,12 +103,12 @@ public struct ListingCheck: Sendable {
         count += 1
     }
 
-    public func finish() throws {
+    package func finish() throws {
         guard count == expected else {
             throw BenchError(.countMismatch, procedure: "READDIRPLUS", "listed \(count) entries, expected \(expected)")
         }
     }
 
     /// The indices not seen (to create the missing entries of the cached directory).
-    public var missing: [Int] { seen.indices.filter { !seen[$0] } }
+    package var missing: [Int] { seen.indices.filter { !seen[$0] } }
 }

@@ -4,7 +4,7 @@ import NFS3Client
 /// One kind of load. `prepare` makes what the operations need, through NFS on the session's
 /// control connection, in `directory` (the workload's own, removed after the run), and returns
 /// what the workers share.
-public protocol Workload: Sendable {
+package protocol Workload: Sendable {
     /// The name given to `--workload`.
     var name: String { get }
     /// What one operation is, for the help and the README.
@@ -13,12 +13,12 @@ public protocol Workload: Sendable {
 }
 
 /// A workload ready to run: makes one worker per request slot (connections x in flight).
-public protocol PreparedWorkload: Sendable {
+package protocol PreparedWorkload: Sendable {
     func makeWorker(slot: Int, client: NFS3Client) -> any WorkloadWorker
 }
 
 /// Issues one slot's operations, one after the other.
-public protocol WorkloadWorker {
+package protocol WorkloadWorker {
     /// One operation, every reply checked; returns the bytes of file data it moved.
     mutating func step() async throws -> Int
     /// Removes or checks what this worker left (after the measured time; failures are counted).
@@ -26,7 +26,7 @@ public protocol WorkloadWorker {
 }
 
 extension WorkloadWorker {
-    public mutating func finish() async throws {}
+    package mutating func finish() async throws {}
 }
 
 /// A worker whose every operation is the same stateless call.
@@ -42,20 +42,20 @@ struct PreparedByClosure: PreparedWorkload {
 }
 
 /// Every workload by name, in the order `all` runs them.
-public enum Workloads {
-    public static let all: [any Workload] = [
+package enum Workloads {
+    package static let all: [any Workload] = [
         NullWorkload(), GetattrWorkload(), LookupWorkload(), AccessWorkload(),
         Read4KWorkload(), Write4KWorkload(stable: .unstable), Write4KWorkload(stable: .fileSync),
         Read1MWorkload(), Write1MWorkload(commitEach: false), Write1MWorkload(commitEach: true), CreateRemoveWorkload(), Readdirplus10KWorkload(),
         MixedMetadataWorkload(),
     ]
 
-    public static var names: [String] { all.map(\.name) }
+    package static var names: [String] { all.map(\.name) }
 
-    public static func named(_ name: String) -> (any Workload)? { all.first { $0.name == name } }
+    package static func named(_ name: String) -> (any Workload)? { all.first { $0.name == name } }
 
     /// Expands `all` and checks every name.
-    public static func resolve(_ names: [String]) throws -> [any Workload] {
+    package static func resolve(_ names: [String]) throws -> [any Workload] {
         var out: [any Workload] = []
         for name in names {
             if name == "all" {

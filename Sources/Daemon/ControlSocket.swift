@@ -73,12 +73,12 @@ enum ControlSocket {
 }
 
 /// The command-line side of `ControlSocket`: one command, its answer.
-public enum ControlClient {
-    public static func socketPath(stateDirectory: String) -> String { ControlSocket.path(stateDirectory: stateDirectory) }
+package enum ControlClient {
+    package static func socketPath(stateDirectory: String) -> String { ControlSocket.path(stateDirectory: stateDirectory) }
 
     /// Sends `command` to the server listening on `path` and returns its answer; nil when no
     /// server listens there (no socket, or nothing accepting on it).
-    public static func send(_ command: String, to path: String, timeoutSeconds: Int) throws -> String? {
+    package static func send(_ command: String, to path: String, timeoutSeconds: Int) throws -> String? {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError("socket: errno \(errno)") }
         defer { close(fd) }
@@ -115,7 +115,7 @@ public enum ControlClient {
     }
 }
 
-public struct ControlError: Error, CustomStringConvertible {
-    public var description: String
+package struct ControlError: Error, CustomStringConvertible {
+    package var description: String
     init(_ description: String) { self.description = description }
 }

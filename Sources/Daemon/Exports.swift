@@ -3,23 +3,23 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// One line's worth of exports(5) options for one client specification.
-public struct ExportOptions: Hashable, Sendable {
-    public var readOnly = true
-    public var sync = true
-    public var secure = true
-    public var rootSquash = true
-    public var allSquash = false
-    public var anonUID: UInt32 = 65534
-    public var anonGID: UInt32 = 65534
-    public var fsid: UInt64?
-    public var crossMount = false
+package struct ExportOptions: Hashable, Sendable {
+    package var readOnly = true
+    package var sync = true
+    package var secure = true
+    package var rootSquash = true
+    package var allSquash = false
+    package var anonUID: UInt32 = 65534
+    package var anonGID: UInt32 = 65534
+    package var fsid: UInt64?
+    package var crossMount = false
     /// SwiftNFS's own option `durable=DIR`: this export's durable directory (the journal and
     /// the checkpointed copy), instead of the server's `--durable-dir`.
-    public var durableDirectory: String?
+    package var durableDirectory: String?
 
     /// knfsd's defaults (exports(5)): ro, sync, secure, root_squash, no_all_squash, wdelay,
     /// no_subtree_check, hide.
-    public init() {}
+    package init() {}
 
     /// Applies one option word; throws with a reason for an unknown or malformed one.
     mutating func apply(_ word: Substring) throws(ExportsError.Reason) {
@@ -73,7 +73,7 @@ public struct ExportOptions: Hashable, Sendable {
 }
 
 /// Who an export is for (exports(5) "Machine Name Formats").
-public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
+package enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
     case everyone
     case address([UInt8])
     case network([UInt8], prefix: Int)
@@ -82,7 +82,7 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
     /// A wildcard host name pattern with * and ?, matched against the caller's reverse lookup.
     case hostname(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .everyone: return "*"
         case .address(let a): return Self.format(a)
@@ -147,7 +147,7 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether a caller with this address (4 or 16 bytes) and, if known, host name matches.
-    public func matches(address: [UInt8], hostname: String?) -> Bool {
+    package func matches(address: [UInt8], hostname: String?) -> Bool {
         var address = address
         // IPv4-mapped IPv6 addresses match IPv4 specifications.
         if address.count == 16, address.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] {
@@ -176,9 +176,9 @@ public enum ClientSpec: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One exported directory with its clients.
-public struct ExportEntryConfig: Hashable, Sendable {
-    public var path: String
-    public var clients: [(ClientSpec, ExportOptions)] {
+package struct ExportEntryConfig: Hashable, Sendable {
+    package var path: String
+    package var clients: [(ClientSpec, ExportOptions)] {
         get { zip(specs, options).map { ($0, $1) } }
         set { specs = newValue.map(\.0); options = newValue.map(\.1) }
     }
@@ -186,9 +186,9 @@ public struct ExportEntryConfig: Hashable, Sendable {
     var options: [ExportOptions]
 
     /// The export's own durable directory (`durable=DIR`; the same for all its clients).
-    public var durableDirectory: String? { options.first?.durableDirectory }
+    package var durableDirectory: String? { options.first?.durableDirectory }
 
-    public init(path: String, clients: [(ClientSpec, ExportOptions)]) {
+    package init(path: String, clients: [(ClientSpec, ExportOptions)]) {
         self.path = path
         self.specs = clients.map(\.0)
         self.options = clients.map(\.1)
@@ -196,14 +196,14 @@ public struct ExportEntryConfig: Hashable, Sendable {
 
     /// The options that apply to a caller, or nil if the caller is not a client of the export.
     /// The first matching specification wins, as in knfsd.
-    public func options(address: [UInt8], hostname: String?) -> ExportOptions? {
+    package func options(address: [UInt8], hostname: String?) -> ExportOptions? {
         for (spec, opts) in clients where spec.matches(address: address, hostname: hostname) { return opts }
         return nil
     }
 }
 
-public struct ExportsError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Reason: Error, Hashable, Sendable {
+package struct ExportsError: Error, Hashable, Sendable, CustomStringConvertible {
+    package enum Reason: Error, Hashable, Sendable {
         case unknownOption(String)
         case badValue(String)
         case unsupported(String)
@@ -213,17 +213,17 @@ public struct ExportsError: Error, Hashable, Sendable, CustomStringConvertible {
         case duplicate(String)
         case unreadable(String)
     }
-    public var file: String
-    public var line: Int
-    public var reason: Reason
+    package var file: String
+    package var line: Int
+    package var reason: Reason
 
-    public init(file: String, line: Int, reason: Reason) {
+    package init(file: String, line: Int, reason: Reason) {
         self.file = file
         self.line = line
         self.reason = reason
     }
 
-    public var description: String {
+    package var description: String {
         let why: String = switch reason {
         case .unknownOption(let o): "unknown option '\(o)'"
         case .badValue(let o): "bad value in '\(o)'"
@@ -239,9 +239,9 @@ public struct ExportsError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The exports(5) parser.
-public enum ExportsParser {
+package enum ExportsParser {
     /// Parses the text of one exports file.
-    public static func parse(_ text: String, file: String) throws(ExportsError) -> [ExportEntryConfig] {
+    package static func parse(_ text: String, file: String) throws(ExportsError) -> [ExportEntryConfig] {
         var out: [ExportEntryConfig] = []
         var logical = ""
         var startLine = 0
@@ -318,7 +318,7 @@ public enum ExportsParser {
     }
 
     /// Reads `path`, and for /etc/exports also /etc/exports.d/*.exports.
-    public static func load(path: String) throws(ExportsError) -> [ExportEntryConfig] {
+    package static func load(path: String) throws(ExportsError) -> [ExportEntryConfig] {
         var files = [path]
         if path == "/etc/exports", let dir = opendir("/etc/exports.d") {
             var extra: [String] = []

@@ -15,21 +15,21 @@ import ServiceLifecycle
 import UnixSignals
 
 /// A start-up problem an operator can fix, reported as one clear line rather than a crash.
-public struct ServerStartError: Error, CustomStringConvertible {
-    public var description: String
+package struct ServerStartError: Error, CustomStringConvertible {
+    package var description: String
 }
 
 /// The whole server as one `Service`: portmapper, MOUNT and NFS on TCP and UDP. Runs until
 /// graceful shutdown (SIGTERM or SIGINT through the ServiceGroup), then closes its sockets,
 /// unregisters from a system rpcbind and stops its threads.
-public final class NFSServer: Service, Sendable {
-    public let configuration: ServerConfiguration
+package final class NFSServer: Service, Sendable {
+    package let configuration: ServerConfiguration
     let logger: Logger
 
     /// Where the metrics are kept for `/metrics` (used with `metricsListen` only).
     let metricsRegistry = PrometheusCollectorRegistry()
 
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    package init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -52,7 +52,7 @@ public final class NFSServer: Service, Sendable {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         if configuration.metricsListen != nil {
             // Before any metric is made: swift-metrics reports into this registry from now on.
             MetricsEndpoint.bootstrap(metricsRegistry)

@@ -1,42 +1,42 @@
 import NIOCore
 
 /// Everything `swiftnfsd serve` needs to know.
-public struct ServerConfiguration: Sendable {
+package struct ServerConfiguration: Sendable {
     /// Exports given directly (kept across reloads).
-    public var exports: [ExportEntryConfig]
+    package var exports: [ExportEntryConfig]
     /// An exports file, re-read on SIGHUP.
-    public var exportsFile: String?
+    package var exportsFile: String?
     /// The address to listen on; "0.0.0.0" for all IPv4 addresses, "::" for all addresses.
-    public var listenAddress = "0.0.0.0"
+    package var listenAddress = "0.0.0.0"
     /// NFS and MOUNT, TCP and UDP.
-    public var nfsPort = 2049
+    package var nfsPort = 2049
     /// The embedded portmapper (TCP and UDP); 0 for none.
-    public var portmapPort = 111
+    package var portmapPort = 111
     /// Register with a system rpcbind on 127.0.0.1:111 instead of embedding one.
-    public var registerWithSystemRpcbind = false
+    package var registerWithSystemRpcbind = false
     /// Where the server keeps what must survive a restart (file identity indexes).
-    public var stateDirectory = "/var/lib/swiftnfs"
+    package var stateDirectory = "/var/lib/swiftnfs"
     /// Threads for blocking file-system calls.
-    public var threads = Self.defaultThreads
+    package var threads = Self.defaultThreads
     /// Blocking calls mostly wait on the disk (writes, syncs, namespace changes), so there are
     /// several threads per core to keep the device busy: 8 per core, at least 16.
-    public static var defaultThreads: Int { max(16, 8 * System.coreCount) }
+    package static var defaultThreads: Int { max(16, 8 * System.coreCount) }
     /// The durable directory (an EBS volume) for the write-back journal and the checkpointed
     /// copy; nil for none (the served directory is then the only copy).
-    public var durableDirectory: String?
+    package var durableDirectory: String?
     /// How soon records in the journal reach its stable storage.
-    public var journalFlushInterval: Duration = .milliseconds(500)
+    package var journalFlushInterval: Duration = .milliseconds(500)
     /// How long UNSTABLE data may wait in the served file for its COMMIT before it is copied
     /// into the journal anyway (zero: copied as it is written). See `WriteBackSettings`.
-    public var writeBackDelay: Duration = .seconds(2)
+    package var writeBackDelay: Duration = .seconds(2)
     /// How often the durable copy is brought up to date.
-    public var checkpointInterval: Duration = .seconds(30)
+    package var checkpointInterval: Duration = .seconds(30)
     /// Where `/metrics` is served (Prometheus text format); nil for nowhere.
-    public var metricsListen: (host: String, port: Int)?
+    package var metricsListen: (host: String, port: Int)?
     /// Appends wait (slower acknowledgements) while the journal holds more than this.
-    public var maxJournalBytes = 1 << 30
+    package var maxJournalBytes = 1 << 30
 
-    public init(exports: [ExportEntryConfig]) {
+    package init(exports: [ExportEntryConfig]) {
         self.exports = exports
     }
 }

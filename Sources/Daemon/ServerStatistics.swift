@@ -7,21 +7,21 @@ import Journal
 /// `ServerStatistics.interval` and when it stops; `swiftnfsd stats` asks the running server
 /// for the counters of the moment through the control socket. Counters start at zero when an export is opened (at start, or when a reload adds
 /// it); they are advisory, so the file is replaced without fsync.
-public struct ServerStatistics: Hashable, Sendable {
-    public var pid: Int32
+package struct ServerStatistics: Hashable, Sendable {
+    package var pid: Int32
     /// Milliseconds since the epoch.
-    public var updated: Int64
-    public var handleCache: HandleCacheStatistics
+    package var updated: Int64
+    package var handleCache: HandleCacheStatistics
 
-    public static let interval: Duration = .seconds(10)
+    package static let interval: Duration = .seconds(10)
 
-    public init(pid: Int32, updated: Int64, handleCache: HandleCacheStatistics) {
+    package init(pid: Int32, updated: Int64, handleCache: HandleCacheStatistics) {
         self.pid = pid
         self.updated = updated
         self.handleCache = handleCache
     }
 
-    public var text: String {
+    package var text: String {
         """
         pid=\(pid)
         updated_ms=\(updated)
@@ -35,7 +35,7 @@ public struct ServerStatistics: Hashable, Sendable {
         """
     }
 
-    public init?(text: String) {
+    package init?(text: String) {
         var kv: [String: Int64] = [:]
         for line in text.split(separator: "\n") {
             guard let eq = line.firstIndex(of: "="), let v = Int64(line[line.index(after: eq)...]) else { continue }
@@ -51,15 +51,15 @@ public struct ServerStatistics: Hashable, Sendable {
         self.init(pid: Int32(truncatingIfNeeded: pid), updated: updated, handleCache: cache)
     }
 
-    public static func path(stateDirectory: String) -> String { stateDirectory + "/statistics" }
+    package static func path(stateDirectory: String) -> String { stateDirectory + "/statistics" }
 
-    public static func read(stateDirectory: String) -> ServerStatistics? {
+    package static func read(stateDirectory: String) -> ServerStatistics? {
         (try? JournalDirectory.readFile(path(stateDirectory: stateDirectory)))
             .flatMap { ServerStatistics(text: String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Whether the process that wrote these statistics still runs.
-    public var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
+    package var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
 
     /// The counters of `exports` now, written to the state directory.
     @discardableResult

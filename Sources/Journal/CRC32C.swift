@@ -4,12 +4,12 @@ import CNFSShims
 /// journal record: it catches torn and corrupted records (RFC 3720 uses it for the same reason).
 /// Computed by the CPU's crc32 instruction where there is one (SSE 4.2): every byte written
 /// to the journal goes through it.
-public enum CRC32C {
-    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+package enum CRC32C {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         ~cnfs_crc32c_update(~seed, bytes.baseAddress, bytes.count)
     }
 
-    public static func checksum(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0, seed: seed) }
     }
 }

@@ -9,16 +9,16 @@ import NIOConcurrencyHelpers
 /// export's copy, sync the copies' file system and the identity indexes, record the new
 /// checkpoint durably, and delete the segments it covers. Interrupted anywhere, the next
 /// checkpoint (or recovery at start) applies the same records again, which is harmless.
-public final class Checkpointer: @unchecked Sendable {
-    public struct Report: Sendable {
-        public var appliedThrough: UInt64
-        public var records: Int
-        public var bytes: Int
-        public var damages: [JournalLog.Damage]
+package final class Checkpointer: @unchecked Sendable {
+    package struct Report: Sendable {
+        package var appliedThrough: UInt64
+        package var records: Int
+        package var bytes: Int
+        package var damages: [JournalLog.Damage]
         /// The copies are up to date but the journal was not trimmed (no server to sync its trees).
-        public var journalKept: Bool
+        package var journalKept: Bool
         /// A deadline stopped it before every record was applied (the next one goes on).
-        public var stoppedEarly = false
+        package var stoppedEarly = false
     }
 
     let directory: JournalDirectory
@@ -33,7 +33,7 @@ public final class Checkpointer: @unchecked Sendable {
     /// Set by `interrupt`: the checkpoint running stops after the record it is applying.
     private let interrupted = NIOLockedValueBox(false)
 
-    public init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
+    package init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
                 syncServed: @escaping @Sendable () throws -> Void) {
         self.directory = directory
         self.writer = writer
@@ -45,7 +45,7 @@ public final class Checkpointer: @unchecked Sendable {
     /// With a `deadline` (CLOCK_MONOTONIC seconds) it stops applying records there and leaves
     /// the rest to the next one (a stop under load must not wait for a whole journal).
     @discardableResult
-    public func checkpoint(deadline: Double? = nil) throws -> Report {
+    package func checkpoint(deadline: Double? = nil) throws -> Report {
         try lock.withLock {
             do {
                 let writer = self.writer
@@ -73,17 +73,17 @@ public final class Checkpointer: @unchecked Sendable {
 
     /// Stops a checkpoint that is running (the server is stopping: its last checkpoint has a
     /// deadline of its own) and every later one until `resume`.
-    public func interrupt() {
+    package func interrupt() {
         interrupted.withLockedValue { $0 = true }
     }
 
-    public func resume() {
+    package func resume() {
         interrupted.withLockedValue { $0 = false }
     }
 
     /// Seconds since the epoch of the last successful checkpoint (0 if none this run), and the
     /// last failure if the last attempt failed.
-    public var lastResult: (time: Double, error: String?) {
+    package var lastResult: (time: Double, error: String?) {
         lock.withLock { (lastCheckpointTime, lastError) }
     }
 
@@ -97,7 +97,7 @@ public final class Checkpointer: @unchecked Sendable {
     /// onto a tree that already has later ones is not always harmless (a hard link made again
     /// whose later rename can no longer find its directory), so only a copy whose progress
     /// was lost in a reboot is treated as possibly ahead.
-    public static func checkpoint(directory: JournalDirectory, through limit: UInt64,
+    package static func checkpoint(directory: JournalDirectory, through limit: UInt64,
                                   syncServed: (() throws -> Void)?, shouldStop: (() -> Bool)? = nil,
                                   rotate: () -> Void) throws -> Report {
         let start = directory.checkpointedSequence()
@@ -158,7 +158,7 @@ public final class Checkpointer: @unchecked Sendable {
         return Report(appliedThrough: last, records: records, bytes: bytes, damages: damages, journalKept: false)
     }
 
-    public static func monotonicNow() -> Double {
+    package static func monotonicNow() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

@@ -6,24 +6,24 @@ import Glibc
 ///     DIR/checkpoint                     the sequence through which the copy is complete
 ///     DIR/checkpointing                  while a checkpoint applies records to the copy: how far it got
 ///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
-public struct JournalDirectory: Sendable {
-    public let root: String
+package struct JournalDirectory: Sendable {
+    package let root: String
 
-    public init(root: String) {
+    package init(root: String) {
         self.root = root
     }
 
-    public var segmentsDirectory: String { root + "/journal" }
-    public var checkpointFile: String { root + "/checkpoint" }
-    public func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+    package var segmentsDirectory: String { root + "/journal" }
+    package var checkpointFile: String { root + "/checkpoint" }
+    package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
 
-    public func segmentPath(firstSequence: UInt64) -> String {
+    package func segmentPath(firstSequence: UInt64) -> String {
         let hex = String(firstSequence, radix: 16)
         return segmentsDirectory + "/" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + ".jnl"
     }
 
     /// The segments, oldest first, with the first sequence each may hold.
-    public func segments() -> [(first: UInt64, path: String)] {
+    package func segments() -> [(first: UInt64, path: String)] {
         guard let dir = opendir(segmentsDirectory) else { return [] }
         defer { closedir(dir) }
         var out: [(UInt64, String)] = []
@@ -36,18 +36,18 @@ public struct JournalDirectory: Sendable {
     }
 
     /// The checkpointed sequence (0 when there has been none).
-    public func checkpointedSequence() -> UInt64 {
+    package func checkpointedSequence() -> UInt64 {
         guard let text = try? Self.readFile(checkpointFile) else { return 0 }
         return UInt64(String(decoding: text, as: UTF8.self).split(separator: "\n").first ?? "", radix: 10) ?? 0
     }
 
     /// Records a checkpoint durably (write a temporary file, fsync, rename, fsync the directory).
-    public func setCheckpointedSequence(_ sequence: UInt64) throws {
+    package func setCheckpointedSequence(_ sequence: UInt64) throws {
         try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n".utf8))
     }
 
     /// How far the copies got in a checkpoint that stopped before it was recorded.
-    public enum CopyProgress: Equatable, Sendable {
+    package enum CopyProgress: Equatable, Sendable {
         /// No checkpoint was running: the copies are exactly at the checkpointed sequence.
         case none
         /// The copies hold every change through this sequence and none after it.
@@ -62,7 +62,7 @@ public struct JournalDirectory: Sendable {
     /// See `CopyProgress`. The file a running checkpoint keeps (`CopyProgressMarker`) holds the
     /// sequence applied last and the boot it was written in: after a process crash it is exact,
     /// after a reboot it is not to be trusted.
-    public func copyProgress() -> CopyProgress {
+    package func copyProgress() -> CopyProgress {
         guard access(progressFile, F_OK) == 0 else { return .none }
         guard let bytes = try? Self.readFile(progressFile), bytes.count > 8,
               Array(bytes[8...]) == Self.bootID() else { return .unknown }
@@ -74,7 +74,7 @@ public struct JournalDirectory: Sendable {
         (try? readFile("/proc/sys/kernel/random/boot_id")) ?? []
     }
 
-    public static func readFile(_ path: String) throws -> [UInt8] {
+    package static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw JournalError(.io, "open \(path): errno \(errno)") }
         defer { close(fd) }
@@ -88,7 +88,7 @@ public struct JournalDirectory: Sendable {
         }
     }
 
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var done = 0
         while done < bytes.count {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
@@ -101,7 +101,7 @@ public struct JournalDirectory: Sendable {
     }
 
     /// With `durable` false (advisory files such as statistics), without the fsyncs.
-    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
+    package static func writeFileAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, durable ? 0o600 : 0o644)
         guard fd >= 0 else { throw JournalError(.io, "create \(tmp): errno \(errno)") }
@@ -118,7 +118,7 @@ public struct JournalDirectory: Sendable {
     }
 
     /// fsync of the directory holding `path`, so a create or rename in it is durable.
-    public static func syncDirectory(of path: String) {
+    package static func syncDirectory(of path: String) {
         let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         let fd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
@@ -126,7 +126,7 @@ public struct JournalDirectory: Sendable {
         close(fd)
     }
 
-    public static func makeDirectories(_ path: String) throws {
+    package static func makeDirectories(_ path: String) throws {
         var built = ""
         for part in path.split(separator: "/") {
             built += "/" + part

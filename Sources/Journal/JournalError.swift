@@ -1,23 +1,23 @@
 /// The journal's error type.
-public struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
+package struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
+        package let name: String
         /// Writing or syncing the journal on the durable directory failed.
-        public static let io = Code(name: "io")
+        package static let io = Code(name: "io")
         /// The durable directory is full.
-        public static let noSpace = Code(name: "noSpace")
+        package static let noSpace = Code(name: "noSpace")
         /// A segment is damaged beyond a torn tail.
-        public static let damaged = Code(name: "damaged")
-        public var description: String { name }
+        package static let damaged = Code(name: "damaged")
+        package var description: String { name }
     }
 
-    public var code: Code
-    public var detail: String
+    package var code: Code
+    package var detail: String
 
-    public init(_ code: Code, _ detail: String) {
+    package init(_ code: Code, _ detail: String) {
         self.code = code
         self.detail = detail
     }
 
-    public var description: String { "journal \(code): \(detail)" }
+    package var description: String { "journal \(code): \(detail)" }
 }

@@ -9,13 +9,13 @@ import XDR
 ///
 /// A reader stops at the first frame that is incomplete (a torn append at a crash), fails its
 /// checksum, does not decode, or does not continue the sequence; everything before it is good.
-public enum JournalFormat {
-    public static let magic: [UInt8] = Array("SNFSJNL".utf8) + [0]
-    public static let version: UInt32 = 1
-    public static let headerSize = 16
-    public static let frameHeaderSize = 8
+package enum JournalFormat {
+    package static let magic: [UInt8] = Array("SNFSJNL".utf8) + [0]
+    package static let version: UInt32 = 1
+    package static let headerSize = 16
+    package static let frameHeaderSize = 8
 
-    public static func header() -> [UInt8] {
+    package static func header() -> [UInt8] {
         var b = ByteBuffer()
         b.writeBytes(magic)
         b.writeXDRUInt32(version)
@@ -24,7 +24,7 @@ public enum JournalFormat {
     }
 
     /// The framed bytes of one record.
-    public static func frame(_ record: JournalRecord) -> ByteBuffer {
+    package static func frame(_ record: JournalRecord) -> ByteBuffer {
         var capacity = 128
         if case .write(_, let path, _, let data) = record.change { capacity += path.count + data.count }
         return frame(capacity: capacity) { $0.writeJournalRecord(record) }
@@ -32,7 +32,7 @@ public enum JournalFormat {
 
     /// The framed bytes of a write record whose data is in a received buffer (copied once,
     /// into the frame).
-    public static func frameWrite(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64,
+    package static func frameWrite(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64,
                                   data: ByteBuffer) -> ByteBuffer {
         frame(capacity: 128 + path.count + data.readableBytes) {
             $0.writeJournalWriteRecord(sequence: sequence, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data)
@@ -55,7 +55,7 @@ public enum JournalFormat {
 }
 
 /// What is wrong with a journal segment, and where.
-public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
+package enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
     case badHeader
     case unsupportedVersion(UInt32)
     /// The last frame is incomplete: an append that a crash interrupted.
@@ -67,7 +67,7 @@ public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
     /// Reading the segment failed (an I/O error of the durable disk).
     case unreadable(offset: Int, errno: Int32)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .badHeader: return "not a journal segment (bad header)"
         case .unsupportedVersion(let v): return "journal format version \(v) is not supported"
@@ -82,7 +82,7 @@ public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
 
     /// A torn tail is the normal result of a crash during an append; anything else means the
     /// medium or something else damaged the journal.
-    public var isTornTail: Bool {
+    package var isTornTail: Bool {
         if case .tornTail = self { return true }
         return false
     }
@@ -90,17 +90,17 @@ public enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
 
 /// The result of reading a segment: the good records, the damage that stopped the reader if
 /// any, and the length of the good prefix (where appending may resume).
-public struct JournalScan: Sendable {
-    public var records: [JournalRecord]
-    public var damage: JournalDamage?
-    public var validLength: Int
+package struct JournalScan: Sendable {
+    package var records: [JournalRecord]
+    package var damage: JournalDamage?
+    package var validLength: Int
 }
 
 /// Incremental decoding of one segment (the header, then frame after frame), in the style of a
 /// NIO decoder: `next` returns nil for "need more bytes" and leaves the buffer alone, so a
 /// segment of any size is read through a window of one record at most.
-public struct JournalFrameDecoder: Sendable {
-    public enum Step: Sendable {
+package struct JournalFrameDecoder: Sendable {
+    package enum Step: Sendable {
         /// A good record, and the bytes of its frame.
         case record(JournalRecord, frameBytes: Int)
         /// The segment is damaged here; nothing after this is read.
@@ -108,15 +108,15 @@ public struct JournalFrameDecoder: Sendable {
     }
 
     /// Bytes of the segment consumed so far: the good prefix.
-    public private(set) var offset = 0
+    package private(set) var offset = 0
     private var last: UInt64
 
-    public init(after previousSequence: UInt64 = 0) {
+    package init(after previousSequence: UInt64 = 0) {
         last = previousSequence
     }
 
     /// The next record or damage from `buffer`, or nil when it holds no complete frame yet.
-    public mutating func next(_ buffer: inout ByteBuffer) -> Step? {
+    package mutating func next(_ buffer: inout ByteBuffer) -> Step? {
         if offset == 0 {
             guard buffer.readableBytes >= JournalFormat.headerSize else { return nil }
             let header = buffer.readBytes(length: JournalFormat.headerSize)!
@@ -154,16 +154,16 @@ public struct JournalFrameDecoder: Sendable {
 
     /// What the bytes left over at the end of the segment mean: none, the header missing, or a
     /// frame an append did not finish.
-    public func end(leftover: Int) -> JournalDamage? {
+    package func end(leftover: Int) -> JournalDamage? {
         if offset == 0 { return .badHeader }
         return leftover > 0 ? .tornTail(offset: offset) : nil
     }
 }
 
-public enum JournalReader {
+package enum JournalReader {
     /// Reads a whole segment held in memory. Never throws and never traps: damage is reported,
     /// and everything before it is returned.
-    public static func scan(_ bytes: [UInt8], after previousSequence: UInt64 = 0) -> JournalScan {
+    package static func scan(_ bytes: [UInt8], after previousSequence: UInt64 = 0) -> JournalScan {
         var buffer = ByteBuffer(bytes: bytes)
         var decoder = JournalFrameDecoder(after: previousSequence)
         var records: [JournalRecord] = []
@@ -179,7 +179,7 @@ public enum JournalReader {
     /// Reads the segment at `path` record by record, through a window of a few MiB at most:
     /// memory does not grow with the segment. Returns the damage that stopped it, if any.
     @discardableResult
-    public static func forEach(segment path: String, after previousSequence: UInt64 = 0,
+    package static func forEach(segment path: String, after previousSequence: UInt64 = 0,
                                _ body: (JournalRecord, Int) throws -> Void) rethrows -> JournalDamage? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .badHeader }

@@ -6,18 +6,18 @@ import FileStore
 /// A segment written again after a durable-side failure repeats sequences of the one before
 /// it; the first copy of each sequence is kept. Damage is reported per segment, and reading
 /// goes on with the next segment: everything that can be recovered is.
-public enum JournalLog {
-    public struct Damage: Sendable, CustomStringConvertible {
-        public var segment: String
-        public var damage: JournalDamage
-        public var description: String { "\(segment): \(damage)" }
+package enum JournalLog {
+    package struct Damage: Sendable, CustomStringConvertible {
+        package var segment: String
+        package var damage: JournalDamage
+        package var description: String { "\(segment): \(damage)" }
     }
 
     /// Calls `body` with each record after `checkpoint` through `limit`, in sequence order, and
     /// the bytes of its frame. Returns the damage found (in any segment, whether or not after
     /// the checkpoint) and the highest sequence in any segment.
     @discardableResult
-    public static func forEach(_ directory: JournalDirectory, after checkpoint: UInt64, through limit: UInt64 = .max,
+    package static func forEach(_ directory: JournalDirectory, after checkpoint: UInt64, through limit: UInt64 = .max,
                                _ body: (JournalRecord, Int) throws -> Void) rethrows -> (damages: [Damage], lastSequence: UInt64) {
         var damages: [Damage] = []
         var seen: UInt64 = 0
@@ -37,21 +37,21 @@ public enum JournalLog {
     }
 
     /// What recovery needs to know of the records after a checkpoint, gathered in one pass.
-    public struct Summary: Sendable {
-        public var damages: [Damage] = []
+    package struct Summary: Sendable {
+        package var damages: [Damage] = []
         /// The highest sequence in any segment (whether or not after the checkpoint).
-        public var lastSequence: UInt64 = 0
+        package var lastSequence: UInt64 = 0
         /// Bytes of the frames after the checkpoint.
-        public var bytesAfterCheckpoint = 0
+        package var bytesAfterCheckpoint = 0
         /// Records after the checkpoint, by export.
-        public var recordsByExport: [UInt64: Int] = [:]
+        package var recordsByExport: [UInt64: Int] = [:]
         /// The last namespace change after the checkpoint, by export.
-        public var lastNamespaceChange: [UInt64: FileChange] = [:]
+        package var lastNamespaceChange: [UInt64: FileChange] = [:]
 
-        public func hasRecords(of exportID: UInt64) -> Bool { recordsByExport[exportID, default: 0] > 0 }
+        package func hasRecords(of exportID: UInt64) -> Bool { recordsByExport[exportID, default: 0] > 0 }
     }
 
-    public static func summary(_ directory: JournalDirectory, after checkpoint: UInt64) -> Summary {
+    package static func summary(_ directory: JournalDirectory, after checkpoint: UInt64) -> Summary {
         var s = Summary()
         let result = forEach(directory, after: checkpoint) { r, bytes in
             s.bytesAfterCheckpoint += bytes

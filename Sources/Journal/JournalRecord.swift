@@ -18,23 +18,23 @@ import XDR
 // and by path relative to the export root (for the durable copy, whose paths are exactly the
 // journal's). Paths are opaque bytes, as file names are.
 
-public enum JournalLimits {
+package enum JournalLimits {
     /// A path in the journal: PATH_MAX.
-    public static let maxPath = 4096
+    package static let maxPath = 4096
     /// Data of one WRITE record: the largest NFS WRITE.
-    public static let maxData = 1 << 20
+    package static let maxData = 1 << 20
     /// A record on disk: the largest WRITE with its paths and header, rounded up.
-    public static let maxRecord = maxData + 2 * maxPath + 1024
+    package static let maxRecord = maxData + 2 * maxPath + 1024
 }
 
-public typealias JournalChange = FileChange
+package typealias JournalChange = FileChange
 
-public struct JournalRecord: Hashable, Sendable {
-    public var sequence: UInt64
-    public var exportID: UInt64
-    public var change: JournalChange
+package struct JournalRecord: Hashable, Sendable {
+    package var sequence: UInt64
+    package var exportID: UInt64
+    package var change: JournalChange
 
-    public init(sequence: UInt64, exportID: UInt64, change: JournalChange) {
+    package init(sequence: UInt64, exportID: UInt64, change: JournalChange) {
         self.sequence = sequence
         self.exportID = exportID
         self.change = change
@@ -66,7 +66,7 @@ extension ByteBuffer {
         return Self.fileTypes[Int(code) - 1]
     }
 
-    public mutating func readJournalRecord() throws -> JournalRecord {
+    package mutating func readJournalRecord() throws -> JournalRecord {
         let sequence = try readXDRUInt64()
         let export = try readXDRUInt64()
         let type = try readXDRUInt32()
@@ -107,7 +107,7 @@ extension ByteBuffer {
     /// A write record with its data taken straight from a received buffer: the same bytes as
     /// `writeJournalRecord` of the `.write` change, without first copying the data into an array.
     @discardableResult
-    public mutating func writeJournalWriteRecord(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8],
+    package mutating func writeJournalWriteRecord(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8],
                                                  offset: UInt64, data: ByteBuffer) -> Int {
         let start = writerIndex
         writeXDRUInt64(sequence)
@@ -122,7 +122,7 @@ extension ByteBuffer {
     }
 
     @discardableResult
-    public mutating func writeJournalRecord(_ r: JournalRecord) -> Int {
+    package mutating func writeJournalRecord(_ r: JournalRecord) -> Int {
         let start = writerIndex
         writeXDRUInt64(r.sequence)
         writeXDRUInt64(r.exportID)

@@ -3,30 +3,30 @@ import NIOCore
 
 /// The file stores' `ChangeRecorder`: changes go to the journal writer; durability errors
 /// come back as the store's own error type (NFS3ERR_NOSPC or NFS3ERR_IO to clients).
-public struct JournalRecorder: ChangeRecorder {
-    public let writer: JournalWriter
+package struct JournalRecorder: ChangeRecorder {
+    package let writer: JournalWriter
 
-    public init(writer: JournalWriter) {
+    package init(writer: JournalWriter) {
         self.writer = writer
     }
 
-    public func record(_ change: FileChange, exportID: UInt64) -> UInt64 {
+    package func record(_ change: FileChange, exportID: UInt64) -> UInt64 {
         writer.append(exportID: exportID, change)
     }
 
-    public func recordWrite(fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer, exportID: UInt64) -> UInt64 {
+    package func recordWrite(fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer, exportID: UInt64) -> UInt64 {
         writer.appendWrite(exportID: exportID, fileID: fileID, path: path, offset: offset, data: data)
     }
 
-    public func waitForRoom(bytes: Int) throws {
+    package func waitForRoom(bytes: Int) throws {
         try Self.storeError { try writer.waitForRoom(bytes: bytes) }
     }
 
-    public func releaseRoom(bytes: Int) {
+    package func releaseRoom(bytes: Int) {
         writer.releaseRoom(bytes: bytes)
     }
 
-    public func makeDurable(through sequence: UInt64) throws {
+    package func makeDurable(through sequence: UInt64) throws {
         try Self.storeError { try writer.waitDurable(sequence) }
     }
 
@@ -38,5 +38,5 @@ public struct JournalRecorder: ChangeRecorder {
         }
     }
 
-    public var lastRecorded: UInt64 { writer.lastAppended }
+    package var lastRecorded: UInt64 { writer.lastAppended }
 }

@@ -2,32 +2,32 @@ import Glibc
 
 /// What `swiftnfsd status` shows, written by the running server to DIR/status as `key=value`
 /// lines (and read back by the command).
-public struct JournalStatus: Hashable, Sendable {
-    public var pid: Int32
-    public var updated: Int64
-    public var appendedSequence: UInt64
-    public var durableSequence: UInt64
-    public var checkpointedSequence: UInt64
-    public var uncheckpointedBytes: Int
-    public var lastCheckpoint: Int64
-    public var degraded: String?
+package struct JournalStatus: Hashable, Sendable {
+    package var pid: Int32
+    package var updated: Int64
+    package var appendedSequence: UInt64
+    package var durableSequence: UInt64
+    package var checkpointedSequence: UInt64
+    package var uncheckpointedBytes: Int
+    package var lastCheckpoint: Int64
+    package var degraded: String?
     /// The journal's limit (bytes not yet in the copy before changes are held back).
-    public var limitBytes = 0
+    package var limitBytes = 0
     /// Appended bytes waiting for an fsync.
-    public var unsyncedBytes = 0
+    package var unsyncedBytes = 0
     /// Changes held back (back-pressure) when the status was written.
-    public var heldBack = 0
+    package var heldBack = 0
     /// The running server's control socket (`swiftnfsd checkpoint` asks through it).
-    public var control: String?
+    package var control: String?
 
-    public init(pid: Int32, updated: Int64, appendedSequence: UInt64, durableSequence: UInt64,
+    package init(pid: Int32, updated: Int64, appendedSequence: UInt64, durableSequence: UInt64,
                 checkpointedSequence: UInt64, uncheckpointedBytes: Int, lastCheckpoint: Int64, degraded: String?) {
         self.pid = pid; self.updated = updated; self.appendedSequence = appendedSequence
         self.durableSequence = durableSequence; self.checkpointedSequence = checkpointedSequence
         self.uncheckpointedBytes = uncheckpointedBytes; self.lastCheckpoint = lastCheckpoint; self.degraded = degraded
     }
 
-    public var text: String {
+    package var text: String {
         """
         pid=\(pid)
         updated=\(updated)
@@ -45,7 +45,7 @@ public struct JournalStatus: Hashable, Sendable {
         """
     }
 
-    public init?(text: String) {
+    package init?(text: String) {
         var kv: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let eq = line.firstIndex(of: "=") else { continue }
@@ -64,9 +64,9 @@ public struct JournalStatus: Hashable, Sendable {
         control = kv["control"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    public static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }
+    package static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }
 
-    public static func read(from directory: JournalDirectory) -> JournalStatus? {
+    package static func read(from directory: JournalDirectory) -> JournalStatus? {
         // The writer overwrites the file in place: a read that met a write half done is repeated.
         for _ in 0..<5 {
             if let s = (try? JournalDirectory.readFile(path(directory))).flatMap({ JournalStatus(text: String(decoding: $0, as: UTF8.self)) }) {
@@ -78,26 +78,26 @@ public struct JournalStatus: Hashable, Sendable {
     }
 
     /// Whether the process that wrote this status still runs.
-    public var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
+    package var serverIsRunning: Bool { kill(pid, 0) == 0 || errno == EPERM }
 }
 
 /// DIR/status as the running server keeps it: one block, allocated once and then overwritten
 /// in place, so the status still shows (and says "degraded") when the durable directory is
 /// full, where a new file could not be written.
-public final class JournalStatusFile: @unchecked Sendable {
+package final class JournalStatusFile: @unchecked Sendable {
     static let size = 4096
     let path: String
     private let lock = Condition()
     private var fd: Int32 = -1  // guarded by `lock`
 
-    public init(_ directory: JournalDirectory) {
+    package init(_ directory: JournalDirectory) {
         path = JournalStatus.path(directory)
     }
 
     deinit { if fd >= 0 { close(fd) } }
 
     /// Writes the status. Advisory: a failure is left to the next call.
-    public func write(_ status: JournalStatus) {
+    package func write(_ status: JournalStatus) {
         var bytes = Array(status.text.utf8.prefix(Self.size))
         bytes += [UInt8](repeating: UInt8(ascii: "\n"), count: Self.size - bytes.count)
         lock.withLock {

@@ -20,20 +20,20 @@ import NIOCore
 /// its size limit (until a checkpoint frees room) or holds too many bytes no fsync has covered
 /// (until one does). `append` itself never waits, so it can run under the file store's locks;
 /// the journal overshoots its limits by the changes admitted at once, never more.
-public final class JournalWriter: @unchecked Sendable {
-    public struct Limits: Sendable {
+package final class JournalWriter: @unchecked Sendable {
+    package struct Limits: Sendable {
         /// Changes wait while the journal holds more than this many bytes that the copy does
         /// not have yet.
-        public var maxUncheckpointedBytes = 1 << 30
+        package var maxUncheckpointedBytes = 1 << 30
         /// Changes wait while more than this many appended bytes wait for an fsync (they are
         /// also held in memory for a rewrite after a failure): the bound of that memory.
-        public var maxUnsyncedBytes = 32 << 20
+        package var maxUnsyncedBytes = 32 << 20
         /// How long a change waits for a failing journal to recover before it is refused.
-        public var failureWait: Double = 10
+        package var failureWait: Double = 10
         /// A new segment is started beyond this size (0: an eighth of the journal's limit,
         /// between 1 MiB and 64 MiB, so the journal on disk stays close to its limit).
-        public var segmentSize = 0
-        public init() {}
+        package var segmentSize = 0
+        package init() {}
 
         var effectiveSegmentSize: Int {
             segmentSize > 0 ? segmentSize : min(64 << 20, max(1 << 20, maxUncheckpointedBytes / 8))
@@ -44,18 +44,18 @@ public final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    public struct Status: Sendable {
-        public var appendedSequence: UInt64
-        public var durableSequence: UInt64
-        public var uncheckpointedBytes: Int
-        public var unsyncedBytes: Int
+    package struct Status: Sendable {
+        package var appendedSequence: UInt64
+        package var durableSequence: UInt64
+        package var uncheckpointedBytes: Int
+        package var unsyncedBytes: Int
         /// Changes held back right now, waiting for room.
-        public var waitingForRoom: Int
-        public var failure: JournalError?
+        package var waitingForRoom: Int
+        package var failure: JournalError?
         /// Why the last checkpoint failed, while it does (the journal cannot shrink).
-        public var checkpointFailure: String?
+        package var checkpointFailure: String?
         /// Writes and fsyncs of the journal that failed since the server started.
-        public var failures = 0
+        package var failures = 0
     }
 
     let directory: JournalDirectory
@@ -94,7 +94,7 @@ public final class JournalWriter: @unchecked Sendable {
     private var appendedThrough: UInt64
 
     /// Opens the journal in `directory`; `lastSequence` is the highest sequence already in it.
-    public init(directory: JournalDirectory, lastSequence: UInt64, uncheckpointedBytes: Int,
+    package init(directory: JournalDirectory, lastSequence: UInt64, uncheckpointedBytes: Int,
                 limits: Limits = Limits(), logger: Logger) throws {
         self.directory = directory
         self.limits = limits
@@ -113,7 +113,7 @@ public final class JournalWriter: @unchecked Sendable {
     /// `failureWait` with the memory for records waiting to be rewritten full, or the journal
     /// is full and checkpoints fail. Call it before making the change, holding no lock of the
     /// store.
-    public func waitForRoom(bytes: Int) throws {
+    package func waitForRoom(bytes: Int) throws {
         condition.lock()
         defer { condition.unlock() }
         waitingForRoom += 1
@@ -145,7 +145,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// Gives back room that `waitForRoom` held.
-    public func releaseRoom(bytes: Int) {
+    package func releaseRoom(bytes: Int) {
         condition.withLock {
             reservedBytes -= bytes
             if waitingForRoom > 0 { condition.broadcast(.room) }
@@ -154,13 +154,13 @@ public final class JournalWriter: @unchecked Sendable {
 
     /// Appends a change, writes it to the segment, and returns its sequence. Never waits.
     @discardableResult
-    public func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
+    package func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
         append { JournalFormat.frame(JournalRecord(sequence: $0, exportID: exportID, change: change)) }
     }
 
     /// `append` of a write whose data is in a received buffer (framed without an extra copy).
     @discardableResult
-    public func appendWrite(exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer) -> UInt64 {
+    package func appendWrite(exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer) -> UInt64 {
         append { JournalFormat.frameWrite(sequence: $0, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data) }
     }
 
@@ -197,13 +197,13 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// The highest sequence appended so far.
-    public var lastAppended: UInt64 {
+    package var lastAppended: UInt64 {
         condition.withLock { appendedThrough }
     }
 
     /// Returns once every record up to `sequence` is on stable storage, or throws if the
     /// durable directory cannot take it now. Concurrent callers share one fsync.
-    public func waitDurable(_ sequence: UInt64) throws {
+    package func waitDurable(_ sequence: UInt64) throws {
         condition.lock()
         defer { condition.unlock() }
         var attempted = false
@@ -319,7 +319,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// The checkpointer freed `bytes` of journal.
-    public func checkpointed(bytes: Int) {
+    package func checkpointed(bytes: Int) {
         condition.withLock {
             uncheckpointedBytes = max(0, uncheckpointedBytes - bytes)
             checkpointFailure = nil
@@ -329,7 +329,7 @@ public final class JournalWriter: @unchecked Sendable {
 
     /// The last checkpoint failed (nil: it worked): changes at the journal's limit are refused
     /// after `failureWait` rather than held back for ever.
-    public func checkpointFailed(_ reason: String?) {
+    package func checkpointFailed(_ reason: String?) {
         condition.withLock {
             checkpointFailure = reason
             condition.broadcast(.room)
@@ -338,7 +338,7 @@ public final class JournalWriter: @unchecked Sendable {
 
     /// The server is stopping and copies what it still has into the journal: changes are
     /// no longer held back by the journal's limit (by an fsync still).
-    public func drain() {
+    package func drain() {
         condition.withLock {
             draining = true
             condition.broadcast(.room)
@@ -347,7 +347,7 @@ public final class JournalWriter: @unchecked Sendable {
 
     /// The server is stopping: no change is taken any more (`waitForRoom` refuses at once, and
     /// so nothing waits for room that no checkpoint will make), so the journal is final.
-    public func stop() {
+    package func stop() {
         condition.withLock {
             stopping = true
             condition.broadcastAll()
@@ -355,11 +355,11 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// Makes the current segment read-only for the checkpointer: the next append starts a new one.
-    public func rotate() {
+    package func rotate() {
         condition.withLock { retireSegment() }
     }
 
-    public var status: Status {
+    package var status: Status {
         condition.withLock {
             Status(appendedSequence: appendedThrough, durableSequence: durableSequence,
                    uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,

@@ -17,13 +17,13 @@ import Glibc
 /// applied already and its file moved on (renamed, linked, its directory renamed); creating it
 /// again would make a second file of the same id. With `mayBeAhead`, the ids in the tree are
 /// read first, and a create of an id already there is skipped (ids are never reused).
-public struct TreeApplier {
-    public let root: String
+package struct TreeApplier {
+    package let root: String
     let rootFD: Int32
     /// The ids in the tree when a tree that may be ahead was opened.
     let presentIDs: Set<UInt64>?
 
-    public init(root: String, mayBeAhead: Bool = false) throws {
+    package init(root: String, mayBeAhead: Bool = false) throws {
         try JournalDirectory.makeDirectories(root)
         self.root = root
         rootFD = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
@@ -40,10 +40,10 @@ public struct TreeApplier {
         return ids
     }
 
-    public func close() { _ = Glibc.close(rootFD) }
+    package func close() { _ = Glibc.close(rootFD) }
 
     /// Makes everything applied so far durable (syncfs of the tree's file system).
-    public func sync() throws {
+    package func sync() throws {
         // syncfs needs a real descriptor, not an O_PATH one.
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
@@ -112,7 +112,7 @@ public struct TreeApplier {
         return true
     }
 
-    public func apply(_ change: FileChange) throws {
+    package func apply(_ change: FileChange) throws {
         switch change {
         case .write(let id, let path, let offset, let data):
             try inParent(path) { dirFD, name in

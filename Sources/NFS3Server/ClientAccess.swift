@@ -5,19 +5,19 @@ import NIOCore
 import ONCRPC
 
 /// What an export grants one client: the exports(5) options that matter per call.
-public struct ClientAccess: Hashable, Sendable {
-    public var readOnly: Bool
+package struct ClientAccess: Hashable, Sendable {
+    package var readOnly: Bool
     /// `secure`: calls must come from a source port below 1024.
-    public var requirePrivilegedPort: Bool
-    public var rootSquash: Bool
-    public var allSquash: Bool
-    public var anonUID: UInt32
-    public var anonGID: UInt32
+    package var requirePrivilegedPort: Bool
+    package var rootSquash: Bool
+    package var allSquash: Bool
+    package var anonUID: UInt32
+    package var anonGID: UInt32
     /// `sync`: a change is answered only once it is on stable storage (with a journal: once
     /// the journal records covering it are).
-    public var sync: Bool = true
+    package var sync: Bool = true
 
-    public init(readOnly: Bool, requirePrivilegedPort: Bool, rootSquash: Bool, allSquash: Bool,
+    package init(readOnly: Bool, requirePrivilegedPort: Bool, rootSquash: Bool, allSquash: Bool,
                 anonUID: UInt32 = 65534, anonGID: UInt32 = 65534, sync: Bool = true) {
         self.sync = sync
         self.readOnly = readOnly
@@ -31,7 +31,7 @@ public struct ClientAccess: Hashable, Sendable {
     /// The identity a call runs with. AUTH_NONE is the anonymous user; `all_squash` maps
     /// everyone to it; `root_squash` maps uid 0 to anonuid and gid 0 (also among the groups) to
     /// anongid, as knfsd does.
-    public func identity(for credentials: RPCCredentials) -> CallerIdentity {
+    package func identity(for credentials: RPCCredentials) -> CallerIdentity {
         let anonymous = CallerIdentity(uid: anonUID, gid: anonGID, groups: [])
         guard case .sys(let p) = credentials, !allSquash else { return anonymous }
         var id = CallerIdentity(uid: p.uid, gid: p.gid, groups: p.groups)
@@ -44,7 +44,7 @@ public struct ClientAccess: Hashable, Sendable {
     }
 
     /// Whether the caller's source port satisfies `secure`.
-    public func portAllowed(_ address: SocketAddress?) -> Bool {
+    package func portAllowed(_ address: SocketAddress?) -> Bool {
         guard requirePrivilegedPort else { return true }
         guard let port = address?.port else { return false }
         return port < 1024
@@ -52,12 +52,12 @@ public struct ClientAccess: Hashable, Sendable {
 }
 
 /// Everything a procedure needs to know about its call.
-public struct NFS3CallContext: Sendable {
-    public var rpc: RPCCallContext
-    public var access: ClientAccess
-    public var identity: CallerIdentity
+package struct NFS3CallContext: Sendable {
+    package var rpc: RPCCallContext
+    package var access: ClientAccess
+    package var identity: CallerIdentity
 
-    public init(rpc: RPCCallContext, access: ClientAccess, identity: CallerIdentity) {
+    package init(rpc: RPCCallContext, access: ClientAccess, identity: CallerIdentity) {
         self.rpc = rpc
         self.access = access
         self.identity = identity

@@ -8,7 +8,7 @@ import NIOCore
 /// their latency by procedure, failures by procedure and nfsstat3, file bytes moved. The
 /// counters of every procedure are made once, so a call costs two clock reads and a few
 /// atomic adds.
-public final class NFS3Metrics: Sendable {
+package final class NFS3Metrics: Sendable {
     private let requests: [Counter]
     private let durations: [Metrics.Timer]
     /// By procedure and status, made when a status first occurs.
@@ -16,7 +16,7 @@ public final class NFS3Metrics: Sendable {
     let readBytes = Counter(label: "nfs_read_bytes_total")
     let writtenBytes = Counter(label: "nfs_written_bytes_total")
 
-    public init() {
+    package init() {
         let procedures = (0...NFS3Procedure.commit.rawValue).map { NFS3Procedure(rawValue: $0)! }
         requests = procedures.map { Counter(label: "nfs_requests_total", dimensions: [("procedure", $0.name)]) }
         durations = procedures.map { Metrics.Timer(label: "nfs_request_duration_seconds", dimensions: [("procedure", $0.name)]) }

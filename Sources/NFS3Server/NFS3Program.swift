@@ -6,20 +6,20 @@ import XDR
 /// Program 100003 version 3: decodes each call, runs the procedure, encodes the reply.
 /// Arguments are parsed strictly (truncation, bad enums, non-zero fill or trailing bytes are
 /// GARBAGE_ARGS).
-public struct NFS3Program: RPCProgram {
-    public let server: NFS3Server
+package struct NFS3Program: RPCProgram {
+    package let server: NFS3Server
     /// Per-procedure metrics; nil when nothing collects them.
-    public let metrics: NFS3Metrics?
+    package let metrics: NFS3Metrics?
 
-    public init(server: NFS3Server, metrics: NFS3Metrics? = nil) {
+    package init(server: NFS3Server, metrics: NFS3Metrics? = nil) {
         self.server = server
         self.metrics = metrics
     }
 
-    public var program: UInt32 { NFS3.program }
-    public var versions: ClosedRange<UInt32> { NFS3.version...NFS3.version }
+    package var program: UInt32 { NFS3.program }
+    package var versions: ClosedRange<UInt32> { NFS3.version...NFS3.version }
 
-    public func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
+    package func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
         guard let p = NFS3Procedure(rawValue: procedure) else { return nil }
         switch p {
         case .null: return .inline
@@ -32,7 +32,7 @@ public struct NFS3Program: RPCProgram {
         }
     }
 
-    public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
+    package func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return .failure(.procUnavail) }
         guard let metrics else { return try answer(p, call, context: context, results: &results) }
         let (start, began) = (results.writerIndex, NFS3Metrics.now())
@@ -56,7 +56,7 @@ public struct NFS3Program: RPCProgram {
     /// fstatat and faccessat calls on cached descriptors, and a small READ of data in the page
     /// cache through a cached descriptor is a copy: answered on the event loop. Everything
     /// else, and files the caches do not hold, go to the pool.
-    public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
+    package func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
                                       results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return nil }
         guard let metrics else { return try answerWithoutBlocking(p, call, context: context, results: &results) }

@@ -6,13 +6,13 @@ import NIOCore
 import ONCRPC
 
 /// One exported directory as the NFS server sees it.
-public struct NFS3Export: Sendable {
-    public var path: String
-    public var store: FileStore
+package struct NFS3Export: Sendable {
+    package var path: String
+    package var store: FileStore
     /// What the export grants a client at this address, or nil if it is not a client.
-    public var authorize: @Sendable (SocketAddress?) -> ClientAccess?
+    package var authorize: @Sendable (SocketAddress?) -> ClientAccess?
 
-    public init(path: String, store: FileStore, authorize: @escaping @Sendable (SocketAddress?) -> ClientAccess?) {
+    package init(path: String, store: FileStore, authorize: @escaping @Sendable (SocketAddress?) -> ClientAccess?) {
         self.path = path
         self.store = store
         self.authorize = authorize
@@ -20,18 +20,18 @@ public struct NFS3Export: Sendable {
 }
 
 /// The exports by export id, replaceable while serving (SIGHUP reloads the exports file).
-public final class NFS3ExportRegistry: Sendable {
+package final class NFS3ExportRegistry: Sendable {
     private let exports = NIOLockedValueBox<[UInt64: NFS3Export]>([:])
 
-    public init(_ list: [NFS3Export] = []) {
+    package init(_ list: [NFS3Export] = []) {
         replace(with: list)
     }
 
-    public subscript(id: UInt64) -> NFS3Export? {
+    package subscript(id: UInt64) -> NFS3Export? {
         exports.withLockedValue { $0[id] }
     }
 
-    public func replace(with list: [NFS3Export]) {
+    package func replace(with list: [NFS3Export]) {
         var byID: [UInt64: NFS3Export] = [:]
         for e in list { byID[e.store.exportID] = e }
         exports.withLockedValue { $0 = byID }
@@ -42,14 +42,14 @@ public final class NFS3ExportRegistry: Sendable {
 /// however fast they are, and replaced whenever a write or fsync fails, so clients resend
 /// everything they have not seen committed (knfsd: "Reset the boot verifier on all write I/O
 /// errors").
-public final class WriteVerifier: Sendable {
+package final class WriteVerifier: Sendable {
     private let value = NIOLockedValueBox(UInt64.random(in: 1...UInt64.max))
 
-    public init() {}
+    package init() {}
 
-    public var current: NFS3Verifier { NFS3Verifier(value.withLockedValue { $0 }) }
+    package var current: NFS3Verifier { NFS3Verifier(value.withLockedValue { $0 }) }
 
-    public func reset() {
+    package func reset() {
         value.withLockedValue { v in
             var n = v
             while n == v { n = UInt64.random(in: 1...UInt64.max) }
@@ -60,14 +60,14 @@ public final class WriteVerifier: Sendable {
 
 /// NFSv3 semantics (RFC 1813) over the exports' file stores, one file per procedure.
 /// Every method is synchronous and blocking: the transport runs them on its thread pool.
-public struct NFS3Server: Sendable {
+package struct NFS3Server: Sendable {
     let exports: NFS3ExportRegistry
-    public let verifier: WriteVerifier
+    package let verifier: WriteVerifier
     let handleKey: SipHash24
     let logger: Logger
     let refusals = RefusalLog()
 
-    public init(exports: NFS3ExportRegistry, handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
+    package init(exports: NFS3ExportRegistry, handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
         self.handleKey = handleKey
         self.exports = exports
         self.verifier = verifier

@@ -4,7 +4,7 @@ import NFS3
 extension NFS3Status {
     /// The one StoreError -> nfsstat3 table (RFC 1813 §2.6). Anything unexpected is
     /// NFS3ERR_SERVERFAULT, never silence.
-    public init(_ error: any Error) {
+    package init(_ error: any Error) {
         switch error {
         case let s as NFS3Status: self = s
         case let e as StoreError:

@@ -7,23 +7,23 @@ import XDR
 /// them. SET and UNSET are accepted only from the loopback address (no third-party
 /// registration over the network); CALLIT/BCAST and INDIRECT are not offered, so the service
 /// cannot be used to amplify traffic.
-public struct PortmapProgram: RPCProgram {
-    public let registry: PortmapRegistry
+package struct PortmapProgram: RPCProgram {
+    package let registry: PortmapRegistry
     /// Seconds since the epoch for GETTIME (injected for tests).
     let now: @Sendable () -> UInt32
     let logger: Logger
     let refusals = RefusalLog()
 
-    public init(registry: PortmapRegistry, logger: Logger, now: @escaping @Sendable () -> UInt32) {
+    package init(registry: PortmapRegistry, logger: Logger, now: @escaping @Sendable () -> UInt32) {
         self.registry = registry
         self.logger = logger
         self.now = now
     }
 
-    public var program: UInt32 { Portmap.program }
-    public var versions: ClosedRange<UInt32> { Portmap.versions }
+    package var program: UInt32 { Portmap.program }
+    package var versions: ClosedRange<UInt32> { Portmap.versions }
 
-    public func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
+    package func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
         switch procedure {
         case PortmapProcedure.null, PortmapProcedure.set, PortmapProcedure.unset, PortmapProcedure.getAddress,
              PortmapProcedure.dump:
@@ -37,7 +37,7 @@ public struct PortmapProgram: RPCProgram {
         }
     }
 
-    public func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
+    package func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         var args = call.arguments
         let v2 = call.version == 2
         switch call.procedure {

@@ -1,16 +1,16 @@
 import NIOConcurrencyHelpers
 
 /// The table of registered programs. One entry per (program, version, netid).
-public final class PortmapRegistry: Sendable {
+package final class PortmapRegistry: Sendable {
     private let entries = NIOLockedValueBox<[RPCBinding]>([])
 
-    public init() {}
+    package init() {}
 
-    public var all: [RPCBinding] { entries.withLockedValue { $0 } }
+    package var all: [RPCBinding] { entries.withLockedValue { $0 } }
 
     /// Adds a binding; false if the (program, version, netid) is taken (RFC 1833 SET semantics).
     @discardableResult
-    public func set(_ b: RPCBinding) -> Bool {
+    package func set(_ b: RPCBinding) -> Bool {
         entries.withLockedValue { e in
             guard !e.contains(where: { $0.program == b.program && $0.version == b.version && $0.netid == b.netid }) else {
                 return false
@@ -22,7 +22,7 @@ public final class PortmapRegistry: Sendable {
 
     /// Removes the bindings of (program, version), for one netid or all when `netid` is empty.
     @discardableResult
-    public func unset(program: UInt32, version: UInt32, netid: String) -> Bool {
+    package func unset(program: UInt32, version: UInt32, netid: String) -> Bool {
         entries.withLockedValue { e in
             let before = e.count
             e.removeAll { $0.program == program && $0.version == version && (netid.isEmpty || $0.netid == netid) }
@@ -33,7 +33,7 @@ public final class PortmapRegistry: Sendable {
     /// The binding for (program, version, netid); with `anyVersion`, falls back to another
     /// version of the program, as rpcbind and portmap do, so the client can learn the server's
     /// versions through PROG_MISMATCH.
-    public func lookup(program: UInt32, version: UInt32, netid: String, anyVersion: Bool) -> RPCBinding? {
+    package func lookup(program: UInt32, version: UInt32, netid: String, anyVersion: Bool) -> RPCBinding? {
         entries.withLockedValue { e in
             e.first { $0.program == program && $0.version == version && $0.netid == netid }
                 ?? (anyVersion ? e.first { $0.program == program && $0.netid == netid } : nil)

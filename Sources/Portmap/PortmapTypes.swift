@@ -8,70 +8,70 @@ import XDR
 //   struct mapping { unsigned int prog; unsigned int vers; unsigned int prot; unsigned int port; };
 //   struct *pmaplist { mapping map; pmaplist next; };
 
-public enum Portmap {
+package enum Portmap {
     /// RFC 1833: program 100000; version 2 is portmap, 3 and 4 are rpcbind.
-    public static let program: UInt32 = 100_000
-    public static let versions: ClosedRange<UInt32> = 2...4
-    public static let defaultPort = 111
+    package static let program: UInt32 = 100_000
+    package static let versions: ClosedRange<UInt32> = 2...4
+    package static let defaultPort = 111
     /// IPPROTO_TCP and IPPROTO_UDP as used by portmap v2 mappings.
-    public static let protocolTCP: UInt32 = 6
-    public static let protocolUDP: UInt32 = 17
+    package static let protocolTCP: UInt32 = 6
+    package static let protocolUDP: UInt32 = 17
     /// Bounds for the strings of an rpcb (netids are short; universal addresses of IPv6
     /// with a port fit in 64 bytes; owners are user names).
-    public static let maxNetID = 32
-    public static let maxUniversalAddress = 128
-    public static let maxOwner = 256
+    package static let maxNetID = 32
+    package static let maxUniversalAddress = 128
+    package static let maxOwner = 256
 }
 
 /// RFC 1833 §3 procedures of version 3/4 (2 has the first five under other names).
-public enum PortmapProcedure {
-    public static let null: UInt32 = 0
-    public static let set: UInt32 = 1
-    public static let unset: UInt32 = 2
+package enum PortmapProcedure {
+    package static let null: UInt32 = 0
+    package static let set: UInt32 = 1
+    package static let unset: UInt32 = 2
     /// v2 GETPORT, v3/v4 GETADDR.
-    public static let getAddress: UInt32 = 3
-    public static let dump: UInt32 = 4
+    package static let getAddress: UInt32 = 3
+    package static let dump: UInt32 = 4
     /// v2 CALLIT, v3 CALLIT, v4 BCAST: refused (an amplifier).
-    public static let callit: UInt32 = 5
-    public static let getTime: UInt32 = 6
-    public static let getVersionAddress: UInt32 = 9
+    package static let callit: UInt32 = 5
+    package static let getTime: UInt32 = 6
+    package static let getVersionAddress: UInt32 = 9
 }
 
 /// A v2 mapping.
-public struct PortmapMapping: Hashable, Sendable {
-    public var program: UInt32
-    public var version: UInt32
-    public var protocolNumber: UInt32
-    public var port: UInt32
-    public init(program: UInt32, version: UInt32, protocolNumber: UInt32, port: UInt32) {
+package struct PortmapMapping: Hashable, Sendable {
+    package var program: UInt32
+    package var version: UInt32
+    package var protocolNumber: UInt32
+    package var port: UInt32
+    package init(program: UInt32, version: UInt32, protocolNumber: UInt32, port: UInt32) {
         self.program = program; self.version = version; self.protocolNumber = protocolNumber; self.port = port
     }
 }
 
 /// A v3/v4 rpcb.
-public struct RPCBinding: Hashable, Sendable {
-    public var program: UInt32
-    public var version: UInt32
-    public var netid: String
-    public var address: String
-    public var owner: String
-    public init(program: UInt32, version: UInt32, netid: String, address: String, owner: String) {
+package struct RPCBinding: Hashable, Sendable {
+    package var program: UInt32
+    package var version: UInt32
+    package var netid: String
+    package var address: String
+    package var owner: String
+    package init(program: UInt32, version: UInt32, netid: String, address: String, owner: String) {
         self.program = program; self.version = version; self.netid = netid; self.address = address; self.owner = owner
     }
 }
 
 extension ByteBuffer {
-    public mutating func readPortmapMapping() throws -> PortmapMapping {
+    package mutating func readPortmapMapping() throws -> PortmapMapping {
         PortmapMapping(program: try readXDRUInt32(), version: try readXDRUInt32(),
                        protocolNumber: try readXDRUInt32(), port: try readXDRUInt32())
     }
 
     @discardableResult
-    public mutating func writePortmapMapping(_ m: PortmapMapping) -> Int {
+    package mutating func writePortmapMapping(_ m: PortmapMapping) -> Int {
         writeXDRUInt32(m.program) + writeXDRUInt32(m.version) + writeXDRUInt32(m.protocolNumber) + writeXDRUInt32(m.port)
     }
 
-    public mutating func readRPCBinding() throws -> RPCBinding {
+    package mutating func readRPCBinding() throws -> RPCBinding {
         RPCBinding(program: try readXDRUInt32(), version: try readXDRUInt32(),
                    netid: try readXDRString(limit: Portmap.maxNetID),
                    address: try readXDRString(limit: Portmap.maxUniversalAddress),
@@ -79,7 +79,7 @@ extension ByteBuffer {
     }
 
     @discardableResult
-    public mutating func writeRPCBinding(_ b: RPCBinding) -> Int {
+    package mutating func writeRPCBinding(_ b: RPCBinding) -> Int {
         writeXDRUInt32(b.program) + writeXDRUInt32(b.version) + writeXDRString(b.netid)
             + writeXDRString(b.address) + writeXDRString(b.owner)
     }
@@ -87,13 +87,13 @@ extension ByteBuffer {
     /// An XDR optional-data linked list (`*next` pointers): a bool before every element and a
     /// false after the last.
     @discardableResult
-    public mutating func writeXDRList<T>(_ items: [T], _ element: (inout ByteBuffer, T) -> Int) -> Int {
+    package mutating func writeXDRList<T>(_ items: [T], _ element: (inout ByteBuffer, T) -> Int) -> Int {
         var n = 0
         for item in items { n += writeXDRBool(true) + element(&self, item) }
         return n + writeXDRBool(false)
     }
 
-    public mutating func readXDRList<T>(limit: Int, _ element: (inout ByteBuffer) throws -> T) throws -> [T] {
+    package mutating func readXDRList<T>(limit: Int, _ element: (inout ByteBuffer) throws -> T) throws -> [T] {
         var out: [T] = []
         while try readXDRBool() {
             guard out.count < limit else { throw XDRError(.lengthExceedsLimit, "list longer than \(limit)") }
@@ -104,13 +104,13 @@ extension ByteBuffer {
 }
 
 /// RFC 1833 §2.2 universal addresses: "h1.h2.h3.h4.p1.p2" for IPv4, "x:x::x.p1.p2" for IPv6.
-public enum UniversalAddress {
-    public static func make(host: String, port: Int) -> String {
+package enum UniversalAddress {
+    package static func make(host: String, port: Int) -> String {
         "\(host).\(port >> 8).\(port & 0xff)"
     }
 
     /// Splits a universal address into host and port.
-    public static func parse(_ address: String) -> (host: String, port: Int)? {
+    package static func parse(_ address: String) -> (host: String, port: Int)? {
         let parts = address.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count >= 3, let hi = Int(parts[parts.count - 2]), let lo = Int(parts[parts.count - 1]),
               (0...255).contains(hi), (0...255).contains(lo) else { return nil }
