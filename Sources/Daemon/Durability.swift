@@ -210,6 +210,8 @@ final class Durability: Sendable {
     /// The server is stopping: a checkpoint running in the background stops soon (`finish`
     /// does the last one, within the time left).
     func stopBackgroundWork() {
+        // Nothing waits for room that no checkpoint will make any more.
+        writer.drain()
         checkpointer.interrupt()
     }
 

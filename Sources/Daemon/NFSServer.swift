@@ -138,45 +138,18 @@ package final class NFSServer: Service, Sendable {
                           storagePool: pools.storage, logger: logger)
         }
 
-        let main = try await bind(port: configuration.nfsPort, what: "NFS", core: core([nfs3Program(nfs), mount, NLMStubProgram()]), group: group)
-        var listeners = [main]
-        var registration: RpcbindRegistration?
-        let mappings = Self.mappings(nfsPort: main.port)
-        if configuration.portmapPort != 0 && !configuration.registerWithSystemRpcbind {
-            do {
-                let pm = try await bind(port: configuration.portmapPort, what: "portmapper", core: core([portmap]), group: group)
-                listeners.append(pm)
-                for m in mappings + Self.portmapMappings(port: pm.port) {
-                    for (netid, host) in netids(tcp: m.protocolNumber == Portmap.protocolTCP) {
-                        registry.set(RPCBinding(program: m.program, version: m.version, netid: netid,
-                                                address: UniversalAddress.make(host: host, port: Int(m.port)),
-                                                owner: "swiftnfsd"))
-                    }
-                }
-            } catch {
-                await main.close()
-                throw error
-            }
-        } else if configuration.registerWithSystemRpcbind {
-            registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
-        }
+        let (listeners, registration) = try await bindRPC(nfs: core([nfs3Program(nfs), mount, NLMStubProgram()]),
+                                                          portmap: (core([portmap]), registry), group: group)
+        let main = listeners[0]
+        let metrics: Channel?
         do {
-            try await registration?.register()
-        } catch {
-            for l in listeners { await l.close() }
-            throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
-        }
-        var metrics: Channel?
-        if let (host, port) = configuration.metricsListen {
-            let state = StateMetrics(durabilities: durabilities, listeners: [("nfs", main)] + (listeners.count > 1 ? [("portmap", listeners[1])] : []),
+            let state = StateMetrics(durabilities: durabilities, listeners: zip(["nfs", "portmap"], listeners).map { ($0, $1) },
                                      cache: cache, exports: exports)
-            do {
-                metrics = try await MetricsEndpoint.bind(host: host, port: port, registry: metricsRegistry, group: group) { state.collect() }
-                logger.notice("metrics at /metrics", metadata: ["metrics.listen": "\(host):\(metrics?.localAddress?.port ?? port)"])
-            } catch {
-                for l in listeners { await l.close() }
-                throw ServerStartError(description: "cannot serve metrics on \(host):\(port): \(error)")
-            }
+            metrics = try await bindMetrics(group: group, collect: state.collect)
+        } catch {
+            await registration?.unregister()
+            for l in listeners { await l.close() }
+            throw error
         }
         // Trap SIGHUP before announcing readiness, so a reload right after start is not fatal.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
@@ -197,104 +170,72 @@ package final class NFSServer: Service, Sendable {
             "nfs.exports": "\(exports.current.map(\.config.path))",
         ])
 
-        await withTaskGroup(of: Void.self) { tasks in
-            for durability in durabilities {
-                tasks.addTask { await durability.run() }
-            }
-            tasks.addTask {
-                while !Task.isCancelled {
-                    ServerStatistics.publish(exports)
-                    try? await Task.sleep(for: ServerStatistics.interval)
-                }
-            }
-            if let control {
-                let logger = self.logger
-                tasks.addTask {
-                    await ControlSocket.serve(control, path: controlPath, logger: logger) { line in
-                        await Self.answer(line, exports: exports, durabilities: durabilities, notifier: notifier)
-                    }
-                }
-            }
-            // SIGHUP re-reads the exports file while serving, until graceful shutdown.
-            for await _ in hangups.cancelOnGracefulShutdown() {
-                Self.reload(exports, notifier: notifier)
-            }
-            for durability in durabilities { durability.stopBackgroundWork() }
-            tasks.cancelAll()
+        // One service per part, each owning what it stops. They start together; at the stop
+        // they stop one after the other, last first: systemd told, no more commands or scrapes,
+        // connections closed, the statistics and indexes written, and then the journals finish
+        // with no change coming in. A new part (a lock manager, a replication link) is one more
+        // service in this list.
+        var services: [any Service] = [
+            JournalService(durabilities: durabilities, exports: exports),
+            StatisticsService(exports: exports),
+            RPCService(listeners: listeners, registration: registration, logger: logger),
+        ]
+        if let control {
+            services.append(ControlService(listener: control, path: controlPath, exports: exports, durabilities: durabilities,
+                                           notifier: notifier, logger: logger))
         }
-        notifier.notify("STOPPING=1")
-
-        // Within the 15 s a service manager gives before SIGKILL, whatever the journal holds:
-        // connections closed (calls still running are not answered; clients send them again to
-        // the next server), no more changes, the journal synced, a last checkpoint for as long
-        // as the time left allows.
-        logger.notice("shutting down")
-        let deadline = Checkpointer.monotonicNow() + Self.stopSeconds
-        await registration?.unregister()
-        for l in listeners { await l.close() }
-        try? await metrics?.close()
-        for e in exports.current { e.export.store.syncIndex() }
-        ServerStatistics.publish(exports)
-        var upToDate: Set<ObjectIdentifier> = []
-        for durability in durabilities {
-            if durability.finish(deadline: deadline) { upToDate.insert(ObjectIdentifier(durability)) }
-            durability.publishStatus()
-        }
-        for e in exports.current {
-            // A copy behind the journal keeps the marker: the served tree has every change the
-            // journal holds, as after a crash of the process alone (nothing to replay at the next start).
-            guard let durability = (try? exports.durability(for: e.config)) ?? nil,
-                  upToDate.contains(ObjectIdentifier(durability)) else { continue }
-            durability.markStopped(exportID: e.export.store.exportID)
-        }
-    }
-
-    /// Reads the exports file again (SIGHUP, `swiftnfsd exports reload`), telling systemd.
-    @discardableResult
-    static func reload(_ exports: LiveExports, notifier: SystemdNotifier) -> String? {
-        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
-        defer { notifier.notify("READY=1") }
-        return exports.reload()
-    }
-
-    /// The answer to a command on the control socket (see `ControlSocket`).
-    static func answer(_ line: String, exports: LiveExports, durabilities: [Durability], notifier: SystemdNotifier) async -> String {
-        let words = line.split(separator: " ", maxSplits: 1).map(String.init)
-        switch words.first ?? "" {
-        case "stats":
-            return ServerStatistics.publish(exports).text
-        case "checkpoint":
-            guard !durabilities.isEmpty else { return "error: this server has no durable directory\n" }
-            var lines = ""
-            for durability in durabilities { lines += await durability.checkpointNow() + "\n" }
-            return lines
-        case "journal-status":
-            let wanted = words.count == 2 ? Self.realPath(words[1]) : nil
-            guard let durability = durabilities.first(where: { Self.realPath($0.settings.directory) == wanted }) else {
-                return "error: this server keeps no journal in \(words.count == 2 ? words[1] : "(no directory given)")\n"
-            }
-            return durability.publishStatus().text
-        case "exports-reload":
-            if let failure = reload(exports, notifier: notifier) { return "error: exports not reloaded: \(failure)\n" }
-            return exports.current.map { "exported: \($0.config.path)\n" }.joined()
-        default:
-            return "error: unknown command \"\(words.first ?? "")\" (stats, checkpoint, journal-status DIR, exports-reload)\n"
-        }
-    }
-
-    static func realPath(_ path: String) -> String {
-        guard let resolved = Glibc.realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        if let metrics { services.append(MetricsService(channel: metrics)) }
+        services.append(ReloadService(hangups: hangups, exports: exports, notifier: notifier))
+        try await ServiceGroup(services: services, logger: logger).run()
     }
 
     /// Seconds from SIGTERM that the last checkpoint may take.
     static let stopSeconds = 8.0
 
-    static func monotonicMicroseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+    /// Binds NFS and MOUNT on the NFS port and the portmapper on its own (its table filled), or
+    /// registers with the system rpcbind instead. The NFS listener comes first.
+    func bindRPC(nfs: RPCServerCore, portmap: (core: RPCServerCore, registry: PortmapRegistry),
+                 group: EventLoopGroup) async throws -> ([RPCListener], RpcbindRegistration?) {
+        let main = try await bind(port: configuration.nfsPort, what: "NFS", core: nfs, group: group)
+        let mappings = Self.mappings(nfsPort: main.port)
+        if configuration.registerWithSystemRpcbind {
+            let registration = RpcbindRegistration(mappings: mappings, group: group, logger: logger)
+            do {
+                try await registration.register()
+            } catch {
+                await main.close()
+                throw ServerStartError(description: "cannot register with the system rpcbind on 127.0.0.1:111: \(error)")
+            }
+            return ([main], registration)
+        }
+        guard configuration.portmapPort != 0 else { return ([main], nil) }
+        do {
+            let pm = try await bind(port: configuration.portmapPort, what: "portmapper", core: portmap.core, group: group)
+            for m in mappings + Self.portmapMappings(port: pm.port) {
+                for (netid, host) in netids(tcp: m.protocolNumber == Portmap.protocolTCP) {
+                    portmap.registry.set(RPCBinding(program: m.program, version: m.version, netid: netid,
+                                                    address: UniversalAddress.make(host: host, port: Int(m.port)),
+                                                    owner: "swiftnfsd"))
+                }
+            }
+            return ([main, pm], nil)
+        } catch {
+            await main.close()
+            throw error
+        }
+    }
+
+    /// Binds `/metrics` when `--metrics-listen` asks for it.
+    func bindMetrics(group: EventLoopGroup, collect: @escaping @Sendable () -> Void) async throws -> Channel? {
+        guard let (host, port) = configuration.metricsListen else { return nil }
+        do {
+            let channel = try await MetricsEndpoint.bind(host: host, port: port, registry: metricsRegistry, group: group,
+                                                         collect: collect)
+            logger.notice("metrics at /metrics", metadata: ["metrics.listen": "\(host):\(channel.localAddress?.port ?? port)"])
+            return channel
+        } catch {
+            throw ServerStartError(description: "cannot serve metrics on \(host):\(port): \(error)")
+        }
     }
 
     func nfs3Program(_ server: NFS3Server) -> NFS3Program {

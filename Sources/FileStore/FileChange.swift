@@ -55,6 +55,8 @@ public protocol ChangeRecorder: Sendable {
     /// `releaseRoom`; throws when it cannot (the durable side has failed for too long), and the
     /// change is then not made.
     func waitForRoom(bytes: Int) throws
+    /// `waitForRoom` without waiting: whether the room was there and is now held.
+    func reserveRoom(bytes: Int) -> Bool
     func releaseRoom(bytes: Int)
     /// Records a change to export `exportID`; returns its sequence number.
     func record(_ change: FileChange, exportID: UInt64) -> UInt64

@@ -91,7 +91,9 @@ extension FileStore {
     /// record holds the file's content at its place in the journal's order; data written
     /// meanwhile notes its range again and is copied by a later call. A file removed meanwhile
     /// has nothing to copy. On failure what was not copied waits again, and the error is thrown.
-    public func writeBack(_ id: UInt64) throws {
+    /// Not `waiting`: a piece the journal has no room for now waits for a later call (the
+    /// background flush must not wait for a checkpoint, nor hold up the retry of a failed journal).
+    public func writeBack(_ id: UInt64, waiting: Bool = true) throws {
         guard let recorder, let table = writeBackTable, let dirty = table.take(id) else { return }
         let d: FileDescriptor
         do {
@@ -108,7 +110,12 @@ extension FileStore {
         for (i, piece) in pieces.enumerated() {
             let room = Int(piece.count) + Self.namespaceRecordRoom
             do {
-                try recorder.waitForRoom(bytes: room)
+                if waiting {
+                    try recorder.waitForRoom(bytes: room)
+                } else if !recorder.reserveRoom(bytes: room) {
+                    table.restore(id, pieces[i...])
+                    return
+                }
                 defer { recorder.releaseRoom(bytes: room) }
                 let gone = try changeLock.withLock {
                     guard index.node(id) != nil else { return true }
@@ -126,11 +133,12 @@ extension FileStore {
         }
     }
 
-    /// `writeBack` of every file whose data is due (`all`: every file), for the background
-    /// flush and the stop. Stops at the first failure and throws it.
+    /// `writeBack` of every file whose data is due, without waiting for room (the background
+    /// flush), or of every file, waiting (`all`: the stop, a checkpoint on request). Stops at
+    /// the first failure and throws it.
     public func writeBackDue(all: Bool = false) throws {
         guard let table = writeBackTable else { return }
-        for id in table.due(all: all) { try writeBack(id) }
+        for id in table.due(all: all) { try writeBack(id, waiting: all) }
     }
 
     /// Bytes of UNSTABLE data waiting to be copied into the journal.

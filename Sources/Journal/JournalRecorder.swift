@@ -22,6 +22,10 @@ package struct JournalRecorder: ChangeRecorder {
         try Self.storeError { try writer.waitForRoom(bytes: bytes) }
     }
 
+    package func reserveRoom(bytes: Int) -> Bool {
+        writer.reserveRoom(bytes: bytes)
+    }
+
     package func releaseRoom(bytes: Int) {
         writer.releaseRoom(bytes: bytes)
     }

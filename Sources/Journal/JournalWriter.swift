@@ -144,6 +144,21 @@ package final class JournalWriter: @unchecked Sendable {
         }
     }
 
+    /// `waitForRoom` without the wait: takes the room if it is there now, else returns false
+    /// (background work that can come back later).
+    package func reserveRoom(bytes: Int) -> Bool {
+        condition.withLock {
+            guard !stopping, failure == nil else { return false }
+            let taken = reservedBytes > 0
+            let full = !draining && uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes
+                && (taken || uncheckpointedBytes > 0)
+            let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
+            guard !full && !unsyncedFull else { return false }
+            reservedBytes += bytes
+            return true
+        }
+    }
+
     /// Gives back room that `waitForRoom` held.
     package func releaseRoom(bytes: Int) {
         condition.withLock {

@@ -1,0 +1,33 @@
+import Glibc
+import ServiceLifecycle
+import UnixSignals
+
+/// SIGHUP (`systemctl reload`) re-reads the exports file, telling systemd around it. The last
+/// service of the server, so the first to stop: it tells systemd the server is stopping.
+struct ReloadService: Service {
+    /// Trapped before the server says it is ready, so a reload right after start is not fatal.
+    let hangups: UnixSignalsSequence
+    let exports: LiveExports
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            Self.reload(exports, notifier: notifier)
+        }
+        notifier.notify("STOPPING=1")
+    }
+
+    /// Reads the exports file again (SIGHUP, `swiftnfsd exports reload`), telling systemd.
+    @discardableResult
+    static func reload(_ exports: LiveExports, notifier: SystemdNotifier) -> String? {
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
+        defer { notifier.notify("READY=1") }
+        return exports.reload()
+    }
+
+    static func monotonicMicroseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+    }
+}
