@@ -85,6 +85,14 @@ let package = Package(
             "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports.
+        .target(name: "SwiftNFSTesting", dependencies: [
+            "Daemon", "NFS3Client", "NFS3", "ONCRPC",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The load generator behind `swiftnfsd bench`: NFSv3 workloads over NFS3Client.
         .target(name: "Bench", dependencies: [
             "NFS3Client", "ONCRPC", "NFS3", "Mount",
@@ -120,6 +128,10 @@ let package = Package(
                                                        .product(name: "NIOCore", package: "swift-nio")],
                     resources: [.copy("Corpus")]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
+        // NFSv3 procedures through the wire against a server in the test process, one file per procedure.
+        .testTarget(name: "NFS3ServerTests", dependencies: [
+            "SwiftNFSTesting", "NFS3Client", "NFS3", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "NFS3Client", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",

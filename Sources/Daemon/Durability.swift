@@ -248,15 +248,25 @@ final class Durability: Sendable {
     }
 
     private func checkpointLoop(_ threads: NIOThreadPool) async {
-        var last = ContinuousClock.now
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(100))
-            let status = writer.status
-            let due = ContinuousClock.now - last >= settings.checkpointInterval
-            let pressing = status.uncheckpointedBytes > settings.limits.maxUncheckpointedBytes / 4
-            guard due || pressing, !Task.isCancelled else { continue }
-            last = ContinuousClock.now
-            await checkpoint(threads)
+        let (writer, interval, quarter) = (self.writer, settings.checkpointInterval, settings.limits.maxUncheckpointedBytes / 4)
+        // A checkpoint at every interval, and as soon as appends take the journal past a
+        // quarter of its limit; then back to back while it stays past it.
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { producers in
+            producers.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    wake.yield()
+                }
+            }
+            producers.addTask { for await _ in writer.pressure { wake.yield() } }
+            for await _ in wakeups {
+                repeat {
+                    await checkpoint(threads)
+                } while !Task.isCancelled && writer.status.uncheckpointedBytes > quarter
+                if Task.isCancelled { break }
+            }
+            producers.cancelAll()
         }
     }
 

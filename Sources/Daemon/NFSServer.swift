@@ -29,9 +29,21 @@ package final class NFSServer: Service, Sendable {
     /// Where the metrics are kept for `/metrics` (used with `metricsListen` only).
     let metricsRegistry = PrometheusCollectorRegistry()
 
+    /// The ports bound, once the server serves (for a caller that asked for port 0).
+    package struct Ready: Sendable {
+        package var nfsPort: Int
+        package var portmapPort: Int?
+    }
+
+    /// Yields `Ready` once the server serves, and finishes when `run` returns (at once, if the
+    /// server could not start).
+    package let ready: AsyncStream<Ready>
+    private let readyContinuation: AsyncStream<Ready>.Continuation
+
     package init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        (ready, readyContinuation) = AsyncStream.makeStream(of: Ready.self)
     }
 
     /// The id that scopes handles to an export: `fsid=` when given, else a hash of the path,
@@ -53,6 +65,7 @@ package final class NFSServer: Service, Sendable {
     }
 
     package func run() async throws {
+        defer { readyContinuation.finish() }
         if configuration.metricsListen != nil {
             // Before any metric is made: swift-metrics reports into this registry from now on.
             MetricsEndpoint.bootstrap(metricsRegistry)
@@ -169,6 +182,7 @@ package final class NFSServer: Service, Sendable {
             "portmap.port": "\(listeners.count > 1 ? listeners[1].port : 0)",
             "nfs.exports": "\(exports.current.map(\.config.path))",
         ])
+        readyContinuation.yield(Ready(nfsPort: main.port, portmapPort: listeners.count > 1 ? listeners[1].port : nil))
 
         // One service per part, each owning what it stops. They start together; at the stop
         // they stop one after the other, last first: systemd told, no more commands or scrapes,

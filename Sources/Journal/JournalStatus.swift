@@ -67,14 +67,16 @@ package struct JournalStatus: Hashable, Sendable {
     package static func path(_ directory: JournalDirectory) -> String { directory.root + "/status" }
 
     package static func read(from directory: JournalDirectory) -> JournalStatus? {
-        // The writer overwrites the file in place: a read that met a write half done is repeated.
-        for _ in 0..<5 {
-            if let s = (try? JournalDirectory.readFile(path(directory))).flatMap({ JournalStatus(text: String(decoding: $0, as: UTF8.self)) }) {
-                return s
-            }
-            usleep(20_000)
-        }
-        return nil
+        // The writer overwrites the file in place under an exclusive lock: a shared one here
+        // never sees a write half done.
+        let fd = open(path(directory), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        flock(fd, LOCK_SH)
+        var bytes = [UInt8](repeating: 0, count: JournalStatusFile.size)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        return JournalStatus(text: String(decoding: bytes[0..<n], as: UTF8.self))
     }
 
     /// Whether the process that wrote this status still runs.
@@ -105,7 +107,10 @@ package final class JournalStatusFile: @unchecked Sendable {
                 fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { return }
             }
-            if bytes.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) != Self.size {
+            flock(fd, LOCK_EX)
+            let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            flock(fd, LOCK_UN)
+            if written != Self.size {
                 close(fd)
                 fd = -1
             }

@@ -93,6 +93,11 @@ package final class JournalWriter: @unchecked Sendable {
     /// The highest sequence appended (in the segment or, while failing, in memory) so far.
     private var appendedThrough: UInt64
 
+    /// Yields when an append takes the bytes the copy lacks past a quarter of the limit: a
+    /// checkpoint is due before the interval is over.
+    package let pressure: AsyncStream<Void>
+    private let pressureContinuation: AsyncStream<Void>.Continuation
+
     /// Opens the journal in `directory`; `lastSequence` is the highest sequence already in it.
     package init(directory: JournalDirectory, lastSequence: UInt64, uncheckpointedBytes: Int,
                 limits: Limits = Limits(), logger: Logger) throws {
@@ -103,6 +108,7 @@ package final class JournalWriter: @unchecked Sendable {
         self.durableSequence = lastSequence
         self.appendedThrough = lastSequence
         self.uncheckpointedBytes = uncheckpointedBytes
+        (pressure, pressureContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
     }
 
@@ -197,6 +203,10 @@ package final class JournalWriter: @unchecked Sendable {
         }
         appendedThrough = sequence
         defer { if waitingForOrder > 0 { condition.broadcast(.order) } }
+        let threshold = limits.maxUncheckpointedBytes / 4
+        if uncheckpointedBytes <= threshold && uncheckpointedBytes + frame.readableBytes > threshold {
+            pressureContinuation.yield()
+        }
         uncheckpointedBytes += frame.readableBytes
         unsyncedBytes += frame.readableBytes
         unsynced.append((sequence, frame))

@@ -1,0 +1,110 @@
+import Daemon
+import Foundation
+import Logging
+import NFS3
+import NFS3Client
+import NIOCore
+import NIOPosix
+import ONCRPC
+import ServiceLifecycle
+
+/// How `withTestServer` sets up its server.
+package struct TestServerOptions: Sendable {
+    /// A durable directory (journal and copy) beside the export.
+    package var durable = false
+    /// `--write-back-ms`; zero journals UNSTABLE data as it is written.
+    package var writeBack: Duration = .seconds(2)
+    package var checkpointInterval: Duration = .seconds(30)
+    package var maxJournalBytes = 64 << 20
+    /// The export's options (rw, no_root_squash, insecure, sync by default).
+    package var exportOptions: ExportOptions = {
+        var o = ExportOptions()
+        (o.readOnly, o.rootSquash, o.secure) = (false, false, false)
+        return o
+    }()
+    /// The level the server logs at (to stderr); SWIFTNFS_TEST_LOG overrides it.
+    package var logLevel: Logger.Level = .error
+
+    package init() {}
+}
+
+/// A server running in this process on loopback, on ports the kernel picked, exporting a
+/// fresh temporary directory (see `withTestServer`).
+package struct TestServer: Sendable {
+    /// The exported directory (also the path clients mount).
+    package let exportPath: String
+    package let stateDirectory: String
+    /// The durable directory, with `TestServerOptions.durable`.
+    package let durableDirectory: String?
+    package let nfsPort: Int
+    package let portmapPort: Int?
+
+    /// A client over a new TCP connection, calling as `uid`/`gid` (AUTH_SYS).
+    package func client(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = []) async throws -> NFS3Client {
+        try await NFS3Client.connect(
+            to: try SocketAddress(ipAddress: "127.0.0.1", port: nfsPort),
+            credentials: .sys(AuthSysParameters(machineName: "test", uid: uid, gid: gid, groups: groups)),
+            timeout: .seconds(30), group: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    /// The path of `name` in the export, for looking at the served tree directly.
+    package func path(_ name: String) -> String { exportPath + "/" + name }
+}
+
+/// Runs an NFS server in this process (the Hummingbird testing pattern): a temporary export
+/// (and durable directory, if asked), ephemeral ports, then `body` with the server, a client
+/// connected as root and the export's root handle. The server is stopped gracefully and its
+/// directories removed afterwards, whether `body` returns or throws.
+package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(),
+                               _ body: (TestServer, NFS3Client, NFS3FileHandle) async throws -> T) async throws -> T {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-test-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let export = root + "/export", state = root + "/state"
+    let durable = options.durable ? root + "/durable" : nil
+    for dir in [export, state] + (durable.map { [$0] } ?? []) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    var configuration = ServerConfiguration(exports: [ExportEntryConfig(path: export, clients: [(.everyone, options.exportOptions)])])
+    configuration.listenAddress = "127.0.0.1"
+    (configuration.nfsPort, configuration.portmapPort) = (0, 0)
+    configuration.stateDirectory = state
+    configuration.durableDirectory = durable
+    configuration.writeBackDelay = options.writeBack
+    configuration.checkpointInterval = options.checkpointInterval
+    configuration.maxJournalBytes = options.maxJournalBytes
+    var logger = Logger(label: "swiftnfsd-test")
+    logger.logLevel = ProcessInfo.processInfo.environment["SWIFTNFS_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? options.logLevel
+
+    let server = NFSServer(configuration: configuration, logger: logger)
+    let group = ServiceGroup(services: [server], logger: logger)
+    let running = Task { try await group.run() }
+    var ready = server.ready.makeAsyncIterator()
+    guard let bound = await ready.next() else {
+        // It could not start: its error says why.
+        try await running.value
+        throw TestServerError(description: "the server stopped before it served")
+    }
+    let testServer = TestServer(exportPath: export, stateDirectory: state, durableDirectory: durable,
+                                nfsPort: bound.nfsPort, portmapPort: bound.portmapPort)
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+    let client: NFS3Client
+    let result: T
+    do {
+        client = try await testServer.client()
+        let rootHandle = try await client.mount(export)
+        result = try await body(testServer, client, rootHandle)
+    } catch {
+        try? await stop()
+        throw error
+    }
+    await client.close()
+    try await stop()
+    return result
+}
+
+package struct TestServerError: Error, CustomStringConvertible {
+    package var description: String
+}
