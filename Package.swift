@@ -115,7 +115,7 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", "SwiftNFSTesting", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
         .testTarget(name: "RPCTransportTests", dependencies: [
             "RPCTransport", "ONCRPC", "XDR",
@@ -124,7 +124,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "NFS3Server", "ONCRPC", "SwiftNFSTesting",
                                                        .product(name: "NIOCore", package: "swift-nio")],
                     resources: [.copy("Corpus")]),
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
@@ -134,7 +134,7 @@ let package = Package(
         ]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "NFS3Client", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
+            "NFS3Client", "SwiftNFSTesting", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

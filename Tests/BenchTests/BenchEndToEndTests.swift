@@ -1,5 +1,6 @@
 import Bench
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ struct BenchEndToEndTests {
     @Test("a short run of null, getattr, write4k-unstable and read4k has operations and no errors",
           .timeLimit(.minutes(3)))
     func shortRun() async throws {
-        let binary = try Self.locateBinary()
+        let binary = try Binaries.swiftnfsd()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-bench-\(UUID().uuidString)")
         let export = root.appendingPathComponent("export").path
         let state = root.appendingPathComponent("state").path
@@ -80,25 +81,6 @@ struct BenchEndToEndTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchError(.setup, "swiftnfsd serve did not report its port; log:\n\(log.text)")
-    }
-
-    /// `SWIFTNFSD_BIN`, else the swiftnfsd built next to the test bundle, else
-    /// `<package root>/.build/debug/swiftnfsd`.
-    static func locateBinary() throws -> URL {
-        var candidates: [URL] = []
-        if let path = ProcessInfo.processInfo.environment["SWIFTNFSD_BIN"], !path.isEmpty {
-            candidates.append(URL(fileURLWithPath: path))
-        }
-        if let testBinary = Bundle.main.executableURL {
-            candidates.append(testBinary.deletingLastPathComponent().appendingPathComponent("swiftnfsd"))
-        }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        candidates.append(packageRoot.appendingPathComponent(".build/debug/swiftnfsd"))
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw BenchError(.setup, "swiftnfsd not found (tried \(candidates.map(\.path))); run swift build or set SWIFTNFSD_BIN")
-        }
-        return found
     }
 }
 

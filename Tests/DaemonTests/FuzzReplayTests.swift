@@ -1,18 +1,15 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// Replays the fuzz corpus (seeds and every input that ever crashed a decoder) through the
 /// decoders, using the replayer build of the fuzz target.
 @Suite struct FuzzReplayTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     @Test func corpusReplaysWithoutCrashing() throws {
-        let binary = Self.root.appendingPathComponent(".build/debug/swiftnfs-fuzz")
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build")
+        let binary = try Binaries.fuzzReplayer()
         var inputs: [String] = []
         for dir in ["seeds", "regressions"] {
-            let d = Self.root.appendingPathComponent("Tests/FuzzCorpus/\(dir)")
+            let d = Binaries.packageRoot.appendingPathComponent("Tests/FuzzCorpus/\(dir)")
             for f in try FileManager.default.contentsOfDirectory(atPath: d.path) where !f.hasPrefix(".") {
                 inputs.append(d.appendingPathComponent(f).path)
             }

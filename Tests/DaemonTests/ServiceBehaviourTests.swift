@@ -1,11 +1,12 @@
 import Foundation
+import SwiftNFSTesting
 import Glibc
 import Testing
 
 /// How `swiftnfsd serve` behaves as a service: systemd readiness, reload and stop
 /// notifications, and a clear refusal when its port is taken.
 @Suite(.serialized) struct ServiceBehaviourTests {
-    static let binary = FuzzReplayTests.root.appendingPathComponent(".build/debug/swiftnfsd").path
+    static let binary = (try? Binaries.swiftnfsd().path) ?? "swiftnfsd (not built)"
 
     func temporaryDirectory() throws -> String {
         let d = NSTemporaryDirectory() + "swiftnfs-svc-\(UUID().uuidString)"
@@ -57,7 +58,7 @@ import Testing
 
     @Test func checkExportsPrintsTheTableOrTheError() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary))
-        let corpus = FuzzReplayTests.root.appendingPathComponent("Tests/DaemonTests/Corpus")
+        let corpus = Binaries.packageRoot.appendingPathComponent("Tests/DaemonTests/Corpus")
         let (good, goodOut) = try start(["check-exports", corpus.appendingPathComponent("good/ec2.exports").path])
         good.waitUntilExit()
         let table = String(decoding: goodOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// With a system rpcbind holding port 111, `--register-rpcbind` registers NFS and MOUNT with
@@ -9,9 +10,7 @@ import Testing
 struct RpcbindRegistrationTests {
     @Test("--register-rpcbind registers NFS v3 and MOUNT v1/v3 with rpcbind and unregisters at shutdown")
     func registersAndUnregisters() async throws {
-        let binary = ProcessInfo.processInfo.environment["SWIFTNFSD_BIN"]
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent(".build/debug/swiftnfsd").path
+        let binary = try Binaries.swiftnfsd().path
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-rpcbind-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root + "/export", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }

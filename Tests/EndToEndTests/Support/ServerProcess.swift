@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ final class ServerProcess: @unchecked Sendable {
     private var logURL: URL { root.appendingPathComponent("swiftnfsd-\(launches).log") }
 
     init(portmap: Portmap = .ephemeral) throws {
-        binary = try Self.locateBinary()
+        binary = try Binaries.swiftnfsd()
         root = FileManager.default.temporaryDirectory
             .appendingPathComponent("swiftnfs-e2e-\(UUID().uuidString)")
         exportPath = root.appendingPathComponent("export").path
@@ -183,26 +184,4 @@ final class ServerProcess: @unchecked Sendable {
 
     /// `SWIFTNFSD_BIN`, else the swiftnfsd built next to this test binary,
     /// else `<package root>/.build/debug/swiftnfsd`.
-    private static func locateBinary() throws -> URL {
-        var candidates: [URL] = []
-        if let fromEnvironment = ProcessInfo.processInfo.environment["SWIFTNFSD_BIN"], !fromEnvironment.isEmpty {
-            candidates.append(URL(fileURLWithPath: fromEnvironment))
-        } else {
-            if let testBinary = Bundle.main.executableURL {
-                candidates.append(testBinary.deletingLastPathComponent().appendingPathComponent("swiftnfsd"))
-            }
-            let packageRoot = URL(fileURLWithPath: #filePath)
-                .deletingLastPathComponent()  // Support
-                .deletingLastPathComponent()  // EndToEndTests
-                .deletingLastPathComponent()  // Tests
-                .deletingLastPathComponent()
-            candidates.append(packageRoot.appendingPathComponent(".build/debug/swiftnfsd"))
-        }
-        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) {
-            return found
-        }
-        throw ToolFailure(
-            message: "swiftnfsd not found (tried \(candidates.map(\.path))); run `swift build` or set SWIFTNFSD_BIN",
-            result: nil)
-    }
 }
