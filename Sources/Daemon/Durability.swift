@@ -252,6 +252,8 @@ final class Durability: Sendable {
         // A checkpoint at every interval, and as soon as appends take the journal past a
         // quarter of its limit; then back to back while it stays past it.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // A journal recovered past that quarter at start crossed it before this loop listened.
+        if writer.status.uncheckpointedBytes > quarter { wake.yield() }
         await withTaskGroup(of: Void.self) { producers in
             producers.addTask {
                 while !Task.isCancelled {
