@@ -87,7 +87,8 @@ let package = Package(
         ]),
         // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports.
         .target(name: "SwiftNFSTesting", dependencies: [
-            "Daemon", "NFS3Client", "NFS3", "ONCRPC",
+            "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -130,7 +131,7 @@ let package = Package(
         .testTarget(name: "FileStoreTests", dependencies: ["FileStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         // NFSv3 procedures through the wire against a server in the test process, one file per procedure.
         .testTarget(name: "NFS3ServerTests", dependencies: [
-            "SwiftNFSTesting", "NFS3Client", "NFS3", .product(name: "NIOCore", package: "swift-nio"),
+            "SwiftNFSTesting", "NFS3Client", "NFS3", "FileStore", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [

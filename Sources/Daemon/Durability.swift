@@ -16,6 +16,8 @@ final class Durability: Sendable {
         var flushInterval: Duration = .milliseconds(500)
         /// When UNSTABLE data is copied into the journal.
         var writeBack = WriteBackSettings()
+        /// What the flush and checkpoint intervals are measured on (and the write-back delay).
+        var clock: any ServerClock = SystemClock()
         /// The server's control socket, named in the status for `swiftnfsd checkpoint`.
         var controlSocket: String?
         /// A checkpoint runs this often (and sooner when the journal grows past half its bound).
@@ -231,10 +233,10 @@ final class Durability: Sendable {
     }
 
     private func flushLoop(_ threads: NIOThreadPool) async {
-        let (writer, writeBack, logger) = (self.writer, self.writeBack, self.logger)
+        let (writer, writeBack, logger, clock) = (self.writer, self.writeBack, self.logger, settings.clock)
         let interval = min(settings.flushInterval, settings.writeBack.delay > .zero ? settings.writeBack.delay : settings.flushInterval)
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await clock.sleep(for: interval)
             _ = try? await threads.runIfActive {
                 do {
                     try writeBack(false)
@@ -248,7 +250,8 @@ final class Durability: Sendable {
     }
 
     private func checkpointLoop(_ threads: NIOThreadPool) async {
-        let (writer, interval, quarter) = (self.writer, settings.checkpointInterval, settings.limits.maxUncheckpointedBytes / 4)
+        let (writer, interval, quarter, clock) = (self.writer, settings.checkpointInterval, settings.limits.maxUncheckpointedBytes / 4,
+                                                  settings.clock)
         // A checkpoint at every interval, and as soon as appends take the journal past a
         // quarter of its limit; then back to back while it stays past it.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -257,7 +260,7 @@ final class Durability: Sendable {
         await withTaskGroup(of: Void.self) { producers in
             producers.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
+                    try? await clock.sleep(for: interval)
                     wake.yield()
                 }
             }

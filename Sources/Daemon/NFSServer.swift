@@ -91,11 +91,13 @@ package final class NFSServer: Service, Sendable {
                 settings.checkpointInterval = configuration.checkpointInterval
                 settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
                 settings.controlSocket = ControlSocket.path(stateDirectory: configuration.stateDirectory)
+                settings.clock = configuration.clock
                 // What waits to be copied fits in a quarter of the journal, so a COMMIT or the
                 // stop can always copy it.
                 settings.writeBack = WriteBackSettings(
                     delay: configuration.writeBackDelay,
                     maxBytes: min(256 << 20, UInt64(configuration.maxJournalBytes / 4)))
+                settings.writeBack.clock = configuration.clock
                 // Every journal syncs the served trees and identity indexes of all exports
                 // before a checkpoint.
                 return try Durability(settings: settings, syncServed: { [weak exports] in

@@ -1,3 +1,4 @@
+import FileStore
 import NIOCore
 
 /// Everything `swiftnfsd serve` needs to know.
@@ -33,6 +34,8 @@ package struct ServerConfiguration: Sendable {
     package var checkpointInterval: Duration = .seconds(30)
     /// Where `/metrics` is served (Prometheus text format); nil for nowhere.
     package var metricsListen: (host: String, port: Int)?
+    /// What the server's timed work goes by (tests move a clock of their own).
+    package var clock: any ServerClock = SystemClock()
     /// Appends wait (slower acknowledgements) while the journal holds more than this.
     package var maxJournalBytes = 1 << 30
 

@@ -19,6 +19,8 @@ public struct WriteBackSettings: Sendable {
     /// While more than this many bytes wait, further UNSTABLE writes are journaled as they come
     /// (the bound of what a COMMIT or a stop copies).
     public var maxBytes: UInt64 = 256 << 20
+    /// What `delay` is measured on.
+    package var clock: any ServerClock = SystemClock()
 
     public init(delay: Duration = .seconds(2), maxBytes: UInt64 = 256 << 20) {
         self.delay = delay
@@ -33,7 +35,7 @@ final class WriteBackTable: Sendable {
     struct Entry {
         var ranges = DirtyRanges()
         /// When the oldest data of the entry was written.
-        var since: ContinuousClock.Instant
+        var since: Duration
     }
 
     let settings: WriteBackSettings
@@ -49,7 +51,7 @@ final class WriteBackTable: Sendable {
 
     func note(_ id: UInt64, _ range: Range<UInt64>) {
         state.withLockedValue { s in
-            var entry = s.entries[id] ?? Entry(since: .now)
+            var entry = s.entries[id] ?? Entry(since: settings.clock.now)
             s.bytes -= entry.ranges.byteCount
             entry.ranges.insert(range)
             s.bytes += entry.ranges.byteCount
@@ -73,8 +75,9 @@ final class WriteBackTable: Sendable {
 
     /// The files whose data has waited `delay`, or all of them while more than half the bound
     /// waits (oldest first).
-    func due(now: ContinuousClock.Instant = .now, all: Bool = false) -> [UInt64] {
-        state.withLockedValue { s in
+    func due(all: Bool = false) -> [UInt64] {
+        let now = settings.clock.now
+        return state.withLockedValue { s in
             let pressing = all || s.bytes > settings.maxBytes / 2
             return s.entries.filter { pressing || now - $0.value.since >= settings.delay }
                 .sorted { $0.value.since < $1.value.since }.map(\.key)

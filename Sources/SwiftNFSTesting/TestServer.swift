@@ -1,5 +1,7 @@
 import Daemon
+import FileStore
 import Foundation
+import Journal
 import Logging
 import NFS3
 import NFS3Client
@@ -22,6 +24,8 @@ package struct TestServerOptions: Sendable {
         (o.readOnly, o.rootSquash, o.secure) = (false, false, false)
         return o
     }()
+    /// What the server's timed work goes by: a `ManualClock` lets the test move time.
+    package var clock: any ServerClock = SystemClock()
     /// The level the server logs at (to stderr); SWIFTNFS_TEST_LOG overrides it.
     package var logLevel: Logger.Level = .error
 
@@ -49,6 +53,16 @@ package struct TestServer: Sendable {
 
     /// The path of `name` in the export, for looking at the served tree directly.
     package func path(_ name: String) -> String { exportPath + "/" + name }
+
+    /// The changes in the journal (after its last checkpoint), oldest first; none without a
+    /// durable directory.
+    package func journalChanges() throws -> [FileChange] {
+        guard let durableDirectory else { return [] }
+        let directory = JournalDirectory(root: durableDirectory)
+        var changes: [FileChange] = []
+        try JournalLog.forEach(directory, after: directory.checkpointedSequence()) { record, _ in changes.append(record.change) }
+        return changes
+    }
 }
 
 /// Runs an NFS server in this process (the Hummingbird testing pattern): a temporary export
@@ -72,6 +86,7 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     configuration.writeBackDelay = options.writeBack
     configuration.checkpointInterval = options.checkpointInterval
     configuration.maxJournalBytes = options.maxJournalBytes
+    configuration.clock = options.clock
     var logger = Logger(label: "swiftnfsd-test")
     logger.logLevel = ProcessInfo.processInfo.environment["SWIFTNFS_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? options.logLevel
 
