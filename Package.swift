@@ -54,6 +54,8 @@ let package = Package(
         ]),
         // Linux system calls Swift cannot call directly (openat2, per-thread fsuid, makedev).
         .target(name: "CNFSShims"),
+        // POSIX byte-range locks keyed by file identity, the layer under NLM.
+        .target(name: "Locking", dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // NFSv3 semantics on top of FileStore.
         .target(name: "NFS3Server", dependencies: [
             "NFS3", "ONCRPC", "XDR", "FileStore",
@@ -115,6 +117,7 @@ let package = Package(
             "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
+        .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", "SwiftNFSTesting", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),

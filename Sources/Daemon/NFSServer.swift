@@ -73,54 +73,9 @@ package final class NFSServer: Service, Sendable {
         Self.raiseFileLimit()
         // Clients send the mode they want with their umask already applied.
         umask(0)
-        let handleKey: SipHash24
-        do {
-            handleKey = try SipHash24.loadOrCreate(stateDirectory: configuration.stateDirectory)
-        } catch {
-            throw ServerStartError(description: "state directory \(configuration.stateDirectory): \(error)")
-        }
-        let configuration = self.configuration
-        let logger = self.logger
-        let exports = LiveExports(
-            fixed: configuration.exports, exportsFile: configuration.exportsFile,
-            stateDirectory: configuration.stateDirectory, handleKey: handleKey,
-            defaultDurableDirectory: configuration.durableDirectory,
-            openDurability: { directory, exports in
-                var settings = Durability.Settings(directory: directory)
-                settings.flushInterval = configuration.journalFlushInterval
-                settings.checkpointInterval = configuration.checkpointInterval
-                settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
-                settings.controlSocket = ControlSocket.path(stateDirectory: configuration.stateDirectory)
-                settings.clock = configuration.clock
-                // What waits to be copied fits in a quarter of the journal, so a COMMIT or the
-                // stop can always copy it.
-                settings.writeBack = WriteBackSettings(
-                    delay: configuration.writeBackDelay,
-                    maxBytes: min(256 << 20, UInt64(configuration.maxJournalBytes / 4)))
-                settings.writeBack.clock = configuration.clock
-                // Every journal syncs the served trees and identity indexes of all exports
-                // before a checkpoint.
-                return try Durability(settings: settings, syncServed: { [weak exports] in
-                    for e in exports?.current ?? [] { try e.export.store.syncTree() }
-                }, writeBack: { [weak exports] all in
-                    for e in exports?.current ?? [] { try e.export.store.writeBackDue(all: all) }
-                }, logger: logger)
-            },
-            logger: logger)
-        try exports.load()
-        let durabilities = exports.startedDurabilities()
-        for durability in durabilities {
-            // Bring the copy up to date with everything recovered, before serving.
-            do {
-                try durability.checkpointer.checkpoint()
-            } catch {
-                logger.error("checkpoint at start failed; the journal keeps everything", metadata: [
-                    "journal.directory": "\(durability.settings.directory)", "journal.error": "\(error)",
-                ])
-            }
-            // From now on `swiftnfsd checkpoint` and `status` see a running server.
-            durability.publishStatus()
-        }
+        // Opening the exports and journals blocks on the disk (a rebuild, a replay, a
+        // checkpoint): on a thread of its own, never on the threads Swift's tasks run on.
+        let (handleKey, exports, durabilities) = try await NIOThreadPool.singleton.runIfActive { try self.open() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         // Two pools: calls that may wait for storage (changes held back by the journal, COMMIT)
         // never take the threads of calls that only read.
@@ -203,6 +158,59 @@ package final class NFSServer: Service, Sendable {
         if let metrics { services.append(MetricsService(channel: metrics)) }
         services.append(ReloadService(hangups: hangups, exports: exports, notifier: notifier))
         try await ServiceGroup(services: services, logger: logger).run()
+    }
+
+    /// The handle key, the exports (rebuilt and replayed where they need it) and their
+    /// journals, each journal's copy brought up to date: everything before anything is bound.
+    func open() throws -> (SipHash24, LiveExports, [Durability]) {
+        let (configuration, logger) = (self.configuration, self.logger)
+        let handleKey: SipHash24
+        do {
+            handleKey = try SipHash24.loadOrCreate(stateDirectory: configuration.stateDirectory)
+        } catch {
+            throw ServerStartError(description: "state directory \(configuration.stateDirectory): \(error)")
+        }
+        let exports = LiveExports(
+            fixed: configuration.exports, exportsFile: configuration.exportsFile,
+            stateDirectory: configuration.stateDirectory, handleKey: handleKey,
+            defaultDurableDirectory: configuration.durableDirectory,
+            openDurability: { directory, exports in
+                var settings = Durability.Settings(directory: directory)
+                settings.flushInterval = configuration.journalFlushInterval
+                settings.checkpointInterval = configuration.checkpointInterval
+                settings.limits.maxUncheckpointedBytes = configuration.maxJournalBytes
+                settings.controlSocket = ControlSocket.path(stateDirectory: configuration.stateDirectory)
+                settings.clock = configuration.clock
+                // What waits to be copied fits in a quarter of the journal, so a COMMIT or the
+                // stop can always copy it.
+                settings.writeBack = WriteBackSettings(
+                    delay: configuration.writeBackDelay,
+                    maxBytes: min(256 << 20, UInt64(configuration.maxJournalBytes / 4)))
+                settings.writeBack.clock = configuration.clock
+                // Every journal syncs the served trees and identity indexes of all exports
+                // before a checkpoint.
+                return try Durability(settings: settings, syncServed: { [weak exports] in
+                    for e in exports?.current ?? [] { try e.export.store.syncTree() }
+                }, writeBack: { [weak exports] all in
+                    for e in exports?.current ?? [] { try e.export.store.writeBackDue(all: all) }
+                }, logger: logger)
+            },
+            logger: logger)
+        try exports.load()
+        let durabilities = exports.startedDurabilities()
+        for durability in durabilities {
+            // Bring the copy up to date with everything recovered, before serving.
+            do {
+                try durability.checkpointer.checkpoint()
+            } catch {
+                logger.error("checkpoint at start failed; the journal keeps everything", metadata: [
+                    "journal.directory": "\(durability.settings.directory)", "journal.error": "\(error)",
+                ])
+            }
+            // From now on `swiftnfsd checkpoint` and `status` see a running server.
+            durability.publishStatus()
+        }
+        return (handleKey, exports, durabilities)
     }
 
     /// Seconds from SIGTERM that the last checkpoint may take.

@@ -35,7 +35,7 @@ struct ControlService: Service {
             }
             return durability.publishStatus().text
         case "exports-reload":
-            if let failure = ReloadService.reload(exports, notifier: notifier) { return "error: exports not reloaded: \(failure)\n" }
+            if let failure = await ReloadService.reload(exports, notifier: notifier) { return "error: exports not reloaded: \(failure)\n" }
             return exports.current.map { "exported: \($0.config.path)\n" }.joined()
         default:
             return "error: unknown command \"\(words.first ?? "")\" (stats, checkpoint, journal-status DIR, exports-reload)\n"

@@ -1,5 +1,6 @@
 import Journal
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// The journals (one per durable directory): their flushes and checkpoints while the server
@@ -19,11 +20,15 @@ struct JournalService: Service {
             tasks.cancelAll()
         }
         let deadline = Checkpointer.monotonicNow() + NFSServer.stopSeconds
-        var upToDate: Set<ObjectIdentifier> = []
-        for durability in durabilities {
-            if durability.finish(deadline: deadline) { upToDate.insert(ObjectIdentifier(durability)) }
-            durability.publishStatus()
-        }
+        // The last write-back, fsync and checkpoint block on the disk: on a thread of their own.
+        let all = durabilities
+        let finished = (try? await NIOThreadPool.singleton.runIfActive {
+            all.filter { durability in
+                defer { durability.publishStatus() }
+                return durability.finish(deadline: deadline)
+            }.map(ObjectIdentifier.init)
+        }) ?? []
+        let upToDate = Set(finished)
         for e in exports.current {
             // A copy behind the journal keeps the marker: the served tree has every change the
             // journal holds, as after a crash of the process alone (nothing to replay at the next start).

@@ -1,4 +1,5 @@
 import Glibc
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -12,17 +13,23 @@ struct ReloadService: Service {
 
     func run() async throws {
         for await _ in hangups.cancelOnGracefulShutdown() {
-            Self.reload(exports, notifier: notifier)
+            await Self.reload(exports, notifier: notifier)
         }
         notifier.notify("STOPPING=1")
     }
 
-    /// Reads the exports file again (SIGHUP, `swiftnfsd exports reload`), telling systemd.
+    /// Reads the exports file again (SIGHUP, `swiftnfsd exports reload`), telling systemd;
+    /// returns why it was not taken. A new export may need a rebuild or a replay: that runs
+    /// on a thread of its own.
     @discardableResult
-    static func reload(_ exports: LiveExports, notifier: SystemdNotifier) -> String? {
+    static func reload(_ exports: LiveExports, notifier: SystemdNotifier) async -> String? {
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())")
         defer { notifier.notify("READY=1") }
-        return exports.reload()
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { exports.reload() }
+        } catch {
+            return "\(error)"
+        }
     }
 
     static func monotonicMicroseconds() -> UInt64 {

@@ -1,3 +1,4 @@
+import NIOPosix
 import ServiceLifecycle
 
 /// Writes the handle caches' counters to STATE-DIR/statistics every `ServerStatistics.interval`
@@ -13,7 +14,11 @@ struct StatisticsService: Service {
                 try? await Task.sleep(for: ServerStatistics.interval)
             }
         }
-        for e in exports.current { e.export.store.syncIndex() }
-        ServerStatistics.publish(exports)
+        // fsyncs: on a thread of their own, not on the threads Swift's tasks run on.
+        let served = exports
+        _ = try? await NIOThreadPool.singleton.runIfActive {
+            for e in served.current { e.export.store.syncIndex() }
+            ServerStatistics.publish(served)
+        }
     }
 }
