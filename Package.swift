@@ -54,6 +54,8 @@ let package = Package(
         ]),
         // Linux system calls Swift cannot call directly (openat2, per-thread fsuid, makedev).
         .target(name: "CNFSShims"),
+        // The Network Lock Manager's wire types (versions 1, 3 and 4).
+        .target(name: "NLM", dependencies: ["XDR", .product(name: "NIOCore", package: "swift-nio")]),
         // POSIX byte-range locks keyed by file identity, the layer under NLM.
         .target(name: "Locking", dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // NFSv3 semantics on top of FileStore.
@@ -118,6 +120,7 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
+        .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", "SwiftNFSTesting", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),
