@@ -33,12 +33,8 @@ struct ChangeBeforeRecordTests {
         server.extraArguments = ["--durable-dir", server.root.appendingPathComponent("durable").path]
         server.environment = ["SWIFTNFS_DIE_BEFORE_RECORD": trigger]
         try await server.start()
-        do {
+        try await server.logged {
             try await exercise(change, server, trigger: trigger)
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 30))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }

@@ -156,12 +156,8 @@ struct DurableFaultTests {
         server.extraArguments = ["--durable-dir", durable, "--journal-flush-ms", "100", "--checkpoint-seconds", "1"]
         server.environment = volume.serverEnvironment
         try await server.start()
-        do {
+        try await server.logged {
             try await exercise(volume, server, durable: durable)
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }

@@ -24,7 +24,7 @@ struct JournalToolsTests {
         try await server.start()
         let swiftnfsd = server.binary.path
         let a = pattern(10_000, 1), b = pattern(20_000, 2)
-        do {
+        try await server.logged {
             let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let fileA = try #require(try await client.create(root, Array("a".utf8)).object)
@@ -48,10 +48,6 @@ struct JournalToolsTests {
             _ = try await client.write(fileB, offset: 0, data: ByteBuffer(bytes: b), stable: .fileSync)
             await client.close()
             try await server.kill()
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
 
         // Damage the first record after the checkpoint (create b); the write after it is intact.
@@ -75,17 +71,13 @@ struct JournalToolsTests {
 
         // The server starts on it, logs the damage, and serves what was recovered.
         try await server.start()
-        do {
+        try await server.logged {
             let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let found = try await client.lookup(root, Array("a".utf8))
             #expect(try await client.readAll(found.object) == a)
             await client.close()
             #expect(server.logTail(lines: 200).contains("journal damaged"), "the damage is not in the log:\n\(server.logTail())")
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }
@@ -99,7 +91,7 @@ struct JournalToolsTests {
         server.extraArguments = ["--durable-dir", durable, "--max-journal-mib", "1", "--checkpoint-seconds", "3600",
                                  "--journal-flush-ms", "50"]
         try await server.start()
-        do {
+        try await server.logged {
             let client = try await server.nfsClient(machine: "tools")
             let root = try await client.mount(server.exportPath)
             let file = try #require(try await client.create(root, Array("big".utf8)).object)
@@ -121,10 +113,6 @@ struct JournalToolsTests {
             let copies = try FileManager.default.contentsOfDirectory(atPath: durable + "/copy")
             let copy = try #require(copies.first.map { durable + "/copy/" + $0 + "/big" })
             #expect(FileManager.default.contents(atPath: copy).map(Array.init) == expected, "the copy of the 6 MiB file")
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }

@@ -29,7 +29,7 @@ struct PerExportDurabilityTests {
         server.exportsFile = exportsFile
         server.extraArguments = ["--checkpoint-seconds", "1"]
         try await server.start()
-        do {
+        try await server.logged {
             var handles: [NFS3FileHandle] = []
             var client = try await server.nfsClient(machine: "durable")
             for (i, path) in [server.exportPath, second].enumerated() {
@@ -77,10 +77,6 @@ struct PerExportDurabilityTests {
                 #expect(try await client.readAll(handle) == content(i), "export \(i + 1): the data acknowledged before the crash")
             }
             await client.close()
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 60))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }

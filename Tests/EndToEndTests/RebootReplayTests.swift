@@ -29,12 +29,8 @@ struct RebootReplayTests {
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600"]
         try await server.start()
-        do {
+        try await server.logged {
             try await exercise(server, durable: durable)
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 40))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }
@@ -112,7 +108,7 @@ struct RebootReplayTests {
         defer { try? FileManager.default.removeItem(at: server.root) }
         server.extraArguments = ["--durable-dir", server.root.appendingPathComponent("durable").path]
         try await server.start()
-        do {
+        try await server.logged {
             var client = try await server.nfsClient(machine: "rebuild")
             var root = try await client.mount(server.exportPath)
             let d = try #require(try await client.mkdir(root, Array("d".utf8)).object)
@@ -133,10 +129,6 @@ struct RebootReplayTests {
             }
             #expect(try await client.readAll(f) == old1)
             await client.close()
-        } catch {
-            Issue.record("server log:\n\(server.logTail(lines: 40))")
-            try? await server.stop()
-            throw error
         }
         try await server.stop()
     }
