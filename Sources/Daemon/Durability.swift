@@ -280,9 +280,8 @@ final class Durability: Sendable {
         do {
             let report = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
             if report.records > 0 {
-                let took = ContinuousClock.now - started
                 Metrics.Timer(label: "journal_checkpoint_duration_seconds", dimensions: [("directory", settings.directory)])
-                    .recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+                    .record(duration: ContinuousClock.now - started)
                 logger.info("checkpoint", metadata: [
                     "journal.records": "\(report.records)", "journal.bytes": "\(report.bytes)",
                     "journal.seconds": "\(ContinuousClock.now - started)",
@@ -298,11 +297,17 @@ final class Durability: Sendable {
 
     /// Writes DIR/status for `swiftnfsd status`. Degraded: the journal cannot be made durable,
     /// or the last checkpoint failed.
+    /// Why the journal is degraded, if it is: it cannot be made durable, or the last
+    /// checkpoint failed.
+    static func degraded(_ s: JournalWriter.Status, checkpointError: String?) -> String? {
+        s.failure.map { "journal: \($0)" } ?? checkpointError.map { "checkpoint: \($0)" }
+    }
+
     @discardableResult
     func publishStatus() -> JournalStatus {
         let s = writer.status
         let (time, checkpointError) = checkpointer.lastResult
-        let degraded = s.failure.map { "journal: \($0)" } ?? checkpointError.map { "checkpoint: \($0)" }
+        let degraded = Self.degraded(s, checkpointError: checkpointError)
         var status = JournalStatus(
             pid: getpid(), updated: Int64(Date().timeIntervalSince1970), appendedSequence: s.appendedSequence,
             durableSequence: s.durableSequence, checkpointedSequence: directory.checkpointedSequence(),

@@ -54,7 +54,7 @@ final class StateMetrics: Sendable {
             j.segments.record(j.durability.directory.segments().count)
             j.heldBack.record(s.waitingForRoom)
             let (time, checkpointError) = j.durability.checkpointer.lastResult
-            j.degraded.record(s.failure != nil || checkpointError != nil ? 1 : 0)
+            j.degraded.record(Durability.degraded(s, checkpointError: checkpointError) != nil ? 1 : 0)
             if time > 0 { j.checkpointAge.record(max(0, Date().timeIntervalSince1970 - time)) }
             failures.append(s.failures)
         }

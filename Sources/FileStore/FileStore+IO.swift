@@ -61,6 +61,12 @@ extension FileStore {
         // Nothing is past the largest offset a file can have: the end of the file.
         let count = offset < Self.maxOffset ? Int(min(UInt64(count), Self.maxOffset - offset)) : 0
         var buffer = allocator.buffer(capacity: count + 3)
+        try readAll(d, at: offset, count: count, into: &buffer)
+        return try readResult(d, id, offset: offset, data: buffer)
+    }
+
+    /// Reads `count` bytes at `offset` into `buffer`, fewer at the end of the file.
+    func readAll(_ d: FileDescriptor, at offset: UInt64, count: Int, into buffer: inout ByteBuffer) throws {
         var total = 0
         while total < count {
             let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { ptr in
@@ -69,7 +75,6 @@ extension FileStore {
             if n == 0 { break }
             total += n
         }
-        return try readResult(d, id, offset: offset, data: buffer)
     }
 
     /// What a READ returns once `data` was read at `offset`: whether it reaches the end of the

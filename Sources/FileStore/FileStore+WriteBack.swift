@@ -122,7 +122,8 @@ extension FileStore {
                 defer { recorder.releaseRoom(bytes: room) }
                 let gone = try changeLock.withLock {
                     guard index.node(id) != nil else { return true }
-                    let data = try readPiece(d, piece)
+                    var data = ByteBufferAllocator().buffer(capacity: Int(piece.count))
+                    try readAll(d, at: piece.lowerBound, count: Int(piece.count), into: &data)
                     if data.readableBytes > 0 {
                         _ = recorder.recordWrite(fileID: id, path: path(of: id), offset: piece.lowerBound, data: data, exportID: exportID)
                     }
@@ -147,18 +148,4 @@ extension FileStore {
     /// Bytes of UNSTABLE data waiting to be copied into the journal.
     public var writeBackBytes: UInt64 { writeBackTable?.bytes ?? 0 }
 
-    /// The bytes of `piece` the file has (fewer at its end).
-    private func readPiece(_ d: FileDescriptor, _ piece: Range<UInt64>) throws -> ByteBuffer {
-        let count = Int(piece.count)
-        var buffer = ByteBufferAllocator().buffer(capacity: count)
-        var total = 0
-        while total < count {
-            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { ptr in
-                try sys("pread") { pread(d.fd, ptr.baseAddress, count - total, off_t(piece.lowerBound) + off_t(total)) }
-            }
-            if n == 0 { break }
-            total += n
-        }
-        return buffer
-    }
 }

@@ -158,9 +158,9 @@ package final class Checkpointer: @unchecked Sendable {
         return Report(appliedThrough: last, records: records, bytes: bytes, damages: damages, journalKept: false)
     }
 
+    /// CLOCK_MONOTONIC in seconds (the server's clock, as deadlines are given).
     package static func monotonicNow() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let now = SystemClock().now.components
+        return Double(now.seconds) + Double(now.attoseconds) / 1e18
     }
 }

@@ -127,11 +127,7 @@ package final class JournalWriter: @unchecked Sendable {
         var waited = 0.0
         while true {
             if stopping { throw JournalError(.io, "the server is stopping") }
-            // A change alone is always let in, however large, when nothing else holds room.
-            let taken = reservedBytes > 0
-            let full = !draining && uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes
-                && (taken || uncheckpointedBytes > 0)
-            let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
+            let (full, unsyncedFull) = lacksRoom(bytes)
             if !full && !unsyncedFull {
                 reservedBytes += bytes
                 return
@@ -155,14 +151,22 @@ package final class JournalWriter: @unchecked Sendable {
     package func reserveRoom(bytes: Int) -> Bool {
         condition.withLock {
             guard !stopping, failure == nil else { return false }
-            let taken = reservedBytes > 0
-            let full = !draining && uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes
-                && (taken || uncheckpointedBytes > 0)
-            let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
+            let (full, unsyncedFull) = lacksRoom(bytes)
             guard !full && !unsyncedFull else { return false }
             reservedBytes += bytes
             return true
         }
+    }
+
+    /// Whether a change of `bytes` would take the journal past its limit (`full`; not while
+    /// draining for a stop) or the records waiting for an fsync past theirs. A change alone is
+    /// always let in, however large, when nothing else holds room. Called with the lock held.
+    private func lacksRoom(_ bytes: Int) -> (full: Bool, unsyncedFull: Bool) {
+        let taken = reservedBytes > 0
+        let full = !draining && uncheckpointedBytes + reservedBytes + bytes > limits.maxUncheckpointedBytes
+            && (taken || uncheckpointedBytes > 0)
+        let unsyncedFull = unsyncedBytes + reservedBytes + bytes > limits.effectiveUnsyncedBytes && (taken || unsyncedBytes > 0)
+        return (full, unsyncedFull)
     }
 
     /// Gives back room that `waitForRoom` held.

@@ -1,4 +1,4 @@
-import Glibc
+import FileStore
 import Metrics
 import NFS3
 import NIOConcurrencyHelpers
@@ -22,18 +22,14 @@ package final class NFS3Metrics: Sendable {
         durations = procedures.map { Metrics.Timer(label: "nfs_request_duration_seconds", dimensions: [("procedure", $0.name)]) }
     }
 
-    /// CLOCK_MONOTONIC in nanoseconds.
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    /// When a call began (the server's monotonic clock).
+    static func now() -> Duration { SystemClock().now }
 
     /// A call to `p` answered; `results` holds its reply from `start` on (nfsstat3 first).
-    func record(_ p: NFS3Procedure, results: ByteBuffer, start: Int, since began: UInt64) {
+    func record(_ p: NFS3Procedure, results: ByteBuffer, start: Int, since began: Duration) {
         let i = Int(p.rawValue)
         requests[i].increment()
-        durations[i].recordNanoseconds(Int64(Self.now() &- began))
+        durations[i].record(duration: Self.now() - began)
         guard p != .null, let raw = results.getInteger(at: start, as: UInt32.self), raw != 0 else { return }
         let key = UInt64(p.rawValue) << 32 | UInt64(raw)
         let counter = errors.withLockedValue { errors in

@@ -1,3 +1,4 @@
+import FileStore
 import Glibc
 import NIOPosix
 import ServiceLifecycle
@@ -32,9 +33,9 @@ struct ReloadService: Service {
         }
     }
 
+    /// CLOCK_MONOTONIC in microseconds, as systemd's MONOTONIC_USEC wants it.
     static func monotonicMicroseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+        let now = SystemClock().now.components
+        return UInt64(now.seconds) * 1_000_000 + UInt64(now.attoseconds / 1_000_000_000_000)
     }
 }
