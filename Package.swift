@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // RFC 1833 portmap v2 and rpcbind v3/v4.
-        .target(name: "Portmap", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Portmap", dependencies: ["ONCRPC", "XDR", "RPCTransport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
         // RFC 1813 appendix I: MOUNT v1/v3.
         .target(name: "Mount", dependencies: ["ONCRPC", "XDR", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // RFC 1813 wire types, one file per procedure.
@@ -55,7 +55,12 @@ let package = Package(
         // Linux system calls Swift cannot call directly (openat2, per-thread fsuid, makedev).
         .target(name: "CNFSShims"),
         // The Network Lock Manager's wire types (versions 1, 3 and 4).
-        .target(name: "NLM", dependencies: ["XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "NLM", dependencies: [
+            "XDR", "ONCRPC", "Locking", "Portmap", "RPCTransport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // POSIX byte-range locks keyed by file identity, the layer under NLM.
         .target(name: "Locking", dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // NFSv3 semantics on top of FileStore.
@@ -74,7 +79,7 @@ let package = Package(
         ]),
         // Configuration, exports, and the ServiceGroup that wires it all together.
         .target(name: "Daemon", dependencies: [
-            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims",
+            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims", "NLM", "Locking",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -86,12 +91,13 @@ let package = Package(
         ]),
         // A typed async NFSv3 and MOUNT v3 client: for tests, the benchmark and operators' tools.
         .target(name: "NFS3Client", dependencies: [
-            "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR",
+            "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR", "NLM",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports.
         .target(name: "SwiftNFSTesting", dependencies: [
-            "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal",
+            "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal", "NLM", "Portmap", "RPCTransport", "XDR",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,7 +106,7 @@ let package = Package(
         ]),
         // The load generator behind `swiftnfsd bench`: NFSv3 workloads over NFS3Client.
         .target(name: "Bench", dependencies: [
-            "NFS3Client", "ONCRPC", "NFS3", "Mount",
+            "NFS3Client", "ONCRPC", "NFS3", "Mount", "Portmap",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -120,7 +126,13 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
-        .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", "Locking", "ONCRPC", .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .testTarget(name: "LockServiceTests", dependencies: [
+            "SwiftNFSTesting", "NFS3Client", "NFS3", "NLM", "ONCRPC", "RPCTransport", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", "SwiftNFSTesting", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "XDR"]),

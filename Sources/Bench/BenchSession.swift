@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import Portmap
 
 /// What one `bench` invocation holds on the server: the mount, a control connection for
 /// preparing and cleaning up, and its own run directory under `.swiftnfs-bench/` in the export
@@ -37,21 +38,27 @@ package final class BenchSession: Sendable {
 
     /// Finds the ports (from the portmapper unless given), mounts the export, and makes the run
     /// directory. `notes` receives what a person watching should know (preparation steps).
+    static func lookup(_ program: UInt32, _ version: UInt32, _ c: BenchConfiguration, _ group: EventLoopGroup) async throws -> Int {
+        do {
+            return try await PortmapLookup.tcpPort(program: program, version: version, host: c.host, portmapPort: c.portmapPort, group: group)
+        } catch {
+            throw BenchError(.setup, "\(error)")
+        }
+    }
+
     package static func open(configuration c: BenchConfiguration, group: EventLoopGroup,
                             notes: @escaping @Sendable (String) -> Void) async throws -> BenchSession {
         let nfsPort: Int
         if let p = c.nfsPort {
             nfsPort = p
         } else {
-            nfsPort = try await PortmapLookup.tcpPort(program: NFS3.program, version: NFS3.version, host: c.host,
-                                                      portmapPort: c.portmapPort, group: group)
+            nfsPort = try await lookup(NFS3.program, NFS3.version, c, group)
         }
         let mountPort: Int
         if let p = c.mountPort {
             mountPort = p
         } else {
-            mountPort = try await PortmapLookup.tcpPort(program: Mount.program, version: 3, host: c.host,
-                                                        portmapPort: c.portmapPort, group: group)
+            mountPort = try await lookup(Mount.program, 3, c, group)
         }
         let nfsAddress = try SocketAddress.makeAddressResolvingHost(c.host, port: nfsPort)
         let mountAddress = try SocketAddress.makeAddressResolvingHost(c.host, port: mountPort)

@@ -1,3 +1,4 @@
+import Foundation
 import FileStore
 import Journal
 import Glibc
@@ -7,6 +8,7 @@ import NFS3
 import NFS3Server
 import NIOCore
 import NIOPosix
+import NLM
 import ONCRPC
 import Portmap
 import Prometheus
@@ -100,7 +102,11 @@ package final class NFSServer: Service, Sendable {
                pools: (reads: NIOThreadPool, storage: NIOThreadPool)) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
-        let registry = PortmapRegistry()
+        let registrations = configuration.stateDirectory + "/portmap-registrations"
+        let registry = PortmapRegistry { bindings in
+            // Advisory, like rpcbind's warm-start files: no fsync.
+            try? JournalDirectory.writeFileAtomically(registrations, PortmapRegistry.encode(bindings), durable: false)
+        }
         let portmap = PortmapProgram(registry: registry, logger: logger, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
         func core(_ programs: [any RPCProgram]) -> RPCServerCore {
@@ -108,7 +114,8 @@ package final class NFSServer: Service, Sendable {
                           storagePool: pools.storage, logger: logger)
         }
 
-        let (listeners, registration) = try await bindRPC(nfs: core([nfs3Program(nfs), mount, NLMStubProgram()]),
+        let locking = try LockService(configuration: configuration, nfs: nfs, registry: registry, group: group, logger: logger)
+        let (listeners, registration) = try await bindRPC(nfs: core([nfs3Program(nfs), mount] + locking.programs),
                                                           portmap: (core([portmap]), registry), group: group)
         let main = listeners[0]
         let metrics: Channel?
@@ -149,6 +156,7 @@ package final class NFSServer: Service, Sendable {
         var services: [any Service] = [
             JournalService(durabilities: durabilities, exports: exports),
             StatisticsService(exports: exports),
+            locking,
             RPCService(listeners: listeners, registration: registration, logger: logger),
         ]
         if let control {
@@ -232,15 +240,21 @@ package final class NFSServer: Service, Sendable {
             }
             return ([main], registration)
         }
-        guard configuration.portmapPort != 0 else { return ([main], nil) }
+        guard let portmapPort = configuration.portmapPort else { return ([main], nil) }
         do {
-            let pm = try await bind(port: configuration.portmapPort, what: "portmapper", core: portmap.core, group: group)
+            let pm = try await bind(port: portmapPort, what: "portmapper", core: portmap.core, group: group)
             for m in mappings + Self.portmapMappings(port: pm.port) {
                 for (netid, host) in netids(tcp: m.protocolNumber == Portmap.protocolTCP) {
-                    portmap.registry.set(RPCBinding(program: m.program, version: m.version, netid: netid,
+                    portmap.registry.setOwn(RPCBinding(program: m.program, version: m.version, netid: netid,
                                                     address: UniversalAddress.make(host: host, port: Int(m.port)),
                                                     owner: "swiftnfsd"))
                 }
+            }
+            // The local programs that registered with the last run (rpcbind -w does the same).
+            let registrations = configuration.stateDirectory + "/portmap-registrations"
+            if let bytes = FileManager.default.contents(atPath: registrations),
+               let saved = try? PortmapRegistry.decode(Array(bytes)) {
+                portmap.registry.restore(saved)
             }
             return ([main, pm], nil)
         } catch {
@@ -297,7 +311,8 @@ package final class NFSServer: Service, Sendable {
         }
     }
 
-    /// What the NFS port serves, as portmap mappings: NFS v3 and MOUNT v1 and v3, TCP and UDP.
+    /// What the NFS port serves, as portmap mappings: NFS v3, MOUNT v1 and v3, NLM v1, v3 and
+    /// v4 and NSM v1, TCP and UDP.
     static func mappings(nfsPort: Int) -> [PortmapMapping] {
         var out: [PortmapMapping] = []
         for proto in [Portmap.protocolTCP, Portmap.protocolUDP] {
@@ -305,10 +320,10 @@ package final class NFSServer: Service, Sendable {
             for v: UInt32 in [1, 3] {
                 out.append(PortmapMapping(program: Mount.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
             }
-            // NLM without locking: lock requests fail at once with ENOLCK (see NLMStubProgram).
             for v: UInt32 in [1, 3, 4] {
-                out.append(PortmapMapping(program: NLMStubProgram.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
+                out.append(PortmapMapping(program: NLM.program, version: v, protocolNumber: proto, port: UInt32(nfsPort)))
             }
+            out.append(PortmapMapping(program: NSM.program, version: NSM.version, protocolNumber: proto, port: UInt32(nfsPort)))
         }
         return out
     }

@@ -11,8 +11,8 @@ package struct ServerConfiguration: Sendable {
     package var listenAddress = "0.0.0.0"
     /// NFS and MOUNT, TCP and UDP.
     package var nfsPort = 2049
-    /// The embedded portmapper (TCP and UDP); 0 for none.
-    package var portmapPort = 111
+    /// The embedded portmapper (TCP and UDP); 0 for a port the kernel picks, nil for none.
+    package var portmapPort: Int? = 111
     /// Register with a system rpcbind on 127.0.0.1:111 instead of embedding one.
     package var registerWithSystemRpcbind = false
     /// Where the server keeps what must survive a restart (file identity indexes).
@@ -36,6 +36,8 @@ package struct ServerConfiguration: Sendable {
     package var metricsListen: (host: String, port: Int)?
     /// What the server's timed work goes by (tests move a clock of their own).
     package var clock: any ServerClock = SystemClock()
+    /// After a start with clients that held locks, how long only their reclaims are granted.
+    package var lockGracePeriod: Duration = .seconds(15)
     /// Appends wait (slower acknowledgements) while the journal holds more than this.
     package var maxJournalBytes = 1 << 30
 

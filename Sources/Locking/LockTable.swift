@@ -1,20 +1,23 @@
 import NIOConcurrencyHelpers
 
-/// Who holds a lock, as the Network Lock Manager names it: the client host (`caller_name`),
-/// the owner handle (`oh`, opaque) and the process on the client (`svid`). Two requests of the
-/// same owner never conflict with each other.
+/// Who holds a lock, as the Network Lock Manager names it: the client host (`caller_name`, and
+/// the network address its calls come from, so two clients that call themselves by one name
+/// stay apart), the owner handle (`oh`, opaque) and the process on the client (`svid`). Two
+/// requests of the same owner never conflict with each other.
 package struct LockOwner: Hashable, Sendable, CustomStringConvertible {
     package var host: String
+    package var address: String
     package var handle: [UInt8]
     package var process: Int32
 
-    package init(host: String, handle: [UInt8], process: Int32) {
+    package init(host: String, address: String = "", handle: [UInt8], process: Int32) {
         self.host = host
+        self.address = address
         self.handle = handle
         self.process = process
     }
 
-    package var description: String { "\(host) pid \(process)" }
+    package var description: String { "\(host)\(address.isEmpty ? "" : " (\(address))") pid \(process)" }
 }
 
 /// A byte range of a file: [start, end), with `end` = UInt64.max for "to the end of the file,
@@ -105,15 +108,16 @@ package final class LockTable<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Releases every lock of the owners on `host` (NLM FREE_ALL, a client that rebooted);
-    /// returns how many locks were held.
+    /// Releases every lock of the owners `matching` (NLM FREE_ALL, a client that rebooted);
+    /// returns the files that had such locks.
     @discardableResult
-    package func releaseAll(host: String) -> Int {
+    package func releaseAll(matching: (LockOwner) -> Bool) -> Set<Key> {
         files.withLockedValue { files in
-            var released = 0
+            var released: Set<Key> = []
             for (key, locks) in files {
-                let kept = locks.filter { $0.owner.host != host }
-                released += locks.count - kept.count
+                let kept = locks.filter { !matching($0.owner) }
+                guard kept.count != locks.count else { continue }
+                released.insert(key)
                 files[key] = kept.isEmpty ? nil : kept
             }
             return released
@@ -123,8 +127,11 @@ package final class LockTable<Key: Hashable & Sendable>: Sendable {
     /// The locks held on a file, in no particular order.
     package func locks(_ key: Key) -> [FileLock] { files.withLockedValue { $0[key] ?? [] } }
 
-    /// The hosts that hold at least one lock (the clients to monitor).
-    package var hosts: Set<String> { files.withLockedValue { Set($0.values.flatMap { $0.map(\.owner.host) }) } }
+    /// Every lock held, of every file.
+    package var allLocks: [FileLock] { files.withLockedValue { Array($0.values.joined()) } }
+
+    /// How many locks are held over all files.
+    package var count: Int { files.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }
 
     private static func conflict(in locks: [FileLock], owner: LockOwner, exclusive: Bool, range: LockRange) -> FileLock? {
         locks.first { $0.owner != owner && ($0.exclusive || exclusive) && $0.range.overlaps(range) }

@@ -1,7 +1,7 @@
 import Mount
 import NFS3
 
-/// Why a call of `NFS3Client` (or a `PortmapLookup`) failed: the server's status, the RPC call,
+/// Why a call of `NFS3Client` failed: the server's status, the RPC call,
 /// or the reply. Its description reads "PROCEDURE: code: detail", e.g.
 /// "WRITE: status: NFS3ERR_FBIG".
 public struct NFS3ClientError: Error, Hashable, Sendable, CustomStringConvertible {

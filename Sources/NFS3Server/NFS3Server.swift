@@ -108,6 +108,24 @@ package struct NFS3Server: Sendable {
         return (export, try export.store.fileID(fromHandle: fh.bytes))
     }
 
+    /// What the lock manager locks: the export and file a handle names, for a caller the
+    /// export serves, and whether that caller may only read it.
+    package func lockTarget(_ handle: [UInt8], context: RPCCallContext)
+        -> Result<(exportID: UInt64, fileID: UInt64, readOnly: Bool), NFS3Status> {
+        guard handle.count <= NFS3.maxFileHandleSize else { return .failure(.badhandle) }
+        let fh = NFS3FileHandle(handle)
+        switch authorize(fh, context: context) {
+        case .failure(let status): return .failure(status)
+        case .success(let access):
+            do {
+                let (export, id) = try resolve(fh)
+                return .success((export.store.exportID, id, access.readOnly))
+            } catch {
+                return .failure(NFS3Status(error))
+            }
+        }
+    }
+
     func handle(_ export: NFS3Export, _ id: UInt64) -> NFS3FileHandle {
         NFS3FileHandle(export.store.handle(for: id))
     }

@@ -18,8 +18,9 @@ package enum NLM {
         case share = 20, unshare = 21, nmLock = 22, freeAll = 23
     }
 
-    /// nlm_stats / nlm4_stats (versions 1 and 3 know the first five).
-    package enum Status: UInt32, Sendable {
+    /// nlm_stats / nlm4_stats (versions 1 and 3 know the first five). An Error too: what
+    /// refuses a request.
+    package enum Status: UInt32, Sendable, Error {
         case granted = 0, denied = 1, deniedNoLocks = 2, blocked = 3, deniedGracePeriod = 4
         case deadlock = 5, readOnlyFileSystem = 6, staleFileHandle = 7, fileTooBig = 8, failed = 9
     }
@@ -195,5 +196,81 @@ extension ByteBuffer {
         let exclusive = try readXDRBool(), svid = try readXDRInt32(), oh = try readNLMNetobj()
         let (offset, length) = try readNLMRange(version: version)
         return (cookie, status, NLMHolder(exclusive: exclusive, svid: svid, ownerHandle: oh, offset: offset, length: length))
+    }
+}
+
+/// nlm_share / nlm4_share with the rest of nlm_shareargs: a DOS-style share reservation
+/// (SHARE, UNSHARE), which old PC clients take when they open a file.
+package struct NLMShareArguments: Hashable, Sendable {
+    package var cookie: [UInt8]
+    package var callerName: String
+    package var fileHandle: [UInt8]
+    package var ownerHandle: [UInt8]
+    /// fsh4_mode: what others may not do (bit 0 read, bit 1 write).
+    package var denyMode: UInt32
+    /// fsh4_access: what this opener does (bit 0 read, bit 1 write).
+    package var access: UInt32
+    package var reclaim: Bool
+
+    package init(cookie: [UInt8], callerName: String, fileHandle: [UInt8], ownerHandle: [UInt8],
+                 denyMode: UInt32, access: UInt32, reclaim: Bool = false) {
+        self.cookie = cookie
+        self.callerName = callerName
+        self.fileHandle = fileHandle
+        self.ownerHandle = ownerHandle
+        self.denyMode = denyMode
+        self.access = access
+        self.reclaim = reclaim
+    }
+}
+
+extension NLM.Status {
+    /// What a client of `version` understands: versions 1 and 3 know only the first five
+    /// statuses (knfsd's cast_to_nlm: a deadlock is a denial, everything else "no locks").
+    package func cast(toVersion version: UInt32) -> NLM.Status {
+        guard version < 4 else { return self }
+        switch self {
+        case .granted, .denied, .deniedNoLocks, .blocked, .deniedGracePeriod: return self
+        case .deadlock: return .denied
+        default: return .deniedNoLocks
+        }
+    }
+}
+
+extension ByteBuffer {
+    package mutating func readNLMShareArguments() throws -> NLMShareArguments {
+        let cookie = try readNLMNetobj()
+        let caller = try readXDRString(limit: NLM.maxString)
+        let fh = try readNLMNetobj(), oh = try readNLMNetobj()
+        let mode = try readXDRUInt32(), access = try readXDRUInt32()
+        guard mode <= 3, access <= 3 else { throw XDRError(.invalidEnum, "fsh_mode \(mode) fsh_access \(access)") }
+        return NLMShareArguments(cookie: cookie, callerName: caller, fileHandle: fh, ownerHandle: oh,
+                                 denyMode: mode, access: access, reclaim: try readXDRBool())
+    }
+
+    package mutating func writeNLMShareArguments(_ a: NLMShareArguments) {
+        writeXDRVariableOpaque(bytes: a.cookie)
+        writeXDRString(a.callerName)
+        writeXDRVariableOpaque(bytes: a.fileHandle)
+        writeXDRVariableOpaque(bytes: a.ownerHandle)
+        writeXDRUInt32(a.denyMode)
+        writeXDRUInt32(a.access)
+        writeXDRBool(a.reclaim)
+    }
+
+    /// nlm_shareres / nlm4_shareres.
+    package mutating func writeNLMShareResult(cookie: [UInt8], _ status: NLM.Status, sequence: Int32 = 0) {
+        writeNLMResult(cookie: cookie, status)
+        writeXDRInt32(sequence)
+    }
+
+    /// nlm_notify / nlm4_notify (FREE_ALL): the host whose locks all go, and its NSM state.
+    package mutating func readNLMNotify() throws -> (name: String, state: Int32) {
+        (try readXDRString(limit: NLM.maxString), try readXDRInt32())
+    }
+
+    package mutating func writeNLMNotify(name: String, state: Int32) {
+        writeXDRString(name)
+        writeXDRInt32(state)
     }
 }

@@ -53,7 +53,7 @@ package struct PortmapProgram: RPCProgram {
                 binding = try args.readRPCBinding()
             }
             try args.expectXDREnd()
-            guard Self.isLocal(context.remoteAddress) else {
+            guard context.remoteAddress?.isLoopback == true else {
                 let peer = context.remoteAddress?.ipAddress ?? "-"
                 if refusals.shouldLog("\(peer) set") {
                     logger.warning("portmap registration refused: only local programs may register", metadata: [
@@ -118,15 +118,6 @@ package struct PortmapProgram: RPCProgram {
         }
     }
     // (Portmap v2 DUMP lists only the IPv4 netids; tcp6/udp6 are for rpcbind v3/v4.)
-
-    static func isLocal(_ address: SocketAddress?) -> Bool {
-        switch address {
-        case .v4(let a)?: return a.host.hasPrefix("127.")
-        case .v6(let a)?: return a.host == "::1" || a.host.hasPrefix("::ffff:127.")
-        case .unixDomainSocket?: return true
-        default: return false
-        }
-    }
 
     /// A binding registered on the wildcard address is answered with the address the call came
     /// in on, so the client connects to something it can reach (rpcbind's "merged address").

@@ -26,6 +26,13 @@ package struct TestServerOptions: Sendable {
     }()
     /// What the server's timed work goes by: a `ManualClock` lets the test move time.
     package var clock: any ServerClock = SystemClock()
+    /// The directory holding the export, state and durable directories; given, it is kept
+    /// afterwards, so a second `withTestServer` with it is the same server restarted.
+    package var directory: String?
+    /// An embedded portmapper (on a port the kernel picks).
+    package var portmapper = false
+    /// The lock grace period after a start with clients that held locks.
+    package var lockGracePeriod: Duration = .seconds(2)
     /// The level the server logs at (to stderr); SWIFTNFS_TEST_LOG overrides it.
     package var logLevel: Logger.Level = .error
 
@@ -71,8 +78,9 @@ package struct TestServer: Sendable {
 /// directories removed afterwards, whether `body` returns or throws.
 package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(),
                                _ body: (TestServer, NFS3Client, NFS3FileHandle) async throws -> T) async throws -> T {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-test-\(UUID().uuidString)").path
-    defer { try? FileManager.default.removeItem(atPath: root) }
+    let root = options.directory
+        ?? FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-test-\(UUID().uuidString)").path
+    defer { if options.directory == nil { try? FileManager.default.removeItem(atPath: root) } }
     let export = root + "/export", state = root + "/state"
     let durable = options.durable ? root + "/durable" : nil
     for dir in [export, state] + (durable.map { [$0] } ?? []) {
@@ -80,7 +88,8 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     }
     var configuration = ServerConfiguration(exports: [ExportEntryConfig(path: export, clients: [(.everyone, options.exportOptions)])])
     configuration.listenAddress = "127.0.0.1"
-    (configuration.nfsPort, configuration.portmapPort) = (0, 0)
+    (configuration.nfsPort, configuration.portmapPort) = (0, options.portmapper ? 0 : nil)
+    configuration.lockGracePeriod = options.lockGracePeriod
     configuration.stateDirectory = state
     configuration.durableDirectory = durable
     configuration.writeBackDelay = options.writeBack

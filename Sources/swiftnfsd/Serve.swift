@@ -52,6 +52,9 @@ struct Serve: AsyncParsableCommand {
                                valueName: "ADDR:PORT"))
     var metricsListen: String?
 
+    @Option(help: "Seconds after a start during which only clients reclaiming the locks they held may lock (when any client held locks; 0: none).")
+    var lockGraceSeconds = 15
+
     @Option(help: "Threads for blocking file-system calls (default: 8 per core, at least 16).")
     var threads = ServerConfiguration.defaultThreads
 
@@ -64,6 +67,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (1...65535).contains(nfsPort) || nfsPort == 0 else { throw ValidationError("--nfs-port must be 0...65535") }
         guard (0...65535).contains(portmapPort) else { throw ValidationError("--portmap-port must be 0...65535") }
+        guard (0...3600).contains(lockGraceSeconds) else { throw ValidationError("--lock-grace-seconds must be 0...3600") }
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
         guard writeBackMs >= 0 else { throw ValidationError("--write-back-ms must not be negative") }
         if let metricsListen, Self.hostAndPort(metricsListen) == nil {
@@ -96,7 +100,8 @@ struct Serve: AsyncParsableCommand {
         configuration.exportsFile = exports
         configuration.listenAddress = listen
         configuration.nfsPort = nfsPort
-        configuration.portmapPort = portmapPort
+        configuration.portmapPort = portmapPort == 0 ? nil : portmapPort
+        configuration.lockGracePeriod = .seconds(lockGraceSeconds)
         configuration.registerWithSystemRpcbind = registerRpcbind
         configuration.stateDirectory = stateDir ?? durableDir.map { $0 + "/state" } ?? "/var/lib/swiftnfs"
         configuration.durableDirectory = durableDir

@@ -1,0 +1,94 @@
+import Foundation
+import Journal
+import Logging
+import NFS3
+import NFS3Server
+import NIOCore
+import NLM
+import ONCRPC
+import Portmap
+import ServiceLifecycle
+
+/// File locking: the lock manager (NLM) and the status monitor (NSM) served on the NFS port,
+/// and this service, which makes their calls to clients (GRANTED for blocked locks, SM_NOTIFY
+/// after a start) and ends the grace period. At the stop the calls still queued are dropped:
+/// clients ask again, and the next start notifies them anyway.
+struct LockService: Service {
+    let programs: [any RPCProgram]
+    let callbacks: LockCallbacks
+    let peers: PeerCaller
+    let grace: GracePeriod
+    let graceDuration: Duration
+    let locks: LockManager
+    let monitor: ClientMonitor
+    let logger: Logger
+
+    /// The monitor's file: in the state directory, which is in the durable directory when
+    /// there is one (a rebuilt instance still notifies the clients).
+    static func monitorPath(stateDirectory: String) -> String { stateDirectory + "/nsm-state" }
+
+    init(configuration: ServerConfiguration, nfs: NFS3Server, registry: PortmapRegistry, group: EventLoopGroup,
+         logger: Logger) throws {
+        let path = Self.monitorPath(stateDirectory: configuration.stateDirectory)
+        do {
+            monitor = try ClientMonitor(saved: FileManager.default.contents(atPath: path).map { Array($0) }) { bytes in
+                try JournalDirectory.writeFileAtomically(path, bytes)
+            }
+        } catch {
+            throw ServerStartError(description: "status monitor file \(path): \(error)")
+        }
+        locks = LockManager()
+        let held = !monitor.previousClients.isEmpty || !monitor.previousLocalMonitors.isEmpty
+        grace = GracePeriod(active: held && configuration.lockGracePeriod > .zero)
+        graceDuration = configuration.lockGracePeriod
+        peers = PeerCaller(group: group, logger: logger) { program, version, transport, ipv6 in
+            let netid = transport == .tcp ? "tcp" : "udp"
+            let binding = (ipv6 ? registry.localLookup(program: program, version: version, netid: netid + "6") : nil)
+                ?? registry.localLookup(program: program, version: version, netid: netid)
+            return binding.flatMap { UniversalAddress.parse($0.address)?.port }
+        }
+        var name = [CChar](repeating: 0, count: 256)
+        let hostname = gethostname(&name, name.count) == 0 ? String(cString: name) : "swiftnfsd"
+        callbacks = LockCallbacks(locks: locks, monitor: monitor, peers: peers, serverName: hostname, logger: logger)
+        let nlm = NLMProgram(locks: locks, monitor: monitor, grace: grace, peers: peers, logger: logger) { handle, context in
+            switch nfs.lockTarget(handle, context: context) {
+            case .success(let t): return .success((LockFile(export: t.exportID, file: t.fileID), t.readOnly))
+            case .failure(.stale), .failure(.badhandle): return .failure(.staleFileHandle)
+            case .failure(.rofs): return .failure(.readOnlyFileSystem)
+            case .failure: return .failure(.failed)
+            }
+        }
+        programs = [nlm, NSMProgram(callbacks: callbacks)]
+        self.logger = logger
+    }
+
+    func run() async throws {
+        if grace.isActive {
+            logger.notice("lock grace period: only reclaims of locks held before the restart are granted", metadata: [
+                "nlm.grace": "\(graceDuration)", "nlm.clients": "\(monitor.previousClients.count)", "nsm.state": "\(monitor.state)",
+            ])
+        } else {
+            logger.info("no client held locks before this start: no grace period", metadata: ["nsm.state": "\(monitor.state)"])
+        }
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await peers.run() }
+            tasks.addTask { await callbacks.announceGrants() }
+            if grace.isActive {
+                tasks.addTask { await endGrace() }
+            }
+            callbacks.notifyRestart()
+            try? await gracefulShutdown()
+            peers.finish()
+            tasks.cancelAll()
+        }
+    }
+
+    func endGrace() async {
+        guard (try? await Task.sleep(for: graceDuration)) != nil else { return }
+        grace.end()
+        // Clients that reclaimed nothing hold nothing: no need to notify them again.
+        let holders = Set(locks.owners.map(\.address))
+        try? monitor.forget { !holders.contains($0.address) }
+        logger.notice("lock grace period over", metadata: ["nlm.locks": "\(locks.table.count)"])
+    }
+}
