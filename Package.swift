@@ -89,7 +89,8 @@ let package = Package(
             "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports.
+        // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports;
+        // ServerProcess: `swiftnfsd serve` as a child process, for the tests that need one (crashes, signals).
         .target(name: "SwiftNFSTesting", dependencies: [
             "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ONCRPC
 import RPCTransport
+import SwiftNFSTesting
 import Testing
 import XDR
 
