@@ -95,7 +95,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports.
+        // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports;
+        // ServerProcess: `swiftnfsd serve` as a child process, for the tests that need one (crashes, signals).
         .target(name: "SwiftNFSTesting", dependencies: [
             "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal", "NLM", "Portmap", "RPCTransport", "XDR",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

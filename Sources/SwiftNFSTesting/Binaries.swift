@@ -26,8 +26,8 @@ package enum Binaries {
             candidates.append(packageRoot.appendingPathComponent(".build/debug/" + name))
         }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw TestServerError(description: "\(name) not found (tried \(candidates.map(\.path).joined(separator: ", "))); "
-                                  + "run `swift build`\(environment.map { " or set \($0)" } ?? "")")
+            throw ToolFailure(message: "\(name) not found (tried \(candidates.map(\.path).joined(separator: ", "))); "
+                                  + "run `swift build`\(environment.map { " or set \($0)" } ?? "")", result: nil)
         }
         return found
     }

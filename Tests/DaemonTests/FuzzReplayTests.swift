@@ -5,7 +5,7 @@ import Testing
 /// Replays the fuzz corpus (seeds and every input that ever crashed a decoder) through the
 /// decoders, using the replayer build of the fuzz target.
 @Suite struct FuzzReplayTests {
-    @Test func corpusReplaysWithoutCrashing() throws {
+    @Test func corpusReplaysWithoutCrashing() async throws {
         let binary = try Binaries.fuzzReplayer()
         var inputs: [String] = []
         for dir in ["seeds", "regressions"] {
@@ -15,15 +15,8 @@ import Testing
             }
         }
         #expect(inputs.count >= 10)
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = inputs
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus == 0)
-        #expect(text.contains("replayed \(inputs.count) inputs"))
+        let replay = try await Tools.run(binary.path, inputs)
+        #expect(replay.status == 0, "\(replay)")
+        #expect(replay.stdout.contains("replayed \(inputs.count) inputs"))
     }
 }

@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +29,7 @@ struct ChangeBeforeRecordTests {
           arguments: Change.allCases)
     func changeThenCrash(_ change: Change) async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let trigger = server.root.appendingPathComponent("die").path
         server.extraArguments = ["--durable-dir", server.root.appendingPathComponent("durable").path]
         server.environment = ["SWIFTNFS_DIE_BEFORE_RECORD": trigger]

@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)

@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -92,7 +93,7 @@ struct CrashConsistencyTests {
         let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTNFS_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
         var rng = SplitMix(seed: seed)
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "1", "--journal-flush-ms", "100"]
         try await server.start()

@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -152,7 +153,7 @@ struct DurableFaultTests {
 
     func exercise(_ volume: some FaultyVolume, durable: String) async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         server.extraArguments = ["--durable-dir", durable, "--journal-flush-ms", "100", "--checkpoint-seconds", "1"]
         server.environment = volume.serverEnvironment
         try await server.start()

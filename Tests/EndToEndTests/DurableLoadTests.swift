@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Synchronization
 import Testing
 
@@ -160,7 +161,7 @@ struct DurableLoadTests {
                         _ body: (ServerProcess, String) async throws -> Void) async throws -> Bool {
         let server = try ServerProcess(portmap: .none)
         server.environment = environment
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable] + Self.serverArguments
         try await server.start()

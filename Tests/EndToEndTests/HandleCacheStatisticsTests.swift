@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import NFS3Client
+import SwiftNFSTesting
 import Testing
 
 /// The handle cache's counters as an operator sees them: `swiftnfsd stats` against a running
@@ -10,7 +11,7 @@ struct HandleCacheStatisticsTests {
     @Test("GETATTRs of one file show as hits in swiftnfsd stats")
     func getattrsAreHits() async throws {
         try await ServerProcess.with(portmap: .none) { server in
-            let c = try await server.connectAsRoot()
+            let c = try await server.nfsClient(machine: "stats")
             let root = try await c.mount(server.exportPath)
             let d = try #require(try await c.mkdir(root, Array("d".utf8)).object)
             let f = try #require(try await c.create(d, Array("f".utf8)).object)

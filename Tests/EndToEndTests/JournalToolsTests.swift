@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -18,7 +19,7 @@ struct JournalToolsTests {
     @Test("inspect, checkpoint and status, then a damaged journal: reported, never a crash")
     func toolsOnIntactAndDamagedJournal() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600", "--journal-flush-ms", "100"]
         try await server.start()
@@ -85,7 +86,7 @@ struct JournalToolsTests {
     @Test("a journal over its bound slows writers down and drops nothing")
     func boundedJournal() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         // 1 MiB of journal at most; no periodic checkpoint: only the bound makes them.
         server.extraArguments = ["--durable-dir", durable, "--max-journal-mib", "1", "--checkpoint-seconds", "3600",
@@ -120,7 +121,7 @@ struct JournalToolsTests {
     @Test("the copy a rebuild runs dies with a server killed during the rebuild")
     func rebuildCopyDiesWithTheServer() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable]
         // A tree big enough that copying it takes a while: the first start copies it to EBS.

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// libnfs's command-line tools (Debian libnfs-utils), given explicit ports so

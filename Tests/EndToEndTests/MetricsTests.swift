@@ -2,6 +2,7 @@ import NFS3Client
 import Foundation
 import NFS3
 import NIOCore
+import SwiftNFSTesting
 import Testing
 
 #if canImport(FoundationNetworking)

@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ struct PerExportDurabilityTests {
     @Test("two exports with their own durable directories survive SIGKILL and the loss of both trees")
     func twoExportsTwoJournals() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let second = server.root.appendingPathComponent("export2").path
         try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
         let durable = [server.root.appendingPathComponent("ebs-a").path, server.root.appendingPathComponent("ebs-b").path]

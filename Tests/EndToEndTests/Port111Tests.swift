@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// Clients that only know the standard portmapper port: the server runs with

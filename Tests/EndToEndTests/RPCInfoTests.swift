@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// rpcinfo (from Debian's rpcbind) sends NULL calls with its own RPC stack.

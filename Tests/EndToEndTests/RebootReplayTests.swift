@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -25,7 +26,7 @@ struct RebootReplayTests {
     @Test("the journal is replayed onto the served tree, and handles from before resolve")
     func rebootReplay() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         let durable = server.root.appendingPathComponent("durable").path
         server.extraArguments = ["--durable-dir", durable, "--checkpoint-seconds", "3600"]
         try await server.start()
@@ -105,7 +106,7 @@ struct RebootReplayTests {
     @Test("a rebuild of a lost served tree keeps every handle, a symlink's (which carries no tag) included")
     func rebuildKeepsHandles() async throws {
         let server = try ServerProcess(portmap: .none)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         server.extraArguments = ["--durable-dir", server.root.appendingPathComponent("durable").path]
         try await server.start()
         try await server.logged {

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// File handles must outlive the server process when --state-dir is kept.

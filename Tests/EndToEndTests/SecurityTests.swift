@@ -4,6 +4,7 @@ import NFS3Client
 import NIOCore
 import NIOPosix
 import ONCRPC
+import SwiftNFSTesting
 import Testing
 import XDR
 
@@ -19,30 +20,23 @@ struct SecurityTests {
 
     /// A server for an exports file written by `exports(exportPath, squashDir)`.
     func withServer(exports: (String, String) -> String, _ body: (ServerProcess, String) async throws -> Void) async throws {
-        let server = try ServerProcess(portmap: .none)
-        let squashed = server.root.appendingPathComponent("squashed").path
-        try FileManager.default.createDirectory(atPath: squashed, withIntermediateDirectories: true)
-        let file = server.root.appendingPathComponent("exports").path
-        try exports(server.exportPath, squashed).write(toFile: file, atomically: true, encoding: .utf8)
-        server.exportsFile = file
-        // The export root is root's and not writable by others, whatever the umask.
-        chmod(server.exportPath, 0o755)
-        // A world-writable directory and a root-only file inside the export.
-        try FileManager.default.createDirectory(atPath: server.exportPath + "/open", withIntermediateDirectories: true)
-        chmod(server.exportPath + "/open", 0o777)
-        chmod(squashed, 0o777)
-        FileManager.default.createFile(atPath: server.exportPath + "/secret", contents: Data("root only".utf8))
-        chmod(server.exportPath + "/secret", 0o600)
-        try await server.start()
-        do {
-            try await body(server, squashed)
-            try await server.stop()
-        } catch {
-            Issue.record("server log:\n\(server.logTail())")
-            try? await server.kill()
-            throw error
+        func squashed(_ server: ServerProcess) -> String { server.root.appendingPathComponent("squashed").path }
+        try await ServerProcess.with(portmap: .none, configure: { server in
+            try FileManager.default.createDirectory(atPath: squashed(server), withIntermediateDirectories: true)
+            let file = server.root.appendingPathComponent("exports").path
+            try exports(server.exportPath, squashed(server)).write(toFile: file, atomically: true, encoding: .utf8)
+            server.exportsFile = file
+            // The export root is root's and not writable by others, whatever the umask.
+            chmod(server.exportPath, 0o755)
+            // A world-writable directory and a root-only file inside the export.
+            try FileManager.default.createDirectory(atPath: server.exportPath + "/open", withIntermediateDirectories: true)
+            chmod(server.exportPath + "/open", 0o777)
+            chmod(squashed(server), 0o777)
+            FileManager.default.createFile(atPath: server.exportPath + "/secret", contents: Data("root only".utf8))
+            chmod(server.exportPath + "/secret", 0o600)
+        }) { server in
+            try await body(server, squashed(server))
         }
-        try? FileManager.default.removeItem(at: server.root)
     }
 
     func client(_ server: ServerProcess, from address: String, port: Int = 0, uid: UInt32, gid: UInt32,

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 import Testing
 
 /// Drives swiftnfsd with Clients/tirpc_client.c, a client on libtirpc's RPC stack.

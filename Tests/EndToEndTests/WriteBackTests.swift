@@ -2,6 +2,7 @@ import Foundation
 import NFS3
 import NFS3Client
 import NIOCore
+import SwiftNFSTesting
 import Testing
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ struct WriteBackTests {
     @Test("copied at COMMIT, once however often it was rewritten, under the name and size the file has then")
     func copiedAtCommit() async throws {
         let (server, durable) = try Self.server(writeBackMs: 600_000)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         try await server.start()
         let final = pattern(300_000, 3), tail = pattern(65_536, 9)
         let handles = try await server.logged {
@@ -62,7 +63,7 @@ struct WriteBackTests {
     @Test("copied without a COMMIT once it has waited --write-back-ms, and at a stop")
     func copiedByAgeAndAtStop() async throws {
         let (server, durable) = try Self.server(writeBackMs: 300)
-        defer { try? FileManager.default.removeItem(at: server.root) }
+        defer { server.removeFiles() }
         try await server.start()
         let aged = pattern(200_000, 11)
         let file = try await server.logged {

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftNFSTesting
 
 /// Runs `Clients/tirpc_client.c`, compiled once per test run against the
 /// system libtirpc, against one server's NFS/MOUNT port.

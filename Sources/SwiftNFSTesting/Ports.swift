@@ -6,12 +6,12 @@ import Glibc
 #endif
 
 /// Loopback port helpers. The server wants the same number on TCP and UDP.
-enum Ports {
+package enum Ports {
     /// Ports handed out during this test run, so parallel tests never pick the same one.
     private static let handedOut = Mutex<Set<Int>>([])
 
     /// A port that is currently free on 127.0.0.1 for both TCP and UDP.
-    static func freeTCPAndUDP() throws -> Int {
+    package static func freeTCPAndUDP() throws -> Int {
         for _ in 0..<100 {
             let tcp = try bound(type: SOCK_STREAM, port: 0)
             defer { close(tcp.fd) }
@@ -26,7 +26,7 @@ enum Ports {
 
     /// Whether nothing holds `port` on 127.0.0.1 for TCP or UDP (a socket
     /// bound to the wildcard address counts as holding it).
-    static func isFree(_ port: Int) -> Bool {
+    package static func isFree(_ port: Int) -> Bool {
         for type in [SOCK_STREAM, SOCK_DGRAM] {
             guard let socket = try? bound(type: type, port: port) else { return false }
             close(socket.fd)
@@ -37,7 +37,7 @@ enum Ports {
     /// The RPC universal address of 127.0.0.1:`port` ("127.0.0.1.p1.p2"), as
     /// `rpcinfo -a` takes it. (Debian's `rpcinfo -n PORT -t|-u` ignores the
     /// port and asks the portmapper on 111, so the tests use `-a` instead.)
-    static func universalAddress(_ port: Int) -> String {
+    package static func universalAddress(_ port: Int) -> String {
         "127.0.0.1.\(port >> 8).\(port & 0xff)"
     }
 

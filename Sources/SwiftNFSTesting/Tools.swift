@@ -5,18 +5,18 @@ import Glibc
 #endif
 
 /// The outcome of running an external program to completion.
-struct ToolResult: CustomStringConvertible, Sendable {
-    let command: [String]
-    let status: Int32
-    let timedOut: Bool
-    let stdoutData: Data
-    let stderr: String
+package struct ToolResult: CustomStringConvertible, Sendable {
+    package let command: [String]
+    package let status: Int32
+    package let timedOut: Bool
+    package let stdoutData: Data
+    package let stderr: String
 
-    var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
-    var succeeded: Bool { status == 0 && !timedOut }
-    var lines: [Substring] { stdout.split(separator: "\n") }
+    package var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
+    package var succeeded: Bool { status == 0 && !timedOut }
+    package var lines: [Substring] { stdout.split(separator: "\n") }
 
-    var description: String {
+    package var description: String {
         func clip(_ text: String) -> String {
             text.count <= 2000 ? text : String(text.prefix(2000)) + "… (\(text.count) chars)"
         }
@@ -29,7 +29,7 @@ struct ToolResult: CustomStringConvertible, Sendable {
     }
 
     /// The value of `key=value` on any line of stdout, e.g. `fh=0a1b...`.
-    func value(_ key: String) -> String? {
+    package func value(_ key: String) -> String? {
         for line in lines {
             for field in line.split(separator: " ") where field.hasPrefix(key + "=") {
                 return String(field.dropFirst(key.count + 1))
@@ -40,18 +40,24 @@ struct ToolResult: CustomStringConvertible, Sendable {
 }
 
 /// An external program exited non-zero, or printed something other than expected.
-struct ToolFailure: Error, CustomStringConvertible {
-    let message: String
-    let result: ToolResult?
-    var description: String {
+package struct ToolFailure: Error, CustomStringConvertible {
+    package let message: String
+    package let result: ToolResult?
+
+    package init(message: String, result: ToolResult?) {
+        self.message = message
+        self.result = result
+    }
+
+    package var description: String {
         result.map { "\(message)\n\($0)" } ?? message
     }
 }
 
-enum Tools {
+package enum Tools {
     /// Finds `name` on PATH, also trying the sbin directories where
     /// rpcinfo and showmount live, which a non-login PATH may lack.
-    static func path(of name: String) throws -> String {
+    package static func path(of name: String) throws -> String {
         if name.contains("/") { return name }
         let pathDirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
         for dir in pathDirs + ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"] {
@@ -66,7 +72,7 @@ enum Tools {
 
     /// Runs a program to completion. Output goes through temporary files so
     /// that large outputs cannot block the child on a full pipe.
-    static func run(
+    package static func run(
         _ name: String, _ arguments: [String], timeout: Duration = .seconds(120)
     ) async throws -> ToolResult {
         let executable = try path(of: name)
@@ -104,7 +110,7 @@ enum Tools {
 
     /// Runs a program and throws unless it exits 0.
     @discardableResult
-    static func runChecked(
+    package static func runChecked(
         _ name: String, _ arguments: [String], timeout: Duration = .seconds(120)
     ) async throws -> ToolResult {
         let result = try await run(name, arguments, timeout: timeout)
@@ -118,7 +124,7 @@ enum Tools {
     /// on dispatch worker threads, which block most signals, and a spawned
     /// child inherits the spawning thread's mask: swiftnfsd would start with
     /// SIGTERM blocked, unlike under a shell or an init system.
-    static func launch(_ process: Process) throws {
+    package static func launch(_ process: Process) throws {
         var empty = sigset_t()
         var saved = sigset_t()
         sigemptyset(&empty)
@@ -129,7 +135,7 @@ enum Tools {
 
     /// Polls until `process` exits; SIGKILLs it once `timeout` has passed.
     /// Returns whether it had to be killed.
-    static func waitForExit(_ process: Process, timeout: Duration) async throws -> Bool {
+    package static func waitForExit(_ process: Process, timeout: Duration) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             if ContinuousClock.now >= deadline {
