@@ -244,7 +244,8 @@ package final class NFSServer: Service, Sendable {
         do {
             let pm = try await bind(port: portmapPort, what: "portmapper", core: portmap.core, group: group)
             for m in mappings + Self.portmapMappings(port: pm.port) {
-                for (netid, host) in netids(tcp: m.protocolNumber == Portmap.protocolTCP) {
+                let hosts = m.program == Portmap.program ? pm.hosts : main.hosts
+                for (netid, host) in Self.netids(tcp: m.protocolNumber == Portmap.protocolTCP, hosts: hosts) {
                     portmap.registry.setOwn(RPCBinding(program: m.program, version: m.version, netid: netid,
                                                     address: UniversalAddress.make(host: host, port: Int(m.port)),
                                                     owner: "swiftnfsd"))
@@ -280,21 +281,39 @@ package final class NFSServer: Service, Sendable {
         NFS3Program(server: server, metrics: configuration.metricsListen != nil ? NFS3Metrics() : nil)
     }
 
-    /// The rpcbind netids (with the host of their universal address) the listen address
-    /// serves: IPv4 as tcp/udp, IPv6 as tcp6/udp6 (rpcbind v3/v4 clients over IPv6 ask for
-    /// those), and both for the dual-stack wildcard "::". The wildcard hosts are answered with
-    /// the address a call came in on.
-    func netids(tcp: Bool) -> [(String, String)] {
+    /// The rpcbind netids (with the host of their universal address) of the addresses a
+    /// listener serves: IPv4 as tcp/udp, IPv6 as tcp6/udp6 (rpcbind v3/v4 clients over IPv6 ask
+    /// for those), and both for the dual-stack wildcard "::". The wildcard hosts are answered
+    /// with the address a call came in on.
+    static func netids(tcp: Bool, hosts: [String]) -> [(String, String)] {
         let (v4, v6) = tcp ? ("tcp", "tcp6") : ("udp", "udp6")
-        let listen = configuration.listenAddress
-        if listen == "::" { return [(v4, "0.0.0.0"), (v6, "::")] }
-        if listen.contains(":") { return [(v6, listen), (v4, listen)] }
-        return [(v4, listen)]
+        var out: [(String, String)] = []
+        for host in hosts {
+            if host == "::" && hosts.count == 1 {
+                out += [(v4, "0.0.0.0"), (v6, "::")]
+            } else {
+                out.append((host.contains(":") ? v6 : v4, host))
+            }
+        }
+        return out
+    }
+
+    /// Where else a listener on `listen` listens: the other family's side of the same
+    /// addresses, so local programs and clients find the server by IPv4 and IPv6 alike.
+    static func alsoOn(_ listen: String) -> [String] {
+        switch listen {
+        case "0.0.0.0": return ["::"]
+        case "127.0.0.1": return ["::1"]
+        case "::1": return ["127.0.0.1"]
+        default: return []
+        }
     }
 
     func bind(port: Int, what: String, core: RPCServerCore, group: EventLoopGroup) async throws -> RPCListener {
         do {
-            return try await RPCListener.bind(host: configuration.listenAddress, port: port, core: core, group: group)
+            return try await RPCListener.bind(host: configuration.listenAddress, port: port, core: core, group: group,
+                                              alsoOn: Self.alsoOn(configuration.listenAddress),
+                                              localSocket: what == "portmapper" ? configuration.rpcbindSocket : nil)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             let owner = PortOwner.describe(port: port).map { " by \($0)" } ?? ""
             var advice = ""

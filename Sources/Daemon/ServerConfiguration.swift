@@ -13,6 +13,9 @@ package struct ServerConfiguration: Sendable {
     package var nfsPort = 2049
     /// The embedded portmapper (TCP and UDP); 0 for a port the kernel picks, nil for none.
     package var portmapPort: Int? = 111
+    /// rpcbind's local socket, where local programs (rpc.statd, the kernel's lockd) register;
+    /// the embedded portmapper serves it too. nil for none.
+    package var rpcbindSocket: String?
     /// Register with a system rpcbind on 127.0.0.1:111 instead of embedding one.
     package var registerWithSystemRpcbind = false
     /// Where the server keeps what must survive a restart (file identity indexes).

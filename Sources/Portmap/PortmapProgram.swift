@@ -37,12 +37,14 @@ package struct PortmapProgram: RPCProgram {
         }
     }
 
+    /// Bytes after the arguments are ignored, as rpcbind's XDR decoding ignores them
+    /// (pyNfsClient sends DUMP with 8 bytes too many); NFS and MOUNT stay strict.
     package func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         var args = call.arguments
         let v2 = call.version == 2
         switch call.procedure {
         case PortmapProcedure.null:
-            try args.expectXDREnd()
+            break
         case PortmapProcedure.set, PortmapProcedure.unset:
             let binding: RPCBinding
             if v2 {
@@ -52,7 +54,6 @@ package struct PortmapProgram: RPCProgram {
             } else {
                 binding = try args.readRPCBinding()
             }
-            try args.expectXDREnd()
             guard context.remoteAddress?.isLoopback == true else {
                 let peer = context.remoteAddress?.ipAddress ?? "-"
                 if refusals.shouldLog("\(peer) set") {
@@ -69,19 +70,16 @@ package struct PortmapProgram: RPCProgram {
             results.writeXDRBool(ok)
         case PortmapProcedure.getAddress where v2:
             let m = try args.readPortmapMapping()
-            try args.expectXDREnd()
             let b = registry.lookup(program: m.program, version: m.version,
                                     netid: Self.netid(protocolNumber: m.protocolNumber), anyVersion: true)
             results.writeXDRUInt32(UInt32(b.flatMap { UniversalAddress.parse($0.address)?.port } ?? 0))
         case PortmapProcedure.getAddress, PortmapProcedure.getVersionAddress:
             let want = try args.readRPCBinding()
-            try args.expectXDREnd()
             let netid = want.netid.isEmpty ? (context.transport == .tcp ? "tcp" : "udp") : want.netid
             let b = registry.lookup(program: want.program, version: want.version, netid: netid,
                                     anyVersion: call.procedure == PortmapProcedure.getAddress)
-            results.writeXDRString(b.map { Self.merge($0.address, local: context.localAddress) } ?? "")
+            results.writeXDRString(b.map { Self.merge($0, local: context.localAddress) } ?? "")
         case PortmapProcedure.dump where v2:
-            try args.expectXDREnd()
             let mappings = registry.all.compactMap { b -> PortmapMapping? in
                 guard let proto = Self.protocolNumber(netid: b.netid), let port = UniversalAddress.parse(b.address)?.port else {
                     return nil
@@ -90,15 +88,13 @@ package struct PortmapProgram: RPCProgram {
             }
             results.writeXDRList(mappings) { $0.writePortmapMapping($1) }
         case PortmapProcedure.dump:
-            try args.expectXDREnd()
             let bindings = registry.all.map { b -> RPCBinding in
                 var b = b
-                b.address = Self.merge(b.address, local: context.localAddress)
+                b.address = Self.merge(b, local: context.localAddress)
                 return b
             }
             results.writeXDRList(bindings) { $0.writeRPCBinding($1) }
         case PortmapProcedure.getTime:
-            try args.expectXDREnd()
             results.writeXDRUInt32(now())
         default:
             return .failure(.procUnavail)
@@ -120,10 +116,24 @@ package struct PortmapProgram: RPCProgram {
     // (Portmap v2 DUMP lists only the IPv4 netids; tcp6/udp6 are for rpcbind v3/v4.)
 
     /// A binding registered on the wildcard address is answered with the address the call came
-    /// in on, so the client connects to something it can reach (rpcbind's "merged address").
-    static func merge(_ address: String, local: SocketAddress?) -> String {
-        guard let (host, port) = UniversalAddress.parse(address), host == "0.0.0.0" || host == "::",
-              let localHost = local?.ipAddress else { return address }
+    /// in on (rpcbind's "merged address"), so the client connects to something it can reach,
+    /// written in the family of the binding's netid: an IPv4-mapped address of a call to a
+    /// dual-stack socket as plain IPv4 for tcp/udp, loopback for a call on the local socket.
+    static func merge(_ b: RPCBinding, local: SocketAddress?) -> String {
+        guard let (host, port) = UniversalAddress.parse(b.address), host == "0.0.0.0" || host == "::" else { return b.address }
+        let v6 = b.netid.hasSuffix("6")
+        guard var localHost = local?.ipAddress else {
+            return UniversalAddress.make(host: v6 ? "::1" : "127.0.0.1", port: port)
+        }
+        if v6 {
+            if !localHost.contains(":") { localHost = "::ffff:" + localHost }
+        } else if localHost.hasPrefix("::ffff:") {
+            localHost.removeFirst("::ffff:".count)
+        } else if localHost == "::1" {
+            localHost = "127.0.0.1"
+        } else if localHost.contains(":") {
+            return b.address  // asked over IPv6 for an IPv4 address the server listens on: every one
+        }
         return UniversalAddress.make(host: localHost, port: port)
     }
 }

@@ -3,26 +3,66 @@ import NIOCore
 import NIOPosix
 import ONCRPC
 
-/// A TCP and a UDP socket on the same address and port, both serving the same programs.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TCP and UDP sockets on one port, both serving the same programs: on the main address, on
+/// further addresses (the IPv6 side of an IPv4 listener, say), and, for the portmapper, on a
+/// Unix domain stream socket (rpcbind's `/run/rpcbind.sock`, where local programs register).
 public struct RPCListener: Sendable {
     public let tcp: Channel
     public let udp: Channel
+    /// The sockets on the further addresses and the local socket.
+    let more: [Channel]
     let connections: ConnectionLimiter
+    /// The addresses listened on: the main one first, then those of `alsoOn` that could be bound.
+    public let hosts: [String]
+    /// The local socket listened on, removed at the close.
+    public let localSocket: String?
 
     public var port: Int { tcp.localAddress?.port ?? 0 }
     /// TCP connections open now.
     public var openConnections: Int { connections.count }
 
-    /// Binds both sockets. With `port` 0 the kernel picks the TCP port and UDP takes the same one.
-    public static func bind(host: String, port: Int, core: RPCServerCore,
-                            group: EventLoopGroup) async throws -> RPCListener {
+    /// Binds both sockets on `host`, then on each of `alsoOn` (an IPv6 wildcard there takes
+    /// IPv6 only, as its IPv4 side is `host`'s) and on `localSocket`; those that cannot be bound
+    /// (no IPv6 on the host, say) are logged and left out. With `port` 0 the kernel picks the
+    /// TCP port and every other socket takes the same one.
+    public static func bind(host: String, port: Int, core: RPCServerCore, group: EventLoopGroup,
+                            alsoOn: [String] = [], localSocket: String? = nil) async throws -> RPCListener {
         let limits = core.limits
         let limiter = ConnectionLimiter(maxPerClient: limits.maxConnectionsPerClient, maxTotal: limits.maxConnections)
+        let (tcp, udp) = try await bindPair(host: host, port: port, v6Only: false, core: core, limiter: limiter, group: group)
+        let boundPort = tcp.localAddress?.port ?? port
+        var more: [Channel] = []
+        var hosts = [host]
+        for extra in alsoOn {
+            do {
+                let (t, u) = try await bindPair(host: extra, port: boundPort, v6Only: extra.contains(":"), core: core,
+                                                limiter: limiter, group: group)
+                more += [t, u]
+                hosts.append(extra)
+            } catch {
+                core.logger.notice("not listening on a further address", metadata: [
+                    "rpc.address": "\(extra)", "rpc.port": "\(boundPort)", "rpc.error": "\(error)",
+                ])
+            }
+        }
+        var local: String?
+        if let localSocket, let channel = await bindLocal(path: localSocket, core: core, limiter: limiter, group: group) {
+            more.append(channel)
+            local = localSocket
+        }
+        return RPCListener(tcp: tcp, udp: udp, more: more, connections: limiter, hosts: hosts, localSocket: local)
+    }
+
+    static func streamBootstrap(core: RPCServerCore, limiter: ConnectionLimiter, group: EventLoopGroup) -> ServerBootstrap {
+        let limits = core.limits
         let logger = core.logger
-        let tcp = try await ServerBootstrap(group: group)
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -34,10 +74,19 @@ public struct RPCListener: Sendable {
                     try channel.pipeline.syncOperations.addHandler(RPCStreamHandler(core: core))
                 }
             }
-            .bind(host: host, port: port).get()
+    }
+
+    static func bindPair(host: String, port: Int, v6Only: Bool, core: RPCServerCore, limiter: ConnectionLimiter,
+                         group: EventLoopGroup) async throws -> (Channel, Channel) {
+        let v6 = ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only)
+        var stream = streamBootstrap(core: core, limiter: limiter, group: group).childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        if v6Only { stream = stream.serverChannelOption(v6, value: 1) }
+        let tcp = try await stream.bind(host: host, port: port).get()
         let boundPort = tcp.localAddress?.port ?? port
         do {
-            let udp = try await DatagramBootstrap(group: group)
+            var datagrams = DatagramBootstrap(group: group)
+            if v6Only { datagrams = datagrams.channelOption(v6, value: 1) }
+            let udp = try await datagrams
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: RPCLimits.maxDatagramSize))
                 .channelInitializer { channel in
@@ -46,10 +95,29 @@ public struct RPCListener: Sendable {
                     }
                 }
                 .bind(host: host, port: boundPort).get()
-            return RPCListener(tcp: tcp, udp: udp, connections: limiter)
+            return (tcp, udp)
         } catch {
             try? await tcp.close()
             throw error
+        }
+    }
+
+    /// A stream socket at `path`, readable and writable by every local user as rpcbind's is.
+    /// A socket file left by a server that is gone is replaced; one that answers is not.
+    static func bindLocal(path: String, core: RPCServerCore, limiter: ConnectionLimiter, group: EventLoopGroup) async -> Channel? {
+        if let probe = try? await ClientBootstrap(group: group).connect(unixDomainSocketPath: path).get() {
+            try? await probe.close()
+            core.logger.warning("another program serves the local socket; not listening on it", metadata: ["rpc.socket": "\(path)"])
+            return nil
+        }
+        do {
+            let channel = try await streamBootstrap(core: core, limiter: limiter, group: group)
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            chmod(path, 0o666)
+            return channel
+        } catch {
+            core.logger.notice("not listening on the local socket", metadata: ["rpc.socket": "\(path)", "rpc.error": "\(error)"])
+            return nil
         }
     }
 
@@ -57,6 +125,8 @@ public struct RPCListener: Sendable {
     public func close() async {
         try? await tcp.close()
         try? await udp.close()
+        for c in more { try? await c.close() }
+        if let localSocket { unlink(localSocket) }
         await connections.closeAll()
     }
 }

@@ -25,6 +25,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port of the embedded portmapper, TCP and UDP; 0 for none. If the port is taken (by a system rpcbind, say), the server refuses to start and names the holder; use --register-rpcbind to register with that rpcbind instead.")
     var portmapPort = 111
 
+    @Option(help: ArgumentHelp("rpcbind's local socket, which the embedded portmapper serves too, so that local programs (rpc.statd, a local lockd) can register; \"\" for none. Only with the standard portmapper port 111.",
+                               valueName: "PATH"))
+    var rpcbindSocket = "/run/rpcbind.sock"
+
     @Flag(help: "Register with the system rpcbind on 127.0.0.1:111 instead of embedding a portmapper.")
     var registerRpcbind = false
 
@@ -101,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         configuration.listenAddress = listen
         configuration.nfsPort = nfsPort
         configuration.portmapPort = portmapPort == 0 ? nil : portmapPort
+        configuration.rpcbindSocket = portmapPort == 111 && !rpcbindSocket.isEmpty ? rpcbindSocket : nil
         configuration.lockGracePeriod = .seconds(lockGraceSeconds)
         configuration.registerWithSystemRpcbind = registerRpcbind
         configuration.stateDirectory = stateDir ?? durableDir.map { $0 + "/state" } ?? "/var/lib/swiftnfs"

@@ -1,4 +1,8 @@
 import Foundation
+import NIOCore
+import NIOPosix
+import Portmap
+import RPCTransport
 import SwiftNFSTesting
 import Testing
 
@@ -65,5 +69,67 @@ struct Port111Tests {
             #expect(try Data(contentsOf: back) == original)
             #expect(try Data(contentsOf: server.exportURL.appendingPathComponent("via-portmap.bin")) == original)
         }
+    }
+
+    /// `rpcinfo HOST` (rpcbind v4 DUMP) as rows of words: program, version, netid, address, ...
+    static func rpcbindDump(_ host: String) async throws -> (rows: [[String]], text: String) {
+        let result = try await Tools.runChecked("rpcinfo", [host])
+        return (result.lines.map { $0.split(separator: " ").map(String.init) }, result.stdout)
+    }
+
+    static func has(_ rows: [[String]], _ program: String, _ version: String, _ netid: String? = nil, _ address: String? = nil) -> Bool {
+        rows.contains { row in
+            row.count >= 4 && row[0] == program && row[1] == version
+                && (netid == nil || row[2] == netid) && (address == nil || row[3] == address)
+        }
+    }
+
+    @Test("the portmapper answers on IPv6 loopback too, with universal addresses of each family")
+    func ipv6Loopback() async throws {
+        try await ServerProcess.with(portmap: .port(111)) { server in
+            let port = "\(server.nfsPort >> 8).\(server.nfsPort & 0xff)"
+            for host in ["127.0.0.1", "::1"] {
+                let (rows, text) = try await Self.rpcbindDump(host)
+                #expect(Self.has(rows, "100003", "3", "tcp", "127.0.0.1.\(port)"), "\(text)")
+                #expect(Self.has(rows, "100003", "3", "tcp6", "::1.\(port)"), "\(text)")
+                #expect(Self.has(rows, "100021", "4"), "NLM v4 not registered: \(text)")
+                #expect(Self.has(rows, "100024", "1"), "NSM not registered: \(text)")
+            }
+        }
+    }
+
+    @Test("local programs register through /run/rpcbind.sock; they cannot take the server's NLM; their registrations outlive a restart")
+    func localSocketRegistrations() async throws {
+        let socket = "/run/rpcbind.sock"
+        let server = try ServerProcess(portmap: .port(111))
+        defer { server.removeFiles() }
+        try await server.start()
+        try await server.logged {
+            let attributes = try FileManager.default.attributesOfItem(atPath: socket)
+            #expect((attributes[.posixPermissions] as? Int) == 0o666)
+            let rpc = try await RPCClient.connect(to: try SocketAddress(unixDomainSocketPath: socket), transport: .tcp,
+                                                  group: MultiThreadedEventLoopGroup.singleton)
+            // rpcbind v4 SET, as rpc.statd and the kernel's lockd register.
+            for (program, port) in [(UInt32(100_099), 4242), (100_021, 4243)] {
+                var args = ByteBuffer()
+                args.writeRPCBinding(RPCBinding(program: program, version: 4, netid: "tcp",
+                                                address: "0.0.0.0.\(port >> 8).\(port & 0xff)", owner: "0"))
+                var reply = try await rpc.call(program: 100_000, version: 4, procedure: 1, arguments: args)
+                #expect(try reply.readXDRBool(), "SET of \(program)")
+            }
+            await rpc.close()
+            let dump = try await Tools.runChecked("rpcinfo", ["-p", "127.0.0.1"])
+            let rows = Set(dump.lines.map { $0.split(separator: " ").prefix(4).joined(separator: " ") })
+            #expect(rows.contains("100099 4 tcp 4242"), "\(dump)")
+            #expect(rows.contains("100021 4 tcp \(server.nfsPort)") && !rows.contains("100021 4 tcp 4243"), "\(dump)")
+        }
+        try await server.stop()
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        try await server.start()
+        try await server.logged {
+            let dump = try await Tools.runChecked("rpcinfo", ["-p", "127.0.0.1"])
+            #expect(dump.stdout.contains("100099"), "\(dump)")
+        }
+        try await server.stop()
     }
 }

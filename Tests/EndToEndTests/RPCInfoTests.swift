@@ -1,4 +1,8 @@
 import Foundation
+import NIOCore
+import NIOPosix
+import Portmap
+import RPCTransport
 import SwiftNFSTesting
 import Testing
 
@@ -46,6 +50,29 @@ struct RPCInfoTests {
                 #expect(!result.succeeded, "\(result)")
                 #expect((result.stdout + result.stderr).contains("low version = 3, high version = 3"), "\(result)")
             }
+        }
+    }
+
+    @Test("DUMP with bytes after its (empty) arguments is answered, as rpcbind answers it (pyNfsClient sends 8); NFS stays strict")
+    func dumpWithTrailingBytes() async throws {
+        try await ServerProcess.with { server in
+            let portmap = try await RPCClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.portmapPort),
+                                                      transport: .tcp, group: MultiThreadedEventLoopGroup.singleton)
+            var extra = ByteBuffer()
+            extra.writeInteger(UInt64(0))
+            var reply = try await portmap.call(program: 100_000, version: 2, procedure: 4, arguments: extra)
+            let mappings = try reply.readXDRArray(limit: 100) { try $0.readPortmapMapping() }
+            #expect(mappings.contains { $0.program == 100_003 && $0.port == UInt32(server.nfsPort) })
+            await portmap.close()
+            let nfs = try await RPCClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
+                                                  transport: .tcp, group: MultiThreadedEventLoopGroup.singleton)
+            do {
+                _ = try await nfs.call(program: 100_003, version: 3, procedure: 0, arguments: extra)
+                Issue.record("NFS NULL with trailing bytes was accepted")
+            } catch let error as RPCClientError {
+                #expect(error.reason == .rejected(.garbageArgs))
+            }
+            await nfs.close()
         }
     }
 }
