@@ -123,7 +123,7 @@ let package = Package(
         // libFuzzer target for every decoder of network input (see the file for how to build it).
         .target(name: "CFuzzDriver"),
         .executableTarget(name: "swiftnfs-fuzz", dependencies: [
-            "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", .product(name: "NIOCore", package: "swift-nio"),
+            "CFuzzDriver", "XDR", "ONCRPC", "NFS3", "Mount", "Portmap", "NLM", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),

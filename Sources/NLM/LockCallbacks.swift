@@ -82,9 +82,11 @@ package struct LockCallbacks: Sendable {
         for m in monitors {
             var arguments = ByteBuffer()
             arguments.writeNSMStatus(host: m.host, state: state, cookie: m.cookie)
-            peers.send(PeerCall(peer: localHost, source: nil, transport: .udp, program: m.callback.program,
+            var call = PeerCall(peer: localHost, source: localHost, transport: .udp, program: m.callback.program,
                                 version: m.callback.version, procedure: m.callback.procedure, arguments: arguments,
-                                what: "SM_NOTIFY callback"))
+                                what: "SM_NOTIFY callback")
+            call.reservedPort = true
+            peers.send(call)
         }
     }
 }

@@ -18,6 +18,9 @@ package struct PeerCall: Sendable {
     package var version: UInt32
     package var procedure: UInt32
     package var arguments: ByteBuffer
+    /// From a reserved port (below 1024): the kernel's lock manager takes its status monitor's
+    /// callbacks only from one on the loopback address.
+    package var reservedPort = false
     /// For the log.
     package var what: String
     /// The results, or nil when the client could not be reached or refused the call.
@@ -127,11 +130,31 @@ package final class PeerCaller: Sendable {
         guard let host = call.peer.ipAddress else { throw PeerCallError.noPort }
         let source = try call.source?.ipAddress.map { try SocketAddress(ipAddress: $0, port: 0) }
         let port = try await self.port(of: call, host: host, source: source)
-        let client = try await RPCClient.connect(to: try SocketAddress(ipAddress: host, port: port), transport: call.transport,
-                                                 localAddress: source, group: group)
+        let client = try await connect(to: try SocketAddress(ipAddress: host, port: port), call: call, source: source)
         defer { Task { await client.close() } }
         return try await client.call(program: call.program, version: call.version, procedure: call.procedure,
                                      arguments: call.arguments, timeout: .seconds(5))
+    }
+
+    /// A client of the call's transport, bound to a reserved port when the call needs one (as
+    /// bindresvport(3) does: the first free one from a random start, going down).
+    func connect(to address: SocketAddress, call: PeerCall, source: SocketAddress?) async throws -> RPCClient {
+        guard call.reservedPort else {
+            return try await RPCClient.connect(to: address, transport: call.transport, localAddress: source, group: group)
+        }
+        let host = source?.ipAddress ?? (address.protocol == .inet6 ? "::" : "0.0.0.0")
+        let start = Int.random(in: 600...1023)
+        var lastError: Error = PeerCallError.noPort
+        for offset in 0..<64 {
+            let port = 600 + (start - 600 + 424 - offset) % 424
+            do {
+                return try await RPCClient.connect(to: address, transport: call.transport,
+                                                   localAddress: try SocketAddress(ipAddress: host, port: port), group: group)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
     }
 
     /// The client's port for the call's program, version and transport.

@@ -1,12 +1,13 @@
 import Mount
 import NFS3
 import NIOCore
+import NLM
 import ONCRPC
 import Portmap
 import XDR
 
 // A fuzz target for everything that parses bytes from the network: RPC record marking, the RPC
-// header and credentials, and the arguments of every NFSv3, MOUNT and portmap procedure (plus
+// header and credentials, and the arguments of every NFSv3, MOUNT, NLM, NSM and portmap procedure (plus
 // the NFSv3 replies our own client reads). Built for libFuzzer with
 //     swift build --product swiftnfs-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
 // Without FUZZING it is a replayer: `swiftnfs-fuzz FILE...` runs each file through the same
@@ -82,6 +83,18 @@ func decodeArguments(_ arguments: ByteBuffer) {
     attempt { try $0.readPortmapMapping() }
     attempt { try $0.readRPCBinding() }
     attempt { try $0.readAuthSysParameters() }
+    for version: UInt32 in [1, 4] {
+        for procedure: NLM.Procedure in [.test, .lock, .cancel, .unlock, .granted] {
+            attempt { try $0.readNLMLockArguments(procedure, version: version) }
+        }
+        attempt { try $0.readNLMTestResult(version: version) }
+    }
+    attempt { try $0.readNLMResult() }
+    attempt { try $0.readNLMShareArguments() }
+    attempt { try $0.readNLMNotify() }
+    attempt { try $0.readNSMMonitor() }
+    attempt { try $0.readNSMMonitorID() }
+    attempt { try $0.readNSMStatusChange() }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -21,7 +21,9 @@ went wrong (that line becomes the FAIL reason) and exits 1. Data is a determinis
   concurrent DIR [SERVERDIR]    several processes writing at once
   statvfs DIR                   statvfs is sane and follows a write
   evict PATH...                 fsync and drop the client's cached pages of PATH
-  lock PATH SECONDS             try fcntl locks; report the result and how long it took
+  trylock PATH fcntl|flock      one non-blocking exclusive lock: "granted" or the errno name
+  lockhold PATH CTL             hold an exclusive fcntl lock from CTL/locked until CTL/release
+  sqlite DB N                   insert N rows, one transaction each; print the row count
   holder DIR CTL                restart test: see harness.sh
   getdents DIR                  read DIR with one getdents64 call into a 64 MiB buffer
 
@@ -529,37 +531,51 @@ def cmd_getdents(d):
 
 # --- locking -----------------------------------------------------------------------------------
 
-def cmd_lock(path, seconds):
+def cmd_trylock(path, kind):
+    """One non-blocking lock of the whole file: KIND is fcntl (F_SETLK through lockf) or flock.
+    Prints "granted" or the errno name; never waits (an alarm ends a call that does)."""
     import fcntl
     import signal
-    seconds = int(seconds)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    results = []
-    for name, op in (("lockf(F_TLOCK)", lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)),
-                     ("lockf(F_LOCK)", lambda: fcntl.lockf(fd, fcntl.LOCK_EX)),
-                     ("flock(LOCK_EX|LOCK_NB)", lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB))):
-        signal.signal(signal.SIGALRM, lambda *a: None)
-        signal.alarm(seconds)
-        t0 = time.monotonic()
-        try:
-            op()
-            outcome = "granted"
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
-            except OSError:
-                pass
-        except OSError as e:
-            outcome = errno.errorcode.get(e.errno, str(e.errno))
-            if e.errno == errno.EINTR:
-                outcome = f"no answer within {seconds}s (EINTR)"
-        finally:
-            signal.alarm(0)
-        results.append((name, outcome, time.monotonic() - t0))
+    signal.signal(signal.SIGALRM, lambda *a: None)
+    signal.alarm(60)
+    try:
+        if kind == "flock":
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        print("granted")
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)))
+    finally:
+        signal.alarm(0)
+        os.close(fd)
+
+
+def cmd_lockhold(path, ctl):
+    """Takes an exclusive fcntl lock of the whole file (waiting for it), creates CTL/locked,
+    holds it until CTL/release exists, then releases it and exits."""
+    import fcntl
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    open(os.path.join(ctl, "locked"), "w").close()
+    while not os.path.exists(os.path.join(ctl, "release")):
+        time.sleep(0.2)
+    fcntl.lockf(fd, fcntl.LOCK_UN)
     os.close(fd)
-    for name, outcome, dt in results:
-        print(f"{name}: {outcome} after {dt:.1f}s")
-    bad = [r for r in results if r[1] != "ENOLCK"]
-    check(not bad, "; ".join(f"{n}: {o} after {t:.1f}s" for n, o, t in bad) + " (expected ENOLCK at once)")
+
+
+def cmd_sqlite(db, n):
+    """N rows inserted one transaction each into DB (SQLite locks the file with fcntl), then
+    counted: prints the count."""
+    import sqlite3
+    c = sqlite3.connect(db, timeout=60)
+    c.execute("create table if not exists t(x)")
+    for i in range(int(n)):
+        c.execute("insert into t values(?)", (i,))
+        c.commit()
+    print(c.execute("select count(*) from t").fetchone()[0])
+    c.close()
 
 
 # --- restart under a live mount ----------------------------------------------------------------
@@ -655,7 +671,7 @@ def run(cmd, args):
         "zeros": cmd_zeros, "size": cmd_size, "sparse": cmd_sparse, "excl": cmd_excl,
         "unlink-open": cmd_unlink_open, "mmap": cmd_mmap, "fsync": cmd_fsync,
         "manifest": cmd_manifest, "concurrent": cmd_concurrent, "statvfs": cmd_statvfs,
-        "evict": lambda *ps: [evict(p) for p in ps], "lock": cmd_lock, "holder": cmd_holder,
+        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "holder": cmd_holder,
         "getdents": cmd_getdents,
     }.get(cmd)
     if fn is None:

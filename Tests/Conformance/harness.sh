@@ -32,7 +32,7 @@ variant_opts() {
         defaults) echo "nolock" ;;   # the client negotiates the version, protocol and ports
         restart) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;
         durable) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;  # server with --durable-dir
-        locking) echo "vers=3 (no nolock; see run_locking)" ;;
+        locking) echo "none: mount SERVER:/path /mnt (see locking.sh)" ;;
         *) return 1 ;;
     esac
 }
@@ -127,6 +127,7 @@ do_umount() {
 
 cleanup() {
     for d in "$MNT-big" "$MNT" "$MNT-ro" "$MNT-squash"; do mountpoint -q "$d" && umount -f -l "$d" 2>/dev/null; done
+    [ -z "${SRV_NS:-}" ] || teardown_two_hosts
     stop_server
     if [ -n "${CONF_IN_GUEST:-}" ]; then umount -l "$EXP" 2>/dev/null; fi
     rm -rf "$W" 2>/dev/null
@@ -256,93 +257,9 @@ run_restart() {
     stop_server
 }
 
-# Without nolock: the client's lock requests go to the server's NLM, which does not exist yet.
-# A lock attempt must fail promptly with ENOLCK and never hang.
-#
-# In the guest, client and server share one machine, so the client's own lockd and statd must
-# not register in the server's portmapper (the client's NLM requests would then reach the
-# client kernel's own lockd, not the server). As on two real hosts: the client side gets its
-# own rpcbind and rpc.statd on 127.0.0.1 (IPv4 only: the guest's /etc/netconfig, an overlay
-# copy, hides udp6/tcp6 from them), and the server listens on ::1 with its embedded
-# portmapper on [::1]:111. The mount goes to [::1] with explicit ports.
-LOCK_ADDR=127.0.0.1
-setup_lock_client() {
-    [ -n "${CONF_IN_GUEST:-}" ] || return 0   # a real host: its own rpcbind and statd
-    ip addr add 2001:db8::1/128 dev dummy0 2>/dev/null  # AI_ADDRCONFIG wants a non-lo IPv6 address
-    sed -E 's/^(udp6|tcp6)( +[a-z_]+ +)v/\1\2-/' /etc/netconfig >"$W/netconfig" && cat "$W/netconfig" >/etc/netconfig
-    mkdir -p /run/rpcbind
-    rpcbind -w || { note "rpcbind did not start"; return 1; }
-    rpc.statd --no-notify || { note "rpc.statd did not start"; return 1; }
-    LOCK_ADDR=::1
-}
-
-run_locking() {
-    local v=locking opts t0 out
-    if ! setup_lock_client; then failc $v "client setup" "rpcbind or rpc.statd did not start"; return; fi
-    local saved_listen=$LISTEN; LISTEN=$LOCK_ADDR
-    start_server 111 || { failc $v server "did not start"; LISTEN=$saved_listen; return; }
-    local host=$LOCK_ADDR proto=tcp
-    if [ "$LOCK_ADDR" = ::1 ]; then
-        host="[::1]" proto=tcp6
-        # The portmapper over IPv6: what a client does with default options.
-        t0=$(now)
-        if out=$(do_mount "vers=3,proto=tcp6,mountproto=tcp6,nolock,retry=0" "$RW" "$MNT" "$host"); then
-            pass $v "mount over IPv6 through the portmapper (rpcbind GETADDR for tcp6)"
-            do_umount "$MNT" >/dev/null
-        else
-            failc $v "mount over IPv6 through the portmapper (rpcbind GETADDR for tcp6)" "$(echo "$out" | tail -n 1)"
-        fi
-        echo "TIME $v mount over IPv6 through the portmapper: $(elapsed "$t0")s" >&2
-    fi
-    opts="vers=3,proto=$proto,port=$NFSPORT,mountport=$NFSPORT,mountproto=$proto"
-    t0=$(now)
-    if out=$(do_mount "$opts" "$RW" "$MNT" "$host"); then
-        pass $v "mount -o $opts (no nolock)"
-    else
-        failc $v "mount -o $opts (no nolock)" "$(echo "$out" | tail -n 1) (after $(elapsed "$t0")s)"
-        stop_server; LISTEN=$saved_listen; return
-    fi
-    echo "TIME $v mount: $(elapsed "$t0")s" >&2
-    local f="$MNT/lockme.$$" limit=${CONF_LOCK_LIMIT:-20}
-    echo data >"$f"
-    # Each attempt runs in the background under a watchdog: a hung attempt is reported,
-    # then killed (the NLM client's waits are killable), and the run goes on.
-    lock_attempt() { # name command...
-        local name=$1; shift
-        t0=$(now)
-        "$@" >"$W/lock.out" 2>&1 &
-        local pid=$! i
-        for i in $(seq 1 $((limit * 10))); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-        if kill -0 $pid 2>/dev/null; then
-            local stack; stack=$(tr '\n' ' ' <"/proc/$pid/stack" 2>/dev/null | grep -o 'nlmclnt_[a-z_]*' | head -n 1)
-            kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-            failc $v "$name fails with ENOLCK promptly" "no answer after ${limit}s (hung${stack:+ in $stack}; killed)"
-        else
-            wait $pid; local rc=$?
-            out=$(tail -n 1 "$W/lock.out")
-            case "$out" in
-                *ENOLCK*|*"No locks available"*) pass $v "$name fails with ENOLCK promptly ($(elapsed "$t0")s)" ;;
-                *) failc $v "$name fails with ENOLCK promptly" "exit $rc after $(elapsed "$t0")s: $out" ;;
-            esac
-        fi
-    }
-    lock_attempt "fcntl F_SETLK (lockf F_TLOCK)" python3 -c '
-import errno, fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-try:
-    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    print("granted")
-except OSError as e:
-    print(errno.errorcode[e.errno])' "$f"
-    lock_attempt "flock(1) -n" flock -n "$f" true
-    echo "TIME $v lock attempts: $(elapsed "$t0")s" >&2
-    if [ "$(cat "$f" 2>&1)" = data ]; then pass $v "I/O on the mount after the lock attempts"
-    else failc $v "I/O on the mount after the lock attempts" "read '$(cat "$f" 2>&1)'"; fi
-    rm -f "$f"
-    if out=$(do_umount "$MNT"); then pass $v umount; else failc $v umount "$out"; fi
-    stop_server
-    LISTEN=$saved_listen
-}
+# The locking variant (run_locking): see locking.sh.
+# shellcheck source=locking.sh
+. "$HERE/locking.sh"
 
 BIG_DONE= FULL_DONE=
 # The whole suite runs on the first mount variant. Under emulation (about 2 to 10 ms per NFS

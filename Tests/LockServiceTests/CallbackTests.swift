@@ -127,6 +127,33 @@ import XDR
         }
     }
 
+    @Test("a local lock manager that monitors a host (SM_MON) is called back when the host restarts, from a reserved port")
+    func localMonitorCallback() async throws {
+        try await withTestServer(Self.options) { server, _, _ in
+            let stub = try await LockPeerStub.start()
+            try await stub.register(portmapPort: try #require(server.portmapPort))
+            let nsm = try await RPCClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
+                                                  transport: .udp, group: MultiThreadedEventLoopGroup.singleton)
+            var mon = ByteBuffer()
+            mon.writeNSMMonitor(NSMMonitor(host: "host-x", callback: NSMCallback(name: "me", program: NLM.program, version: 3,
+                                                                                 procedure: 16), cookie: Array(1...16)))
+            var reply = try await nsm.call(program: NSM.program, version: NSM.version, procedure: NSM.Procedure.monitor.rawValue,
+                                           arguments: mon)
+            #expect(try reply.readXDRUInt32() == 0)
+            var notify = ByteBuffer()
+            notify.writeNSMStatusChange(host: "host-x", state: 7)
+            _ = try await nsm.call(program: NSM.program, version: NSM.version, procedure: NSM.Procedure.notify.rawValue,
+                                   arguments: notify)
+            let call = try await stub.next(NLM.program, 16)
+            var args = call.arguments
+            #expect(try args.readNSMStatusChange() == ("host-x", 7))
+            #expect(Array(args.readableBytesView) == Array(1...16))
+            #expect((call.from?.port ?? 65535) < 1024, "from \(String(describing: call.from))")
+            await nsm.close()
+            await stub.close()
+        }
+    }
+
     @Test("after a restart the server notifies the clients that held locks; in the grace period only their reclaims are granted")
     func restartNotifiesAndReclaims() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-lock-\(UUID().uuidString)").path
