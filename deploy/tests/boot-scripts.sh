@@ -168,8 +168,10 @@ serve_and_mount() {
         && pass "unit sandbox emulated: $(sed -n 's/^unit_exec: applied: //p' "$S/server.log")"
     pid=$(cat "$S/pid" 2>/dev/null || echo 0)
     if grep -Eq '100003 +3 +tcp +2049' "$S/rpcinfo" && grep -Eq '100003 +3 +udp +2049' "$S/rpcinfo" \
-        && grep -Eq '100005 +3 +tcp +2049' "$S/rpcinfo" && grep -Eq '100000 +2 +udp +111' "$S/rpcinfo"; then
-        pass "rpcinfo -p: NFS v3 and MOUNT v3 on 2049, portmapper on 111, TCP and UDP"
+        && grep -Eq '100005 +3 +tcp +2049' "$S/rpcinfo" && grep -Eq '100000 +2 +udp +111' "$S/rpcinfo" \
+        && grep -Eq '100021 +4 +tcp +2049' "$S/rpcinfo" && grep -Eq '100021 +4 +udp +2049' "$S/rpcinfo" \
+        && grep -Eq '100024 +1 +tcp +2049' "$S/rpcinfo" && grep -Eq '100024 +1 +udp +2049' "$S/rpcinfo"; then
+        pass "rpcinfo -p: NFS v3, MOUNT v3, NLM v4 and NSM v1 on 2049, portmapper on 111, TCP and UDP"
     else
         fail "rpcinfo -p"; show "$S/rpcinfo"; show "$S/server.log"
         if rpcinfo -u 127.0.0.1 100000 2 >/dev/null 2>&1; then
@@ -228,16 +230,25 @@ serve_and_mount() {
     wait "$ue" 2>/dev/null
 }
 
-# client-init.sh on the same loopback: fstab, idempotence, and mount.nfs with those options.
+# client-init.sh on the same loopback: fstab, the callback ports, idempotence, and mount.nfs
+# with those options.
 client_side() {
-    local line="127.0.0.1:/srv/nfs /mnt/nfs nfs vers=3,proto=tcp,hard,timeo=600,retrans=2,nolock,_netdev,nofail 0 0"
+    local line="127.0.0.1:/srv/nfs /mnt/nfs nfs defaults,_netdev,nofail 0 0"
     local kernel=0
     if grep -qw nfs /proc/filesystems || { modprobe nfs 2>/dev/null && grep -qw nfs /proc/filesystems; }; then kernel=1; fi
     if SWIFTNFS_SERVER=127.0.0.1 SWIFTNFS_MOUNT_NOW=$kernel bash "$DEPLOY/client-init.sh" >"$S/client1.log" 2>&1 \
         && grep -qxF "$line" /etc/fstab && [ -d /mnt/nfs ]; then
-        pass "client-init.sh: fstab entry with vers=3,hard,... and the mount point"
+        pass "client-init.sh: the plain fstab entry (defaults,_netdev,nofail: no vers, no nolock) and the mount point"
     else
         fail "client-init.sh first run"; show "$S/client1.log"
+    fi
+    # The callback ports the client security group opens, as nfs-utils reads them.
+    if [ "$(nfsconf --get lockd port)/$(nfsconf --get lockd udp-port)/$(nfsconf --get statd port)" = 32768/32768/32765 ] \
+        && [ "$(nfsconf --get statd outgoing-port)/$(nfsconf --get sm-notify outgoing-port)" = 32766/32766 ] \
+        && grep -qx "options lockd nlm_tcpport=32768 nlm_udpport=32768" /etc/modprobe.d/swiftnfs-lockd.conf; then
+        pass "client-init.sh: lockd on 32768 and rpc.statd on 32765 (nfsconf reads /etc/nfs.conf.d/swiftnfs.conf; lockd's module options)"
+    else
+        fail "client-init.sh: the callback ports"; show /etc/nfs.conf.d/swiftnfs.conf; show "$S/client1.log"
     fi
     cp /etc/fstab "$S/fstab.client"
     if SWIFTNFS_SERVER=127.0.0.1 SWIFTNFS_MOUNT_NOW=$kernel bash "$DEPLOY/client-init.sh" >"$S/client2.log" 2>&1 \
@@ -246,12 +257,15 @@ client_side() {
     else
         fail "client-init.sh second run"; show "$S/client2.log"
     fi
-    # mount -f: mount.nfs does everything but the mount(2) call: it parses the fstab options
-    # and asks the portmapper for NFS v3 and MOUNT v3 over TCP.
-    if mount -f -v /mnt/nfs >"$S/fake-mount.log" 2>&1 \
+    # mount -f: mount.nfs does everything but the mount(2) call. With the fstab options it asks
+    # for NFSv4 first; the server answers version 3 only, which is how a real mount falls back to
+    # v3 at once (-o vers=3 then shows the rest: NFS and MOUNT v3 from the portmapper).
+    if mount -f -v /mnt/nfs >"$S/fake-mount.log" 2>&1 && grep -q "trying text-based options 'vers=4" "$S/fake-mount.log" \
+        && { rpcinfo -T tcp 127.0.0.1 100003 4 2>&1 || true; } | grep -q "low version = 3, high version = 3" \
+        && mount -f -v -o vers=3 /mnt/nfs >>"$S/fake-mount.log" 2>&1 \
         && grep -q "prog 100003, trying vers=3, prot=6" "$S/fake-mount.log" \
-        && grep -q "prog 100005, trying vers=3, prot=6" "$S/fake-mount.log"; then
-        pass "mount -f /mnt/nfs (mount.nfs, the fstab options): NFS v3 and MOUNT v3 found over TCP"
+        && grep -q "prog 100005, trying vers=3" "$S/fake-mount.log"; then
+        pass "mount -f /mnt/nfs (mount.nfs, the fstab options): NFSv4 asked first, answered with version 3 only; NFS and MOUNT v3 found"
     else
         fail "mount -f /mnt/nfs"; show "$S/fake-mount.log"
     fi
@@ -262,6 +276,18 @@ client_side() {
         else
             fail "kernel NFS mount"; show "$S/client1.log"
         fi
+        # A lock one process holds refuses another's: locks go to the server's lock manager.
+        local lock="setpriv --reuid 1000 --regid 1000 --clear-groups sh -c" holder i=0
+        $lock "exec 9>>/mnt/nfs/kernel.txt && flock 9 && touch /mnt/nfs/locked && sleep 5" &
+        holder=$!
+        until [ -e /srv/nfs/locked ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
+        if [ -e /srv/nfs/locked ] && ! $lock 'exec 9>>/mnt/nfs/kernel.txt && flock -n 9' && wait "$holder" \
+            && $lock 'exec 9>>/mnt/nfs/kernel.txt && flock -n 9'; then
+            pass "kernel NFS client: flock through the server's lock manager (a held lock refuses flock -n, then is free)"
+        else
+            fail "kernel NFS client: flock"; show "$S/server.log"
+        fi
+        wait "$holder" 2>/dev/null
         umount -f /mnt/nfs 2>/dev/null
     else
         skip "kernel NFS mount: this kernel has no NFS client (no nfs in /proc/filesystems, no module); the stock-kernel guest of Tests/Conformance/run covers kernel mounts"

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from conftest import read
+
 CLIENT_GROUP = {"Fn::GetAtt": ["ClientSecurityGroup", "GroupId"]}
 SERVER_GROUP = {"Fn::GetAtt": ["ServerSecurityGroup", "GroupId"]}
 ADMIN_GROUP = {"Fn::GetAtt": ["AdminSecurityGroup", "GroupId"]}
@@ -14,6 +16,8 @@ EXPECTED_TYPES = {
     "AdminSecurityGroup": "AWS::EC2::SecurityGroup",
     "ClientSecurityGroup": "AWS::EC2::SecurityGroup",
     "ServerSecurityGroup": "AWS::EC2::SecurityGroup",
+    **{f"ClientCallback{name}{proto}": "AWS::EC2::SecurityGroupIngress"
+       for name in ("Portmap", "Lockd", "Statd") for proto in ("Tcp", "Udp")},
     "ServerReadyHandle": "AWS::CloudFormation::WaitConditionHandle",
     "ServerReady": "AWS::CloudFormation::WaitCondition",
     "ServerInstance": "AWS::EC2::Instance",
@@ -28,13 +32,24 @@ def ingress(resources, name):
     return resources[name]["Properties"].get("SecurityGroupIngress", [])
 
 
+def standalone_ingress(resources):
+    return {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::EC2::SecurityGroupIngress"}
+
+
+def client_init_port(name):
+    return int(re.search(rf'^: "\$\{{SWIFTNFS_{name}_PORT:=([0-9]+)\}}"', read("client-init.sh"), re.M).group(1))
+
+
 def test_exactly_the_expected_resources(resources):
     assert {k: v["Type"] for k, v in resources.items()} == EXPECTED_TYPES
 
 
 def test_no_rule_outside_the_three_groups(resources):
     for name, r in resources.items():
-        assert r["Type"] not in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"), name
+        assert r["Type"] != "AWS::EC2::SecurityGroupEgress", name
+        # Rules of their own only for the client group (the two groups name each other).
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress":
+            assert name.startswith("ClientCallback") and r["Properties"]["GroupId"] == CLIENT_GROUP, name
     for name in ("AdminSecurityGroup", "ClientSecurityGroup", "ServerSecurityGroup"):
         props = resources[name]["Properties"]
         # Egress stays the default (all outbound: packages, the release archive, CloudFormation).
@@ -61,8 +76,34 @@ def test_admin_group_admits_ssh_from_the_admin_cidr_only(resources):
     }]
 
 
-def test_client_group_admits_nothing(resources):
+def test_client_group_admits_the_servers_lock_callbacks_from_the_server_group_only(resources):
+    """GRANTED to the clients' lockd and SM_NOTIFY to their rpc.statd, both found through their
+    portmapper: the ports client-init.sh pins, TCP and UDP, and nothing from anywhere else."""
     assert ingress(resources, "ClientSecurityGroup") == []
+    rules = standalone_ingress(resources)
+    seen = set()
+    for name, rule in rules.items():
+        assert set(rule) == {"GroupId", "Description", "IpProtocol", "FromPort", "ToPort", "SourceSecurityGroupId"}, name
+        assert rule["GroupId"] == CLIENT_GROUP, name
+        assert rule["SourceSecurityGroupId"] == SERVER_GROUP, name
+        assert rule["FromPort"] == rule["ToPort"], name
+        seen.add((rule["IpProtocol"], rule["FromPort"]))
+    ports = {111, client_init_port("LOCKD"), client_init_port("STATD")}
+    assert ports == {111, 32768, 32765}
+    assert len(rules) == 6
+    assert seen == {(proto, port) for proto in ("tcp", "udp") for port in ports}
+
+
+def test_every_rule_admits_a_group_of_the_stack_or_the_admin_cidr(resources):
+    """No rule is open to 0.0.0.0/0 or any other address range but AdminCidr (whose pattern
+    refuses /0, below)."""
+    rules = [rule for name in ("AdminSecurityGroup", "ClientSecurityGroup", "ServerSecurityGroup")
+             for rule in ingress(resources, name)] + list(standalone_ingress(resources).values())
+    assert len(rules) == 1 + 4 + 6
+    for rule in rules:
+        sources = {k: v for k, v in rule.items() if k.startswith(("Cidr", "Source"))}
+        assert sources in ({"SourceSecurityGroupId": CLIENT_GROUP}, {"SourceSecurityGroupId": SERVER_GROUP},
+                           {"CidrIp": {"Ref": "AdminCidr"}}), rule
 
 
 def test_admin_cidr_has_no_default_and_refuses_the_world(template):
