@@ -70,21 +70,33 @@ package struct FileLock: Hashable, Sendable, CustomStringConvertible {
 /// Files are named by a key that stays the same across renames and hard links (the server's
 /// persistent file id).
 package final class LockTable<Key: Hashable & Sendable>: Sendable {
-    private let files = NIOLockedValueBox<[Key: [FileLock]]>([:])
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var files: [Key: [FileLock]] = [:]
+        /// Locks over all files.
+        var count = 0
+
+        /// Replaces a file's locks, keeping `count` right.
+        mutating func set(_ key: Key, _ locks: [FileLock]) {
+            count += locks.count - (files[key]?.count ?? 0)
+            files[key] = locks.isEmpty ? nil : locks
+        }
+    }
 
     package init() {}
 
     /// The lock of another owner that a lock of this kind over `range` would conflict with,
     /// if any (NLM TEST, fcntl F_GETLK).
     package func conflict(_ key: Key, owner: LockOwner, exclusive: Bool, range: LockRange) -> FileLock? {
-        files.withLockedValue { Self.conflict(in: $0[key] ?? [], owner: owner, exclusive: exclusive, range: range) }
+        state.withLockedValue { Self.conflict(in: $0.files[key] ?? [], owner: owner, exclusive: exclusive, range: range) }
     }
 
     /// Takes the lock, or returns the lock that is in the way (and changes nothing).
     package func lock(_ key: Key, owner: LockOwner, exclusive: Bool, range: LockRange) -> FileLock? {
         guard !range.isEmpty else { return nil }
-        return files.withLockedValue { files in
-            var locks = files[key] ?? []
+        return state.withLockedValue { s in
+            var locks = s.files[key] ?? []
             if let holder = Self.conflict(in: locks, owner: owner, exclusive: exclusive, range: range) { return holder }
             Self.remove(owner, range, from: &locks)
             var merged = range
@@ -94,17 +106,17 @@ package final class LockTable<Key: Hashable & Sendable>: Sendable {
                 return true
             }
             locks.append(FileLock(owner: owner, exclusive: exclusive, range: merged))
-            files[key] = locks
+            s.set(key, locks)
             return nil
         }
     }
 
     /// Releases what `owner` holds within `range` (the rest of its locks stay, split if need be).
     package func unlock(_ key: Key, owner: LockOwner, range: LockRange) {
-        files.withLockedValue { files in
-            guard var locks = files[key] else { return }
+        state.withLockedValue { s in
+            guard var locks = s.files[key] else { return }
             Self.remove(owner, range, from: &locks)
-            files[key] = locks.isEmpty ? nil : locks
+            s.set(key, locks)
         }
     }
 
@@ -112,26 +124,26 @@ package final class LockTable<Key: Hashable & Sendable>: Sendable {
     /// returns the files that had such locks.
     @discardableResult
     package func releaseAll(matching: (LockOwner) -> Bool) -> Set<Key> {
-        files.withLockedValue { files in
+        state.withLockedValue { s in
             var released: Set<Key> = []
-            for (key, locks) in files {
+            for (key, locks) in s.files {
                 let kept = locks.filter { !matching($0.owner) }
                 guard kept.count != locks.count else { continue }
                 released.insert(key)
-                files[key] = kept.isEmpty ? nil : kept
+                s.set(key, kept)
             }
             return released
         }
     }
 
     /// The locks held on a file, in no particular order.
-    package func locks(_ key: Key) -> [FileLock] { files.withLockedValue { $0[key] ?? [] } }
+    package func locks(_ key: Key) -> [FileLock] { state.withLockedValue { $0.files[key] ?? [] } }
 
     /// Every lock held, of every file.
-    package var allLocks: [FileLock] { files.withLockedValue { Array($0.values.joined()) } }
+    package var allLocks: [FileLock] { state.withLockedValue { Array($0.files.values.joined()) } }
 
     /// How many locks are held over all files.
-    package var count: Int { files.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }
+    package var count: Int { state.withLockedValue { $0.count } }
 
     private static func conflict(in locks: [FileLock], owner: LockOwner, exclusive: Bool, range: LockRange) -> FileLock? {
         locks.first { $0.owner != owner && ($0.exclusive || exclusive) && $0.range.overlaps(range) }

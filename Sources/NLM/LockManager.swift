@@ -71,14 +71,16 @@ package enum LockOutcome: Hashable, Sendable {
     case denied(FileLock)
     /// Queued: GRANTED follows when the lock is free.
     case blocked
-    /// The queue of this client (or of the server) is full.
-    case tooManyWaiters
+    /// The queue of this client (or of the server) is full, or the server holds `maxLocks`.
+    case full
 }
 
 /// The server's locks (NLM LOCK, TEST, CANCEL, UNLOCK, FREE_ALL, SHARE), with the queue of
 /// blocked requests: when a lock goes, the waiters it was in the way of are granted in the
 /// order they came, each announced once through `grants`. Bounded: at most
-/// `maxWaitersPerClient` blocked requests per client address and `maxWaiters` in all.
+/// `maxWaitersPerClient` blocked requests per client address and `maxWaiters` in all, and
+/// about `maxLocks` locks (a new lock is refused once they are held; one that changes a held
+/// lock may split it into two more).
 package final class LockManager: Sendable {
     package let table = LockTable<LockFile>()
     private let state = NIOLockedValueBox(State())
@@ -87,6 +89,7 @@ package final class LockManager: Sendable {
     private let grantContinuation: AsyncStream<Grant>.Continuation
     let maxWaitersPerClient: Int
     let maxWaiters: Int
+    let maxLocks: Int
 
     private struct Waiter {
         var request: LockRequest
@@ -108,9 +111,10 @@ package final class LockManager: Sendable {
         var shares: [LockFile: [Share]] = [:]
     }
 
-    package init(maxWaitersPerClient: Int = 1024, maxWaiters: Int = 16384) {
+    package init(maxWaitersPerClient: Int = 1024, maxWaiters: Int = 16384, maxLocks: Int = 1 << 20) {
         self.maxWaitersPerClient = maxWaitersPerClient
         self.maxWaiters = maxWaiters
+        self.maxLocks = maxLocks
         (grants, grantContinuation) = AsyncStream.makeStream(of: Grant.self)
     }
 
@@ -123,12 +127,13 @@ package final class LockManager: Sendable {
     /// the request instead. A request already queued stays queued once.
     package func lock(_ request: LockRequest, blockingWith notice: GrantNotice? = nil) -> LockOutcome {
         let (outcome, granted) = state.withLockedValue { s -> (LockOutcome, [Grant]) in
+            guard table.count < maxLocks else { return (.full, []) }
             if let holder = table.lock(request.file, owner: request.owner, exclusive: request.exclusive, range: request.range) {
                 guard let notice else { return (.denied(holder), []) }
                 if s.waiters[request.file]?.contains(where: { $0.request == request }) == true { return (.blocked, []) }
                 let client = notice.client.ipAddress ?? ""
                 guard s.waiterCount < maxWaiters, s.waitersByClient[client, default: 0] < maxWaitersPerClient else {
-                    return (.tooManyWaiters, [])
+                    return (.full, [])
                 }
                 s.waiters[request.file, default: []].append(Waiter(request: request, notice: notice))
                 s.waitersByClient[client, default: 0] += 1

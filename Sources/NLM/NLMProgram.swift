@@ -34,9 +34,11 @@ package struct NLMProgram: RPCProgram {
 
     package var program: UInt32 { NLM.program }
     package var versions: ClosedRange<UInt32> { 1...4 }
+    /// There is no version 2.
+    package func supports(version: UInt32) -> Bool { version != 2 && versions.contains(version) }
 
     package func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits? {
-        guard version != 2, let p = NLM.Procedure(rawValue: procedure) else { return nil }
+        guard let p = NLM.Procedure(rawValue: procedure) else { return nil }
         switch p {
         case .null, .granted, .grantedMessage, .testResult, .lockResult, .cancelResult, .unlockResult, .grantedResult:
             return .inline
@@ -163,8 +165,8 @@ package struct NLMProgram: RPCProgram {
             case .granted: return .granted
             case .denied: return .denied
             case .blocked: return .blocked
-            case .tooManyWaiters:
-                logger.warning("too many blocked lock requests from one client; refused",
+            case .full:
+                logger.warning("too many locks, or blocked lock requests of one client; refused",
                                metadata: ["nlm.client": "\(a.lock.callerName) (\(client.ipAddress ?? "-"))"])
                 return .deniedNoLocks
             }

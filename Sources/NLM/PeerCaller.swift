@@ -159,7 +159,9 @@ package final class PeerCaller: Sendable {
 
     /// The client's port for the call's program, version and transport.
     func port(of call: PeerCall, host: String, source: SocketAddress?) async throws -> Int {
-        if call.peer.isLoopback {
+        // On this host: a loopback address, or the server's own address (the server host
+        // mounting its own export by its network address).
+        if call.peer.isLoopback || (call.source?.ipAddress).map({ $0 == host }) == true {
             guard let port = localPort(call.program, call.version, call.transport, host.contains(":") && !host.hasPrefix("::ffff:")) else {
                 throw PeerCallError.noPort
             }

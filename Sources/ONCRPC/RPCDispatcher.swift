@@ -79,7 +79,7 @@ public struct RPCDispatcher: Sendable {
         guard let program = programs[call.program] else {
             return .reply(Self.errorReply(xid: call.xid, .progUnavail, allocator: allocator))
         }
-        guard program.versions.contains(call.version) else {
+        guard program.supports(version: call.version) else {
             let mismatch = RPCReplyStatus.progMismatch(low: program.versions.lowerBound, high: program.versions.upperBound)
             return .reply(Self.errorReply(xid: call.xid, mismatch, allocator: allocator))
         }

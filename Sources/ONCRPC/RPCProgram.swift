@@ -59,7 +59,10 @@ public enum RPCProcedureOutcome: Sendable {
 /// One RPC program (all of its supported versions).
 public protocol RPCProgram: Sendable {
     var program: UInt32 { get }
+    /// The lowest and highest versions (what PROG_MISMATCH tells).
     var versions: ClosedRange<UInt32> { get }
+    /// Whether a version in between exists (NLM has 1, 3 and 4); by default all do.
+    func supports(version: UInt32) -> Bool
     /// The traits of a procedure, or nil when the version has no such procedure (PROC_UNAVAIL).
     func traits(procedure: UInt32, version: UInt32) -> RPCProcedureTraits?
     /// Decodes the arguments, runs the procedure, and appends its results to `results`.
@@ -72,6 +75,8 @@ public protocol RPCProgram: Sendable {
 }
 
 extension RPCProgram {
+    public func supports(version: UInt32) -> Bool { versions.contains(version) }
+
     /// By default every blocking procedure runs on the pool.
     public func handleWithoutBlocking(_ call: RPCCall, context: RPCCallContext,
                                       results: inout ByteBuffer) throws -> RPCProcedureOutcome? {

@@ -24,6 +24,7 @@ went wrong (that line becomes the FAIL reason) and exits 1. Data is a determinis
   trylock PATH fcntl|flock      one non-blocking exclusive lock: "granted" or the errno name
   lockhold PATH CTL             hold an exclusive fcntl lock from CTL/locked until CTL/release
   sqlite DB N                   insert N rows, one transaction each; print the row count
+  mount2 SOURCE DIR TYPE DATA   mount(2) as Docker's local volume driver calls it: "ok" or errno
   holder DIR CTL                restart test: see harness.sh
   getdents DIR                  read DIR with one getdents64 call into a 64 MiB buffer
 
@@ -565,6 +566,17 @@ def cmd_lockhold(path, ctl):
     os.close(fd)
 
 
+def cmd_mount2(source, target, fstype, data):
+    """mount(2) itself, as Docker's local volume driver calls it (no mount.nfs): prints "ok" or
+    the errno name."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, data.encode()) == 0:
+        print("ok")
+    else:
+        print(errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno())))
+
+
 def cmd_sqlite(db, n):
     """N rows inserted one transaction each into DB (SQLite locks the file with fcntl), then
     counted: prints the count."""
@@ -671,7 +683,7 @@ def run(cmd, args):
         "zeros": cmd_zeros, "size": cmd_size, "sparse": cmd_sparse, "excl": cmd_excl,
         "unlink-open": cmd_unlink_open, "mmap": cmd_mmap, "fsync": cmd_fsync,
         "manifest": cmd_manifest, "concurrent": cmd_concurrent, "statvfs": cmd_statvfs,
-        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "holder": cmd_holder,
+        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "mount2": cmd_mount2, "holder": cmd_holder,
         "getdents": cmd_getdents,
     }.get(cmd)
     if fn is None:

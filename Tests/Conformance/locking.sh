@@ -32,6 +32,7 @@ setup_two_hosts() {
 
 teardown_two_hosts() {
     mountpoint -q "$MNT" && umount -f -l "$MNT" 2>/dev/null
+    mountpoint -q "$MNT-docker" && umount -f -l "$MNT-docker" 2>/dev/null
     [ -n "$SRV_NS" ] && on_server umount -f -l "$MNT-self" 2>/dev/null
     stop_server
     [ -n "$SRV_NS" ] && kill "$SRV_NS" 2>/dev/null
@@ -132,10 +133,24 @@ run_locking() {
     if [ "$out" = 80 ]; then pass $v "SQLite with two writers at once on the mount"
     else failc $v "SQLite with two writers at once on the mount" "$out; $(tail -n 1 "$W/sq1"); $(tail -n 1 "$W/sq2")"; fi
 
+    # A Docker volume of the local driver with type=nfs: mount(2) itself, with addr=.
+    mkdir -p "$MNT-docker"
+    out=$(timeout 120 python3 "$HERE/fsops.py" mount2 ":$RW" "$MNT-docker" nfs "addr=$SRV_ADDR,rw" 2>&1)
+    if [ "$out" = ok ]; then
+        pass $v "mount(2) as Docker's local driver does (device :/export, o=addr=SERVER,rw)"
+        out=$(timeout 60 python3 "$HERE/fsops.py" trylock "$MNT-docker/lock.$$" fcntl 2>&1)
+        if [ "$out" = granted ]; then pass $v "fcntl F_SETLK on the Docker-style mount"
+        else failc $v "fcntl F_SETLK on the Docker-style mount" "$out"; fi
+        umount "$MNT-docker" 2>/dev/null || umount -l "$MNT-docker"
+    else
+        failc $v "mount(2) as Docker's local driver does (device :/export, o=addr=SERVER,rw)" "$out"
+    fi
+
     # The server's own host mounts the export with no options, and sees the client's locks.
     mkdir -p "$MNT-self"
     t0=$(now)
-    if out=$(on_server timeout 120 mount "127.0.0.1:$RW" "$MNT-self" 2>&1); then
+    # By its network address (not 127.0.0.1): the server must still know the client as itself.
+    if out=$(on_server timeout 120 mount "$SRV_ADDR:$RW" "$MNT-self" 2>&1); then
         pass $v "the server host mounts its own export with no options ($(elapsed "$t0")s)"
         out=$(on_server timeout 60 python3 "$HERE/fsops.py" trylock "$MNT-self/self.$$" fcntl 2>&1)
         if [ "$out" = granted ]; then pass $v "fcntl F_SETLK on the server host's own mount"
@@ -156,11 +171,19 @@ run_locking() {
         out=$(on_server timeout 120 python3 "$HERE/fsops.py" trylock "$MNT-self/lock.$$" fcntl 2>&1)
         if refused "$out"; then pass $v "a lock held across a server SIGKILL and restart is reclaimed and still conflicts ($(elapsed "$t0")s)"
         else failc $v "a lock held across a server SIGKILL and restart is reclaimed and still conflicts" "$out after $(elapsed "$t0")s"; fi
+        # A waiter on the server host, granted (GRANTED to the host's own kernel lockd, which
+        # registered through the server's /run/rpcbind.sock) when the client releases.
+        ( on_server timeout 120 flock "$MNT-self/lock.$$" true; echo "$? $(now)" >"$W/self-waiter" ) &
+        local swpid=$!
+        sleep 3
+        local freed; freed=$(now)
         touch "$W/ctl2/release"
-        wait "$HOLDER"
-        out=$(on_server timeout 60 python3 "$HERE/fsops.py" trylock "$MNT-self/lock.$$" fcntl 2>&1)
-        if [ "$out" = granted ]; then pass $v "released on the client, the lock is free for the other host"
-        else failc $v "released on the client, the lock is free for the other host" "$out"; fi
+        wait "$HOLDER"; wait $swpid
+        read -r rc t0 <"$W/self-waiter"
+        after=$(awk -v a="$freed" -v b="$t0" 'BEGIN { printf "%.1f", b - a }')
+        if [ "$rc" = 0 ] && awk -v d="$after" 'BEGIN { exit !(d < 25) }'; then
+            pass $v "a waiter on the server host is granted ${after}s after the client releases"
+        else failc $v "a waiter on the server host is granted when the client releases" "exit $rc, ${after}s after the release"; fi
     else
         failc $v "a process holds an fcntl lock" "$(cat "$W/ctl2.out")"
     fi

@@ -117,6 +117,17 @@ import Testing
         #expect(m.share(file, owner: c, denyMode: 3, access: 3))
     }
 
+    @Test("locks are bounded: past maxLocks a new one is refused, and a release makes room")
+    func lockLimit() {
+        let m = LockManager(maxLocks: 2)
+        #expect(m.lock(request(a, 0, 10)) == .granted)
+        #expect(m.lock(request(b, 20, 30)) == .granted)
+        #expect(m.lock(request(c, 40, 50)) == .full)
+        m.unlock(request(b, 20, 30))
+        #expect(m.lock(request(c, 40, 50)) == .granted)
+        #expect(m.table.count == 2)
+    }
+
     @Test("blocked requests are bounded per client and in all")
     func bounded() throws {
         let m = LockManager(maxWaitersPerClient: 2, maxWaiters: 3)
@@ -126,10 +137,10 @@ import Testing
                                 exclusive: true, range: LockRange(start: 0, end: 10))
             #expect(m.lock(r, blockingWith: try notice(b)) == .blocked)
         }
-        #expect(m.lock(request(b, 50, 60), blockingWith: try notice(b)) == .tooManyWaiters)
+        #expect(m.lock(request(b, 50, 60), blockingWith: try notice(b)) == .full)
         #expect(m.lock(request(c), blockingWith: try notice(c)) == .blocked)
         let d = LockOwner(host: "d", address: "10.0.0.4", handle: [4], process: 4)
-        #expect(m.lock(request(d), blockingWith: try notice(d)) == .tooManyWaiters)
+        #expect(m.lock(request(d), blockingWith: try notice(d)) == .full)
         // Without a notice (a non-blocking request) it is a plain denial.
         #expect(m.lock(request(d)) == .denied(FileLock(owner: a, exclusive: true, range: LockRange(start: 0, end: 100))))
     }
