@@ -62,9 +62,7 @@ import XDR
     @Test("ranges that would pass the largest offset reach the end of the file and still conflict")
     func overflowingRanges() async throws {
         try await withTestServer { server, client, root in
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file, .max - 5, 100), exclusive: true) == .granted)
             #expect(try await b.nlm.test(b.lock(file, .max - 1, 1), exclusive: false).0 == .denied)
             #expect(try await b.nlm.lock(b.lock(file, 0, .max - 5), exclusive: true) == .granted)
@@ -76,9 +74,7 @@ import XDR
     func unreachableWaiter() async throws {
         try await withTestServer { server, client, root in
             // No lock manager of the client is registered anywhere: the callback finds none.
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file), exclusive: true) == .granted)
             #expect(try await b.nlm.lock(b.lock(file), exclusive: true, block: true) == .blocked)
             #expect(try await a.nlm.unlock(a.lock(file)) == .granted)

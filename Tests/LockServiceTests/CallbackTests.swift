@@ -52,9 +52,7 @@ import XDR
             let stub = try await LockPeerStub.start()
             try await stub.register(portmapPort: try #require(server.portmapPort))
             stub.grantedAnswer.withLockedValue { $0 = .denied }
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file), exclusive: true) == .granted)
             #expect(try await b.nlm.lock(b.lock(file), exclusive: true, block: true) == .blocked)
             #expect(try await a.nlm.unlock(a.lock(file)) == .granted)
@@ -72,9 +70,7 @@ import XDR
     @Test("CANCEL withdraws a blocked request: the lock is never granted to it")
     func cancelledWaiter() async throws {
         try await withTestServer(Self.options) { server, client, root in
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             let c = try await LockingHost.connect("host-c", to: server)
             #expect(try await a.nlm.lock(a.lock(file), exclusive: true) == .granted)
             #expect(try await b.nlm.lock(b.lock(file), exclusive: true, block: true) == .blocked)
@@ -90,9 +86,7 @@ import XDR
         try await withTestServer(Self.options) { server, client, root in
             let stub = try await LockPeerStub.start()
             try await stub.register(portmapPort: try #require(server.portmapPort))
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             try await a.nlm.message(.lockMessage, NLMLockArguments(cookie: [0xAA], exclusive: true, lock: a.lock(file)))
             var res = try await stub.next(NLM.program, NLM.Procedure.lockResult.rawValue).arguments
             #expect(try res.readNLMResult() == ([0xAA], .granted))
@@ -106,9 +100,7 @@ import XDR
     @Test("SM_NOTIFY from a client that restarted releases its locks")
     func rebootedClientLosesItsLocks() async throws {
         try await withTestServer { server, client, root in
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file), exclusive: true) == .granted)
             let nsm = try await RPCClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort),
                                                   transport: .udp, group: MultiThreadedEventLoopGroup.singleton)

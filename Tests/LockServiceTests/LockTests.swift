@@ -31,9 +31,7 @@ import Testing
     @Test("shared locks coexist; a length of 0 reaches the end of the file; unlocking the middle splits a lock")
     func rangesAndKinds() async throws {
         try await withTestServer { server, client, root in
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file, 0, 0), exclusive: false) == .granted)
             #expect(try await b.nlm.lock(b.lock(file, 1 << 40, 1), exclusive: false) == .granted)
             #expect(try await b.nlm.test(b.lock(file, 1 << 50, 1), exclusive: true).0 == .denied)
@@ -82,9 +80,7 @@ import Testing
     @Test("FREE_ALL drops every lock of the host that names itself")
     func freeAll() async throws {
         try await withTestServer { server, client, root in
-            let file = try await makeFile(client, root)
-            let a = try await LockingHost.connect("host-a", to: server)
-            let b = try await LockingHost.connect("host-b", to: server)
+            let (file, a, b) = try await fileAndTwoHosts(server, client, root)
             #expect(try await a.nlm.lock(a.lock(file, 0, 10), exclusive: true) == .granted)
             #expect(try await a.nlm.lock(a.lock(file, 20, 10, svid: 3), exclusive: true) == .granted)
             try await b.nlm.freeAll(name: "host-b", state: 3)  // someone else's: nothing changes

@@ -31,3 +31,10 @@ func makeFile(_ client: NFS3Client, _ root: NFS3FileHandle, _ name: String = "lo
 }
 
 enum LockTestError: Error { case noHandle }
+
+/// A fresh file and two client hosts, "host-a" and "host-b", with lock clients of the server.
+func fileAndTwoHosts(_ server: TestServer, _ client: NFS3Client, _ root: NFS3FileHandle,
+                     version: UInt32 = 4) async throws -> (NFS3FileHandle, LockingHost, LockingHost) {
+    (try await makeFile(client, root), try await LockingHost.connect("host-a", to: server, version: version),
+     try await LockingHost.connect("host-b", to: server, version: version))
+}
