@@ -24,6 +24,7 @@ went wrong (that line becomes the FAIL reason) and exits 1. Data is a determinis
   trylock PATH fcntl|flock      one non-blocking exclusive lock: "granted" or the errno name
   lockhold PATH CTL             hold an exclusive fcntl lock from CTL/locked until CTL/release
   sqlite DB N                   insert N rows, one transaction each; print the row count
+  rangelocks PATH               Connectathon-style byte-range lock cases between two processes
   mount2 SOURCE DIR TYPE DATA   mount(2) as Docker's local volume driver calls it: "ok" or errno
   holder DIR CTL                restart test: see harness.sh
   getdents DIR                  read DIR with one getdents64 call into a 64 MiB buffer
@@ -566,6 +567,72 @@ def cmd_lockhold(path, ctl):
     os.close(fd)
 
 
+def cmd_rangelocks(path):
+    """Connectathon-style byte-range locks between two processes (a parent holds, a forked child
+    tests and takes): F_GETLK reports the lock in the way with its kind and range, F_SETLK is
+    refused where ranges overlap and granted where they do not, unlocking the middle of a lock
+    splits it, a downgrade lets readers in, ranges past 4 GiB and to the end of the file.
+    Prints one line per case; exits non-zero on the first that fails."""
+    import fcntl
+    import struct
+    fmt = "hhqqi"  # struct flock on x86_64: l_type, l_whence, l_start, l_len, l_pid (+ padding)
+
+    def setlk(fd, kind, start, length, wait=False):
+        fcntl.fcntl(fd, fcntl.F_SETLKW if wait else fcntl.F_SETLK, struct.pack(fmt, kind, 0, start, length, 0) + b"\0" * 4)
+
+    def getlk(fd, kind, start, length):
+        out = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(fmt, kind, 0, start, length, 0) + b"\0" * 4)
+        t, _, s, n, _ = struct.unpack(fmt, out[:struct.calcsize(fmt)])
+        return None if t == fcntl.F_UNLCK else ("W" if t == fcntl.F_WRLCK else "R", s, n)
+
+    def refused(fd, kind, start, length):
+        try:
+            setlk(fd, kind, start, length)
+        except OSError as e:
+            return e.errno in (errno.EAGAIN, errno.EACCES)
+        setlk(fd, fcntl.F_UNLCK, start, length)
+        return False
+
+    W, R, U = fcntl.F_WRLCK, fcntl.F_RDLCK, fcntl.F_UNLCK
+    G = 1 << 32
+    # Each step: what the parent does first, then what the child checks.
+    steps = [
+        ("write lock of the whole file", lambda fd: setlk(fd, W, 0, 0),
+         lambda fd: check(getlk(fd, W, 10, 1) == ("W", 0, 0) and refused(fd, R, 0, 1), f"got {getlk(fd, W, 10, 1)}")),
+        ("unlock [100, 200): a hole in the middle", lambda fd: setlk(fd, U, 100, 100),
+         lambda fd: check(getlk(fd, W, 100, 100) is None and getlk(fd, W, 99, 2) == ("W", 0, 100)
+                          and getlk(fd, W, 199, 2) == ("W", 200, 0) and not refused(fd, W, 120, 10),
+                          f"got {getlk(fd, W, 99, 2)} {getlk(fd, W, 199, 2)}")),
+        ("downgrade [0, 100) to a read lock", lambda fd: setlk(fd, R, 0, 100),
+         lambda fd: check(not refused(fd, R, 50, 10) and refused(fd, W, 50, 10) and getlk(fd, W, 0, 1) == ("R", 0, 100),
+                          f"got {getlk(fd, W, 0, 1)}")),
+        ("beyond 4 GiB", lambda fd: (setlk(fd, U, 0, 0), setlk(fd, W, 5 * G, 0)),
+         lambda fd: check(getlk(fd, W, 4 * G, G) is None and getlk(fd, R, 7 * G, 1) == ("W", 5 * G, 0)
+                          and not refused(fd, W, 4 * G, G) and refused(fd, R, 6 * G, 1), f"got {getlk(fd, R, 7 * G, 1)}")),
+        ("unlock everything", lambda fd: setlk(fd, U, 0, 0),
+         lambda fd: check(getlk(fd, W, 0, 0) is None and not refused(fd, W, 0, 0), f"got {getlk(fd, W, 0, 0)}")),
+    ]
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    for name, parent, child in steps:
+        parent(fd)
+        pid = os.fork()
+        if pid == 0:
+            cfd = os.open(path, os.O_RDWR)
+            try:
+                child(cfd)
+                os._exit(0)
+            except Fail as e:
+                print(f"{name}: {e}", flush=True)
+                os._exit(1)
+            except OSError as e:
+                print(f"{name}: {errno.errorcode.get(e.errno, e.errno)}", flush=True)
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        check(status == 0, f"case failed: {name}")
+        print(f"ok {name}", flush=True)
+    os.close(fd)
+
+
 def cmd_mount2(source, target, fstype, data):
     """mount(2) itself, as Docker's local volume driver calls it (no mount.nfs): prints "ok" or
     the errno name."""
@@ -683,7 +750,7 @@ def run(cmd, args):
         "zeros": cmd_zeros, "size": cmd_size, "sparse": cmd_sparse, "excl": cmd_excl,
         "unlink-open": cmd_unlink_open, "mmap": cmd_mmap, "fsync": cmd_fsync,
         "manifest": cmd_manifest, "concurrent": cmd_concurrent, "statvfs": cmd_statvfs,
-        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "mount2": cmd_mount2, "holder": cmd_holder,
+        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "mount2": cmd_mount2, "rangelocks": cmd_rangelocks, "holder": cmd_holder,
         "getdents": cmd_getdents,
     }.get(cmd)
     if fn is None:

@@ -124,6 +124,12 @@ run_locking() {
         failc $v "a process holds an fcntl lock" "$(cat "$W/ctl1.out")"
     fi
 
+    # Connectathon-style byte-range cases (F_GETLK, F_SETLK; split, downgrade, past 4 GiB).
+    if out=$(timeout 300 python3 "$HERE/fsops.py" rangelocks "$MNT/ranges.$$" 2>&1); then
+        pass $v "byte-range locks between two processes ($(echo "$out" | grep -c '^ok ') cases)"
+    else failc $v "byte-range locks between two processes" "$(echo "$out" | tail -n 2 | tr '\n' ' ')"; fi
+    rm -f "$MNT/ranges.$$"
+
     # SQLite (fcntl locks on the database file), two writers at once.
     python3 "$HERE/fsops.py" sqlite "$MNT/db.$$" 40 >"$W/sq1" 2>&1 &
     local s1=$!
