@@ -61,11 +61,12 @@ package final class ClientMonitor: Sendable {
     package var clients: [MonitoredClient] { saved.withLockedValue { $0.clients } }
 
     /// Records a client before its first lock is granted. Clients that hold nothing any more
-    /// (not in `keeping`, by address) are dropped in the same write; nil keeps everyone.
-    package func watch(_ client: MonitoredClient, keeping: Set<String>? = nil) throws {
+    /// (not among the addresses `keeping` gives, asked only when the client is new) are dropped
+    /// in the same write; nil keeps everyone.
+    package func watch(_ client: MonitoredClient, keeping: () -> Set<String>? = { nil }) throws {
         try update { s in
             guard !s.clients.contains(client) else { return false }
-            if let keeping { s.clients.removeAll { !keeping.contains($0.address) } }
+            if let keeping = keeping() { s.clients.removeAll { !keeping.contains($0.address) } }
             s.clients.append(client)
             return true
         }

@@ -150,7 +150,7 @@ package struct NLMProgram: RPCProgram {
                 let watched = MonitoredClient(name: a.lock.callerName, address: client.ipAddress ?? "",
                                               serverAddress: context.localAddress?.ipAddress ?? "")
                 do {
-                    try monitor.watch(watched, keeping: grace.isActive ? nil : Set(locks.owners.map(\.address)))
+                    try monitor.watch(watched) { grace.isActive ? nil : Set(locks.owners.map(\.address)) }
                 } catch {
                     logger.error("cannot record a client with the status monitor; lock refused",
                                  metadata: ["nlm.client": "\(watched.name) (\(watched.address))", "nlm.error": "\(error)"])
