@@ -12,7 +12,7 @@ final class StateMetrics: Sendable {
     private struct JournalGauges {
         let durability: Durability
         let uncheckpointed, limit, unsynced, segments, heldBack, degraded, checkpointAge: Gauge
-        let errors: Counter
+        let errors, syncs: Counter
     }
 
     private let journals: [JournalGauges]
@@ -22,7 +22,7 @@ final class StateMetrics: Sendable {
     private let writeBack = Gauge(label: "journal_write_back_bytes")
     private let exports: LiveExports
     /// What the counters showed at the last scrape (counters only go up by the difference).
-    private let seen = NIOLockedValueBox<(hits: Int, failures: [Int])>((0, []))
+    private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int])>((0, [], []))
 
     init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports) {
         journals = durabilities.map { d in
@@ -33,12 +33,16 @@ final class StateMetrics: Sendable {
                 unsynced: gauge("journal_unsynced_bytes"), segments: gauge("journal_segments"),
                 heldBack: gauge("journal_held_back_changes"), degraded: gauge("journal_degraded"),
                 checkpointAge: gauge("journal_checkpoint_age_seconds"),
-                errors: Counter(label: "journal_durable_errors_total", dimensions: dims))
+                errors: Counter(label: "journal_durable_errors_total", dimensions: dims),
+                syncs: Counter(label: "journal_fsyncs_total", dimensions: dims))
         }
         self.listeners = listeners.map { ($0.1, Gauge(label: "rpc_connections", dimensions: [("listener", $0.0)])) }
         self.cache = cache
         self.exports = exports
-        seen.withLockedValue { $0.failures = Array(repeating: 0, count: durabilities.count) }
+        seen.withLockedValue {
+            $0.failures = Array(repeating: 0, count: durabilities.count)
+            $0.syncs = $0.failures
+        }
     }
 
     func collect() {
@@ -46,6 +50,7 @@ final class StateMetrics: Sendable {
         writeBack.record(Int64(exports.current.reduce(0) { $0 + $1.export.store.writeBackBytes }))
         let hits = cache.hits
         var failures: [Int] = []
+        var syncs: [Int] = []
         for j in journals {
             let s = j.durability.writer.status
             j.uncheckpointed.record(s.uncheckpointedBytes)
@@ -57,14 +62,16 @@ final class StateMetrics: Sendable {
             j.degraded.record(Durability.degraded(s, checkpointError: checkpointError) != nil ? 1 : 0)
             if time > 0 { j.checkpointAge.record(max(0, Date().timeIntervalSince1970 - time)) }
             failures.append(s.failures)
+            syncs.append(s.syncs)
         }
-        let (hitsBefore, failuresBefore) = seen.withLockedValue { before in
-            defer { before = (hits, failures) }
+        let before = seen.withLockedValue { before in
+            defer { before = (hits, failures, syncs) }
             return before
         }
-        if hits > hitsBefore { cacheHits.increment(by: hits - hitsBefore) }
-        for (i, j) in journals.enumerated() where failures[i] > failuresBefore[i] {
-            j.errors.increment(by: failures[i] - failuresBefore[i])
+        if hits > before.hits { cacheHits.increment(by: hits - before.hits) }
+        for (i, j) in journals.enumerated() {
+            if failures[i] > before.failures[i] { j.errors.increment(by: failures[i] - before.failures[i]) }
+            if syncs[i] > before.syncs[i] { j.syncs.increment(by: syncs[i] - before.syncs[i]) }
         }
     }
 }

@@ -17,6 +17,8 @@ final class Condition: @unchecked Sendable {
         case order
         /// An fsync finished.
         case durable
+        /// A change admitted with room appended (or failed) and gave the room back.
+        case appended
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

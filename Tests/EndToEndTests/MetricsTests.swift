@@ -40,6 +40,8 @@ struct MetricsTests {
             #expect(samples[#"journal_limit_bytes{directory="\#(durable)"}"#] == Double(64 << 20), "journal limit in:\n\(text)")
             #expect(samples[#"journal_degraded{directory="\#(durable)"}"#] == 0)
             #expect(samples[#"journal_checkpoint_age_seconds{directory="\#(durable)"}"#] != nil)
+            // The CREATE and the FILE_SYNC WRITE were each answered after an fsync of the journal.
+            #expect((samples[#"journal_fsyncs_total{directory="\#(durable)"}"#] ?? 0) >= 1, "fsyncs in:\n\(text)")
             // Every family has its HELP and TYPE.
             let families = Set(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
             let helped = Set(text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })

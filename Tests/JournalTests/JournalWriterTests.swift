@@ -97,6 +97,32 @@ struct JournalWriterTests {
         #expect(peak.withLockedValue { $0 } <= limits.maxUncheckpointedBytes)
     }
 
+    @Test("an fsync waits for a change under way (room held) and covers it too; a lone change is synced at once")
+    func fsyncCoversChangesUnderWay() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.collectionWindow = 20  // long enough that only the change under way ends the wait
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        // Alone: no wait, one fsync.
+        let lone = writer.append(exportID: Self.export, Self.write(0, bytes: 100))
+        try writer.waitDurable(lone)
+        #expect(writer.status.syncs == 1)
+        // B is under way (admitted, not yet appended) when A's caller wants its fsync.
+        try writer.waitForRoom(bytes: 4096)
+        let a = writer.append(exportID: Self.export, Self.write(1, bytes: 100))
+        let synced = Self.onThread { try writer.waitDurable(a) }
+        usleep(50_000)
+        #expect(!synced.withLockedValue { $0 } && writer.status.durableSequence < a, "A was synced without waiting for B")
+        let b = writer.append(exportID: Self.export, Self.write(2, bytes: 100))
+        writer.releaseRoom(bytes: 4096)
+        #expect(Self.eventually { synced.withLockedValue { $0 } })
+        try writer.waitDurable(b)
+        #expect(writer.status.syncs == 2, "A and B took \(writer.status.syncs - 1) fsyncs")
+        #expect(writer.status.durableSequence >= b)
+    }
+
     @Test("the bytes waiting for an fsync stay bounded: a held-back change makes the fsync itself")
     func unsyncedBytesAreBounded() throws {
         let directory = Self.scratch()
