@@ -146,6 +146,21 @@ import XDR
         }
     }
 
+    @Test("an unreadable status monitor file is set aside and the server starts, with locking")
+    func unreadableMonitorFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-lock-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        try Data("not a monitor file".utf8).write(to: URL(fileURLWithPath: directory + "/state/nsm-state"))
+        var options = TestServerOptions()
+        options.directory = directory
+        try await withTestServer(options) { server, client, root in
+            let (file, a, _) = try await fileAndTwoHosts(server, client, root)
+            #expect(try await a.nlm.lock(a.lock(file), exclusive: true) == .granted)
+        }
+        #expect(FileManager.default.fileExists(atPath: directory + "/state/nsm-state.unreadable"))
+    }
+
     @Test("after a restart the server notifies the clients that held locks; in the grace period only their reclaims are granted")
     func restartNotifiesAndReclaims() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-lock-\(UUID().uuidString)").path

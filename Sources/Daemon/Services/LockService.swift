@@ -8,6 +8,7 @@ import NLM
 import ONCRPC
 import Portmap
 import ServiceLifecycle
+import XDR
 
 /// File locking: the lock manager (NLM) and the status monitor (NSM) served on the NFS port,
 /// and this service, which makes their calls to clients (GRANTED for blocked locks, SM_NOTIFY
@@ -30,9 +31,19 @@ struct LockService: Service {
     init(configuration: ServerConfiguration, nfs: NFS3Server, registry: PortmapRegistry, group: EventLoopGroup,
          logger: Logger) throws {
         let path = Self.monitorPath(stateDirectory: configuration.stateDirectory)
+        let save: @Sendable ([UInt8]) throws -> Void = { bytes in try JournalDirectory.writeFileAtomically(path, bytes) }
         do {
-            monitor = try ClientMonitor(saved: FileManager.default.contents(atPath: path).map { Array($0) }) { bytes in
-                try JournalDirectory.writeFileAtomically(path, bytes)
+            do {
+                monitor = try ClientMonitor(saved: FileManager.default.contents(atPath: path).map { Array($0) }, save: save)
+            } catch let error as XDRError {
+                // Unreadable: kept aside for a look, and the server starts without it (the
+                // clients that held locks are not told of this restart, and say so themselves
+                // only when they next lock).
+                let aside = path + ".unreadable"
+                _ = rename(path, aside)
+                logger.error("status monitor file unreadable; set aside, clients that held locks are not notified",
+                             metadata: ["nsm.file": "\(aside)", "nsm.error": "\(error)"])
+                monitor = try ClientMonitor(saved: nil, save: save)
             }
         } catch {
             throw ServerStartError(description: "status monitor file \(path): \(error)")
