@@ -154,7 +154,7 @@ let package = Package(
         ]),
         .testTarget(name: "NFS3Tests", dependencies: ["NFS3", "XDR", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "NFS3Client", "SwiftNFSTesting", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap",
+            "NFS3Client", "SwiftNFSTesting", "Daemon", "RPCTransport", "ONCRPC", "XDR", "NFS3", "Mount", "Portmap", "NLM",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

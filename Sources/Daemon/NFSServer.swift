@@ -121,7 +121,7 @@ package final class NFSServer: Service, Sendable {
         let metrics: Channel?
         do {
             let state = StateMetrics(durabilities: durabilities, listeners: zip(["nfs", "portmap"], listeners).map { ($0, $1) },
-                                     cache: cache, exports: exports)
+                                     cache: cache, exports: exports, locking: locking)
             metrics = try await bindMetrics(group: group, collect: state.collect)
         } catch {
             await registration?.unregister()

@@ -21,10 +21,17 @@ final class StateMetrics: Sendable {
     private let cacheHits = Counter(label: "rpc_duplicate_request_cache_hits_total")
     private let writeBack = Gauge(label: "journal_write_back_bytes")
     private let exports: LiveExports
+    private let locking: LockService?
+    private let locksHeld = Gauge(label: "nlm_locks")
+    private let blocked = Gauge(label: "nlm_blocked_requests")
+    private let grace = Gauge(label: "nlm_grace_period")
+    private let callbackFailures = Counter(label: "nlm_callbacks_failed_total")
     /// What the counters showed at the last scrape (counters only go up by the difference).
-    private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int])>((0, [], []))
+    private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int], callbacks: Int)>((0, [], [], 0))
 
-    init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports) {
+    init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports,
+         locking: LockService? = nil) {
+        self.locking = locking
         journals = durabilities.map { d in
             let dims = [("directory", d.settings.directory)]
             func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: dims) }
@@ -64,11 +71,18 @@ final class StateMetrics: Sendable {
             failures.append(s.failures)
             syncs.append(s.syncs)
         }
+        let callbacks = locking?.peers.failures ?? 0
+        if let locking {
+            locksHeld.record(locking.locks.table.count)
+            blocked.record(locking.locks.waiting)
+            grace.record(locking.grace.isActive ? 1 : 0)
+        }
         let before = seen.withLockedValue { before in
-            defer { before = (hits, failures, syncs) }
+            defer { before = (hits, failures, syncs, callbacks) }
             return before
         }
         if hits > before.hits { cacheHits.increment(by: hits - before.hits) }
+        if callbacks > before.callbacks { callbackFailures.increment(by: callbacks - before.callbacks) }
         for (i, j) in journals.enumerated() {
             if failures[i] > before.failures[i] { j.errors.increment(by: failures[i] - before.failures[i]) }
             if syncs[i] > before.syncs[i] { j.syncs.increment(by: syncs[i] - before.syncs[i]) }

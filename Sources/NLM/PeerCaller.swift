@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ONCRPC
 import Portmap
@@ -54,6 +55,7 @@ package final class PeerCaller: Sendable {
     private let calls: AsyncStream<PeerCall>
     private let continuation: AsyncStream<PeerCall>.Continuation
     private let refusals = RefusalLog()
+    private let failedCalls = NIOLockedValueBox(0)
     /// Calls in flight at once.
     static let concurrency = 16
     /// Calls waiting; more are dropped (and logged).
@@ -70,8 +72,12 @@ package final class PeerCaller: Sendable {
         (calls, continuation) = AsyncStream.makeStream(of: PeerCall.self, bufferingPolicy: .bufferingOldest(Self.queueLimit))
     }
 
+    /// Calls that no try delivered (or dropped from a full queue) since the start.
+    package var failures: Int { failedCalls.withLockedValue { $0 } }
+
     package func send(_ call: PeerCall) {
         if case .dropped = continuation.yield(call) {
+            failedCalls.withLockedValue { $0 += 1 }
             logger.warning("callback queue full: call dropped", metadata: ["nlm.peer": "\(call.peer.ipAddress ?? "-")", "nlm.call": "\(call.what)"])
             call.done(nil)
         }
@@ -117,6 +123,7 @@ package final class PeerCaller: Sendable {
                 lastError = error
             }
         }
+        failedCalls.withLockedValue { $0 += 1 }
         let peer = call.peer.ipAddress ?? "-"
         if refusals.shouldLog("\(peer) \(call.program)") {
             logger.warning("client did not answer a callback", metadata: [

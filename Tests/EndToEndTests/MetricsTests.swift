@@ -2,6 +2,7 @@ import NFS3Client
 import Foundation
 import NFS3
 import NIOCore
+import NLM
 import SwiftNFSTesting
 import Testing
 
@@ -27,6 +28,10 @@ struct MetricsTests {
             let file = try #require(try await client.create(root, Array("f".utf8)).object)
             _ = try await client.write(file, offset: 0, data: ByteBuffer(repeating: 7, count: 1000), stable: .fileSync)
             _ = try await client.read(file, offset: 0, count: 1000)
+            let nlm = try await NLMClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort))
+            let lock = NLMLock(callerName: "metrics", fileHandle: file.bytes, ownerHandle: [1], svid: 1, offset: 0, length: 10)
+            #expect(try await nlm.lock(lock, exclusive: true) == .granted)
+            await nlm.close()
 
             let (text, type) = try await get("http://127.0.0.1:\(port)/metrics")
             #expect(type?.hasPrefix("text/plain; version=0.0.4") == true, "Content-Type \(type ?? "none")")
@@ -40,6 +45,8 @@ struct MetricsTests {
             #expect(samples[#"journal_limit_bytes{directory="\#(durable)"}"#] == Double(64 << 20), "journal limit in:\n\(text)")
             #expect(samples[#"journal_degraded{directory="\#(durable)"}"#] == 0)
             #expect(samples[#"journal_checkpoint_age_seconds{directory="\#(durable)"}"#] != nil)
+            #expect(samples["nlm_locks"] == 1 && samples["nlm_blocked_requests"] == 0 && samples["nlm_grace_period"] == 0,
+                    "lock gauges in:\n\(text)")
             // The CREATE and the FILE_SYNC WRITE were each answered after an fsync of the journal.
             #expect((samples[#"journal_fsyncs_total{directory="\#(durable)"}"#] ?? 0) >= 1, "fsyncs in:\n\(text)")
             // Every family has its HELP and TYPE.
