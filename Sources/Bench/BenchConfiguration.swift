@@ -26,6 +26,8 @@ package struct BenchConfiguration: Sendable {
     package var gid: UInt32 = 0
     /// Seconds before a call counts as timed out.
     package var timeout = 30.0
+    /// A server on this host whose threads' CPU each run reports (`/proc/PID/task`).
+    package var serverPID: Int32?
 
     package init(host: String, exportPath: String) {
         self.host = host

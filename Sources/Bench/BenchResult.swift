@@ -24,6 +24,9 @@ package struct BenchResult: Codable, Hashable, Sendable {
     /// Megabytes (10^6 bytes) of file data per second.
     package var megabytesPerSecond: Double
     package var latencyMicroseconds: LatencySummary
+    /// The server's threads and the CPU each used in the measured time, busiest first (with
+    /// `--server-pid`, for a server on this host).
+    package var serverThreads: [ThreadCPU]?
 
     package init(label: String, workload: String, connections: Int, inflight: Int, seconds: Double, operations: UInt64,
                 errors: UInt64, errorKinds: [String: UInt64], bytes: UInt64, latency: LatencySummary) {
@@ -39,6 +42,14 @@ package struct BenchResult: Codable, Hashable, Sendable {
         case type, label, workload, connections, inflight, seconds, operations, errors
         case errorKinds = "error_kinds", bytes
         case opsPerSecond = "ops_per_s", megabytesPerSecond = "mb_per_s", latencyMicroseconds = "latency_us"
+        case serverThreads = "server_threads"
+    }
+
+    /// The server's CPU seconds over all its threads, and the busiest thread's share of them.
+    package var serverCPU: (seconds: Double, busiestShare: Double)? {
+        guard let threads = serverThreads, !threads.isEmpty else { return nil }
+        let total = threads.reduce(0) { $0 + $1.cpuSeconds }
+        return (total, total > 0 ? threads[0].cpuSeconds / total : 0)
     }
 
     /// What workload and concurrency the result is for; results with the same key compare.

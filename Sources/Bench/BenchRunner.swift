@@ -73,6 +73,14 @@ package struct BenchRunner: Sendable {
                                      maxOperations: configuration.maxOperations)
         let live = LiveCounters()
         let workers = clients
+        // The server's threads at the start of the measured time, and at its end.
+        let serverPID = configuration.serverPID
+        let threadsAtStart = Task { () -> [Int32: ThreadCPU] in
+            guard let serverPID else { return [:] }
+            let wait = measureStart - NIODeadline.now()
+            if wait.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+            return ThreadCPU.sample(pid: serverPID)
+        }
         let tally: WorkerTally = await withTaskGroup(of: Void.self) { outer in
             outer.addTask { [progress] in
                 await Self.report(live, every: .seconds(1), start: measureStart, title: "\(workload) \(connections)x\(inflight)",
@@ -92,12 +100,22 @@ package struct BenchRunner: Sendable {
             outer.cancelAll()
             return merged
         }
+        let threadsAtEnd = serverPID.map { ThreadCPU.sample(pid: $0) }
         for c in clients { await c.close() }
         let end = tally.lastReply ?? NIODeadline.now()
         let seconds = max(Double((end - measureStart).nanoseconds) / 1e9, 1e-9)
-        return BenchResult(label: label, workload: workload, connections: connections, inflight: inflight,
-                           seconds: seconds, operations: tally.latencies.count, errors: tally.errors,
-                           errorKinds: tally.errorKinds, bytes: tally.bytes, latency: tally.latencies.summary())
+        var result = BenchResult(label: label, workload: workload, connections: connections, inflight: inflight,
+                                 seconds: seconds, operations: tally.latencies.count, errors: tally.errors,
+                                 errorKinds: tally.errorKinds, bytes: tally.bytes, latency: tally.latencies.summary())
+        if let threadsAtEnd {
+            result.serverThreads = ThreadCPU.used(from: await threadsAtStart.value, to: threadsAtEnd)
+            if let (cpu, share) = result.serverCPU {
+                let busiest = result.serverThreads?.prefix(4).map { "\($0.name) \($0.cpuSeconds) s" }.joined(separator: ", ") ?? ""
+                progress(String(format: "server CPU %.2f s (%.2f cores), busiest thread %.0f%%: ", cpu, cpu / seconds, share * 100)
+                         + busiest)
+            }
+        }
+        return result
     }
 
     /// One slot's loop. Errors are counted (during the warm-up too) and the loop goes on, unless

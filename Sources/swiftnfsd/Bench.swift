@@ -44,8 +44,14 @@ struct BenchRun: AsyncParsableCommand {
     @Option(name: .customLong("workload"), help: ArgumentHelp("A workload to run, or all. Repeatable.", valueName: "NAME"))
     var workloads: [String] = ["all"]
 
-    @Option(help: "Connections per run.")
+    @Option(name: [.customShort("c"), .long], help: "Connections per run.")
     var connections = 1
+
+    @Option(help: "Client threads the connections run on (default: one per connection, at most one per core).")
+    var threads: Int?
+
+    @Option(name: .customLong("server-pid"), help: ArgumentHelp("A server on this host: report the CPU each of its threads used in every run (the busiest first).", valueName: "PID"))
+    var serverPID: Int32?
 
     @Option(help: "Requests in flight per connection. Repeatable: each value is a run of every workload.")
     var inflight: [Int] = [1]
@@ -104,6 +110,8 @@ struct BenchRun: AsyncParsableCommand {
         c.uid = uid
         c.gid = gid
         c.timeout = timeout
+        c.serverPID = serverPID
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         do {
             try c.validate()
         } catch let error as BenchError {
@@ -118,7 +126,7 @@ struct BenchRun: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: min(connections, System.coreCount))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? min(connections, System.coreCount))
         let json = self.json
         let runner = BenchRunner(configuration: configuration, progress: { printError($0) })
         let results: [BenchResult]

@@ -16,7 +16,7 @@ struct BenchEndToEndTests {
                 ["bench", "--server", "127.0.0.1", "--export", server.exportPath, "--nfs-port", port,
                  "--mount-port", port, "--workload", "null", "--workload", "getattr",
                  "--workload", "write4k-unstable", "--workload", "read4k", "--duration", "2",
-                 "--file-size", "4", "--inflight", "4", "--json"])
+                 "--file-size", "4", "--inflight", "4", "--json", "--server-pid", "\(try #require(server.pid))"])
 
             #expect(bench.succeeded, "bench exited \(bench.status); stderr:\n\(bench.stderr)")
             let results = try BenchResult.parseLines(bench.stdout)
@@ -26,7 +26,12 @@ struct BenchEndToEndTests {
                 #expect(r.operations > 0, "\(r.workload) made no operations")
                 #expect(r.latencyMicroseconds.p50 > 0)
                 #expect(r.inflight == 4)
+                // The server's threads, with the CPU they used: its event loops answered.
+                let threads = try #require(r.serverThreads, "\(r.workload): no server threads")
+                #expect(threads.contains { $0.name.hasPrefix("NIO-ELT") }, "\(r.workload): \(threads)")
+                #expect((r.serverCPU?.seconds ?? 0) > 0)
             }
+            #expect(bench.stderr.contains("server CPU"), "no server CPU line on stderr:\n\(bench.stderr)")
             #expect(results.filter { $0.workload.contains("4k") }.allSatisfy { $0.bytes == $0.operations * 4096 })
             #expect(bench.stderr.contains("ops/s"), "no progress line on stderr:\n\(bench.stderr)")
             // Only the bench directory is left, and it is empty (no 10k directory was asked for).
