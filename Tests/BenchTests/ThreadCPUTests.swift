@@ -16,10 +16,17 @@ import Testing
         let pid = getpid()
         let before = ThreadCPU.sample(pid: pid)
         #expect(!before.isEmpty)
-        // Burn CPU on this thread for a while.
-        let end = Date().addingTimeInterval(0.3)
+        // Burn 0.3 s of this thread's own CPU (however long that takes on a busy machine).
+        func threadCPU() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        let start = threadCPU(), deadline = Date().addingTimeInterval(60)
         var x: UInt64 = 1
-        while Date() < end { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+        while threadCPU() - start < 0.3 && Date() < deadline {
+            for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+        }
         let used = ThreadCPU.used(from: before, to: ThreadCPU.sample(pid: pid))
         #expect(x != 0)
         #expect((used.first?.cpuSeconds ?? 0) >= 0.1, "\(used)")
