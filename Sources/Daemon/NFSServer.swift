@@ -102,7 +102,7 @@ package final class NFSServer: Service, Sendable {
                pools: (reads: NIOThreadPool, storage: NIOThreadPool)) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
-        let registrations = configuration.stateDirectory + "/portmap-registrations"
+        let registrations = Self.registrationsPath(stateDirectory: configuration.stateDirectory)
         let registry = PortmapRegistry { bindings in
             // Advisory, like rpcbind's warm-start files: no fsync.
             try? JournalDirectory.writeFileAtomically(registrations, PortmapRegistry.encode(bindings), durable: false)
@@ -221,6 +221,10 @@ package final class NFSServer: Service, Sendable {
         return (handleKey, exports, durabilities)
     }
 
+    /// Where local programs' registrations with the embedded portmapper are kept across a
+    /// restart (rpcbind's warm-start file).
+    static func registrationsPath(stateDirectory: String) -> String { stateDirectory + "/portmap-registrations" }
+
     /// Seconds from SIGTERM that the last checkpoint may take.
     static let stopSeconds = 8.0
 
@@ -252,8 +256,7 @@ package final class NFSServer: Service, Sendable {
                 }
             }
             // The local programs that registered with the last run (rpcbind -w does the same).
-            let registrations = configuration.stateDirectory + "/portmap-registrations"
-            if let bytes = FileManager.default.contents(atPath: registrations),
+            if let bytes = FileManager.default.contents(atPath: Self.registrationsPath(stateDirectory: configuration.stateDirectory)),
                let saved = try? PortmapRegistry.decode(Array(bytes)) {
                 portmap.registry.restore(saved)
             }

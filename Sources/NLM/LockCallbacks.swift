@@ -37,10 +37,8 @@ package struct LockCallbacks: Sendable {
         let n = grant.notice
         var lock = n.lock
         lock.callerName = serverName
-        var cookie: [UInt8] = []
-        for shift in stride(from: 56, through: 0, by: -8) { cookie.append(UInt8(truncatingIfNeeded: grant.id >> UInt64(shift))) }
         var arguments = ByteBuffer()
-        arguments.writeNLMLockArguments(NLMLockArguments(cookie: cookie, exclusive: n.exclusive, lock: lock), .test, version: n.version)
+        arguments.writeNLMLockArguments(NLMLockArguments(cookie: grant.cookie, exclusive: n.exclusive, lock: lock), .test, version: n.version)
         let locks = self.locks
         peers.send(PeerCall(
             peer: n.client, source: n.server, transport: n.transport, program: NLM.program, version: n.version,

@@ -62,6 +62,14 @@ package struct Grant: Sendable {
     package var id: UInt64
     package var request: LockRequest
     package var notice: GrantNotice
+
+    /// The cookie of the GRANTED call: the id, 8 bytes big-endian, which the client echoes.
+    package var cookie: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: id >> UInt64(56 - 8 * $0)) } }
+
+    /// The grant id an echoed cookie carries, if it is one of ours.
+    package static func id(cookie: [UInt8]) -> UInt64? {
+        cookie.count == 8 ? cookie.reduce(0) { $0 << 8 | UInt64($1) } : nil
+    }
 }
 
 /// What became of a LOCK.
@@ -208,10 +216,11 @@ package final class LockManager: Sendable {
         return count
     }
 
-    /// The owners of locks and of blocked requests (to tell which clients still need watching).
-    package var owners: Set<LockOwner> {
+    /// The addresses of the clients that hold locks or wait for one (the clients the status
+    /// monitor still needs to watch).
+    package var holderAddresses: Set<String> {
         state.withLockedValue { s in
-            Set(table.allLocks.map(\.owner)).union(s.waiters.values.flatMap { $0.map(\.request.owner) })
+            Set(table.allLocks.map(\.owner.address)).union(s.waiters.values.flatMap { $0.map(\.request.owner.address) })
         }
     }
 

@@ -93,9 +93,7 @@ package struct NLMProgram: RPCProgram {
         case .grantedResult:
             // The answer to a GRANTED_MSG this server sent: the cookie is the grant's id.
             let (cookie, status) = try args.readNLMResult()
-            if cookie.count == 8 {
-                locks.confirm(cookie.reduce(0) { $0 << 8 | UInt64($1) }, accepted: status == .granted)
-            }
+            if let id = Grant.id(cookie: cookie) { locks.confirm(id, accepted: status == .granted) }
         case .testResult, .lockResult, .cancelResult, .unlockResult:
             break  // answers to calls this server never makes
         case .share, .unshare:
@@ -150,7 +148,7 @@ package struct NLMProgram: RPCProgram {
                 let watched = MonitoredClient(name: a.lock.callerName, address: client.ipAddress ?? "",
                                               serverAddress: context.localAddress?.ipAddress ?? "")
                 do {
-                    try monitor.watch(watched) { grace.isActive ? nil : Set(locks.owners.map(\.address)) }
+                    try monitor.watch(watched) { grace.isActive ? nil : locks.holderAddresses }
                 } catch {
                     logger.error("cannot record a client with the status monitor; lock refused",
                                  metadata: ["nlm.client": "\(watched.name) (\(watched.address))", "nlm.error": "\(error)"])

@@ -98,7 +98,7 @@ struct LockService: Service {
         guard (try? await Task.sleep(for: graceDuration)) != nil else { return }
         grace.end()
         // Clients that reclaimed nothing hold nothing: no need to notify them again.
-        let holders = Set(locks.owners.map(\.address))
+        let holders = locks.holderAddresses
         try? monitor.forget { !holders.contains($0.address) }
         logger.notice("lock grace period over", metadata: ["nlm.locks": "\(locks.table.count)"])
     }
