@@ -65,6 +65,9 @@ public protocol ChangeRecorder: Sendable {
     /// Returns once every change up to `sequence` is on stable storage; throws when the durable
     /// side cannot take it (no space, I/O error).
     func makeDurable(through sequence: UInt64) throws
+    /// `makeDurable` without holding the caller's thread: `done` is called, from any thread,
+    /// with nil once every change up to `sequence` is on stable storage, or with the error.
+    func whenDurable(through sequence: UInt64, _ done: @escaping @Sendable (Error?) -> Void)
     /// The sequence of the last change recorded.
     var lastRecorded: UInt64 { get }
 }

@@ -134,11 +134,14 @@ extension FileStore {
     }
 
     /// Makes everything written to the file stable (fsync), and the identity index with it.
-    public func commit(_ id: UInt64) throws {
+    /// With a journal, the file's data goes into the journal, and is stable once the journal
+    /// is: this waits for that unless `waitForJournal` is false (the caller then waits, or
+    /// holds its reply, with `makeDurable` or `whenDurable`).
+    public func commit(_ id: UInt64, waitForJournal: Bool = true) throws {
         if isJournaled {
             try writeBack(id)
             index.sync()
-            return try makeDurable()
+            return waitForJournal ? try makeDurable() : ()
         }
         let attrs = try attributes(of: id)
         if attrs.type == .regular {

@@ -328,6 +328,17 @@ extension FileStore {
         try recorder.makeDurable(through: recorder.lastRecorded)
     }
 
+    /// What `makeDurable` would wait for now: the last change recorded (nil without a journal).
+    public var durablePoint: UInt64? { recorder?.lastRecorded }
+
+    /// Calls `done` (from any thread) with nil once every change up to `point` is on stable
+    /// storage in the journal, or with the error when it could not be made so; the caller's
+    /// thread does not wait for it (see `JournalWriter.whenDurable`).
+    public func whenDurable(through point: UInt64, _ done: @escaping @Sendable (Error?) -> Void) {
+        guard let recorder else { return done(nil) }
+        recorder.whenDurable(through: point, done)
+    }
+
     /// The path of `id` relative to the export root, as the journal names it.
     func path(of id: UInt64) -> [UInt8] {
         Self.join(index.components(of: id) ?? [])

@@ -34,11 +34,19 @@ package struct JournalRecorder: ChangeRecorder {
         try Self.storeError { try writer.waitDurable(sequence) }
     }
 
+    package func whenDurable(through sequence: UInt64, _ done: @escaping @Sendable (Error?) -> Void) {
+        writer.whenDurable(sequence) { error in done(error.map(Self.storeError)) }
+    }
+
+    static func storeError(_ e: JournalError) -> StoreError {
+        StoreError(e.code == .noSpace ? .noSpace : .io, operation: e.description)
+    }
+
     static func storeError(_ body: () throws -> Void) throws {
         do {
             try body()
         } catch let e as JournalError {
-            throw StoreError(e.code == .noSpace ? .noSpace : .io, operation: e.description)
+            throw storeError(e)
         }
     }
 

@@ -101,6 +101,8 @@ package final class JournalWriter: @unchecked Sendable {
     private var draining = false
     /// The highest sequence appended (in the segment or, while failing, in memory) so far.
     private var appendedThrough: UInt64
+    /// Callers of `whenDurable` not yet answered, in the order they came (sequences ascend).
+    private var held: [(sequence: UInt64, done: @Sendable (JournalError?) -> Void)] = []
 
     /// Yields when an append takes the bytes the copy lacks past a quarter of the limit: a
     /// checkpoint is due before the interval is over.
@@ -147,7 +149,7 @@ package final class JournalWriter: @unchecked Sendable {
             }
             if unsyncedFull && failure == nil && !syncing && unsyncedBytes > 0 {
                 // This caller does the fsync that makes room (for everyone waiting).
-                try? syncAsLeader()
+                try? syncAndAnswer()
                 continue
             }
             condition.wait(for: .room, seconds: 0.1)
@@ -253,8 +255,56 @@ package final class JournalWriter: @unchecked Sendable {
             }
             if attempted, let failure { throw failure }
             attempted = true
-            try syncAsLeader()
+            try syncAndAnswer()
         }
+        // Holds no one else syncs for are this caller's to sync before it returns.
+        leadHeld()
+    }
+
+    /// `waitDurable` without holding the caller's thread until then: calls `done` once every
+    /// record up to `sequence` is on stable storage (nil), or with the error when the durable
+    /// directory cannot take it now. When no fsync is running, the caller does one now and
+    /// `done` comes before this returns; otherwise the fsync running is followed by one that
+    /// covers this record, and `done` comes from the thread that did it. So sixteen changes in
+    /// flight hold no thread while they wait (each one's thread takes the next call), and the
+    /// thread of one fsync answers all those it covered, without waking each one's own.
+    package func whenDurable(_ sequence: UInt64, _ done: @escaping @Sendable (JournalError?) -> Void) {
+        condition.lock()
+        guard durableSequence < sequence else {
+            condition.unlock()
+            return done(nil)
+        }
+        held.append((sequence, done))
+        leadHeld()
+        condition.unlock()
+    }
+
+    /// Syncs for the callers of `whenDurable` until none waits for a record no fsync covered,
+    /// unless another thread is syncing (it does the same when it is done). Lock held.
+    private func leadHeld() {
+        while !syncing, let last = held.last, last.sequence > durableSequence {
+            try? syncAndAnswer()
+        }
+    }
+
+    /// `syncAsLeader`, then answers the callers of `whenDurable` that its fsync covered (or,
+    /// when it failed, all of them: their records are not durable), outside the lock.
+    private func syncAndAnswer() throws {
+        var failed: JournalError?
+        do {
+            try syncAsLeader()
+        } catch {
+            failed = error as? JournalError ?? JournalError(.io, "\(error)")
+        }
+        let covered = failed == nil ? held.prefix { $0.sequence <= durableSequence }.count : held.count
+        if covered > 0 {
+            let answered = held[..<covered]
+            held.removeFirst(covered)
+            condition.unlock()
+            for h in answered { h.done(failed) }
+            condition.lock()
+        }
+        if let failed { throw failed }
     }
 
     /// Syncs everything appended so far (after writing it again to a fresh segment if the

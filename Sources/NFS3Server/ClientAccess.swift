@@ -56,11 +56,16 @@ package struct NFS3CallContext: Sendable {
     package var rpc: RPCCallContext
     package var access: ClientAccess
     package var identity: CallerIdentity
+    /// Where a change notes what its reply must wait for, when the reply can be held rather
+    /// than the thread (nil: `makeDurable` waits).
+    package var durability: NFS3DurabilityWait?
 
-    package init(rpc: RPCCallContext, access: ClientAccess, identity: CallerIdentity) {
+    package init(rpc: RPCCallContext, access: ClientAccess, identity: CallerIdentity,
+                 durability: NFS3DurabilityWait? = nil) {
         self.rpc = rpc
         self.access = access
         self.identity = identity
+        self.durability = durability
     }
 }
 

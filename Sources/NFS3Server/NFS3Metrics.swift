@@ -27,10 +27,15 @@ package final class NFS3Metrics: Sendable {
 
     /// A call to `p` answered; `results` holds its reply from `start` on (nfsstat3 first).
     func record(_ p: NFS3Procedure, results: ByteBuffer, start: Int, since began: Duration) {
+        record(p, status: p == .null ? nil : results.getInteger(at: start, as: UInt32.self), since: began)
+    }
+
+    /// A call to `p` answered with nfsstat3 `status` (nil: none, NULL).
+    func record(_ p: NFS3Procedure, status: UInt32?, since began: Duration) {
         let i = Int(p.rawValue)
         requests[i].increment()
         durations[i].record(duration: Self.now() - began)
-        guard p != .null, let raw = results.getInteger(at: start, as: UInt32.self), raw != 0 else { return }
+        guard let raw = status, raw != 0 else { return }
         let key = UInt64(p.rawValue) << 32 | UInt64(raw)
         let counter = errors.withLockedValue { errors in
             if let c = errors[key] { return c }

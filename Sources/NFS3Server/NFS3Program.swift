@@ -34,22 +34,33 @@ package struct NFS3Program: RPCProgram {
 
     package func handle(_ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
         guard let p = NFS3Procedure(rawValue: call.procedure) else { return .failure(.procUnavail) }
-        guard let metrics else { return try answer(p, call, context: context, results: &results) }
-        let (start, began) = (results.writerIndex, NFS3Metrics.now())
-        let outcome = try answer(p, call, context: context, results: &results)
-        metrics.record(p, results: results, start: start, since: began)
+        let (start, began) = (results.writerIndex, metrics == nil ? .zero : NFS3Metrics.now())
+        let outcome = try answer(p, call, context: context, results: &results, start: start, began: began)
+        // A held reply is counted when it is released.
+        if case .held = outcome { return outcome }
+        metrics?.record(p, results: results, start: start, since: began)
         return outcome
     }
 
-    func answer(_ p: NFS3Procedure, _ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer) throws -> RPCProcedureOutcome {
+    func answer(_ p: NFS3Procedure, _ call: RPCCall, context: RPCCallContext, results: inout ByteBuffer,
+                start: Int, began: Duration) throws -> RPCProcedureOutcome {
         if p == .null {
             try call.arguments.expectXDREnd()
             return .success
         }
-        guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
-        return try nfsContext.identity.apply {
+        guard var nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
+        // A change's reply waits for the journal without holding this thread (see NFS3DurabilityHold).
+        let durability = p.isChange ? NFS3DurabilityWait() : nil
+        nfsContext.durability = durability
+        let outcome = try nfsContext.identity.apply {
             try dispatch(p, call: call, context: nfsContext, results: &results)
         }
+        guard let durability, let store = durability.store, case .success(let payload) = outcome else { return outcome }
+        let status = results.getInteger(at: start, as: UInt32.self)
+        let hold = NFS3DurabilityHold(server: server, procedure: p, store: store, point: durability.point) { [metrics] replaced in
+            metrics?.record(p, status: replaced?.rawValue ?? status, since: began)
+        }
+        return .held(payload: payload, hold: hold)
     }
 
     /// GETATTR, ACCESS and LOOKUP of files whose places the handle cache holds are a few
@@ -204,4 +215,14 @@ extension NFS3Program {
 extension ByteBuffer {
     /// An allocator for buffers that travel with this one.
     func allocator() -> ByteBufferAllocator { ByteBufferAllocator() }
+}
+
+extension NFS3Procedure {
+    /// Whether the procedure changes the file system (its reply may wait for the journal).
+    var isChange: Bool {
+        switch self {
+        case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link, .commit: true
+        default: false
+        }
+    }
 }

@@ -12,7 +12,9 @@ extension NFS3Server {
             resolved = (export, id)
             before = preOp(export, id)
             do {
-                try export.store.commit(id)
+                // With a journal: the data goes into it here, and the reply waits for its fsync.
+                try export.store.commit(id, waitForJournal: context.durability == nil)
+                try makeDurable(export, context, force: true)
             } catch {
                 verifier.reset()
                 logger.warning("commit failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])

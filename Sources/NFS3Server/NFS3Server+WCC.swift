@@ -1,5 +1,6 @@
 import FileStore
 import NFS3
+import NIOCore
 import ONCRPC
 
 extension NFS3Server {
@@ -25,15 +26,24 @@ extension NFS3Server {
 
     /// On a `sync` export a change is answered only once the journal records covering it are
     /// on stable storage; a failure there replaces the write verifier and fails the call.
+    /// When the call's reply can be held (`context.durability`), the wait is left to the hold
+    /// and this thread goes on at once; otherwise it waits here.
     func makeDurable(_ export: NFS3Export, _ context: NFS3CallContext, force: Bool = false) throws {
         guard force || context.access.sync else { return }
+        if let wait = context.durability, let point = export.store.durablePoint, wait.hold(for: export.store, through: point) {
+            return
+        }
         do {
             try export.store.makeDurable()
         } catch {
-            verifier.reset()
-            logger.warning("durable side failed; write verifier replaced", metadata: ["nfs.error": "\(error)"])
+            durabilityFailed(error)
             throw error
         }
+    }
+
+    func durabilityFailed(_ error: Error) {
+        verifier.reset()
+        logger.warning("durable side failed; write verifier replaced", metadata: ["nfs.error": "\(error)"])
     }
 
     /// The reply of the procedures that make a new object (CREATE, MKDIR, SYMLINK, MKNOD).
@@ -68,4 +78,52 @@ extension NFS3Server {
 
 extension NFS3Result where Okay == NFS3NewObjectOkay, Fail == NFS3WCCData {
     static func failure(_ status: NFS3Status, _ wcc: NFS3WCCData) -> Self { .fail(status, wcc) }
+}
+
+/// What the reply of one call waits for: the journal records of its change on stable storage.
+/// A procedure notes the point (`makeDurable`) instead of waiting for it; the program then
+/// holds the reply until the journal's fsync covers it (`NFS3DurabilityHold`), and the thread
+/// takes the next call meanwhile. Used by the one thread that runs the call.
+package final class NFS3DurabilityWait: @unchecked Sendable {
+    private(set) var store: FileStore?
+    private(set) var point: UInt64 = 0
+
+    package init() {}
+
+    /// Notes that the reply waits for `store`'s changes through `point`; false when it already
+    /// waits for another store's (the caller then waits itself).
+    func hold(for store: FileStore, through point: UInt64) -> Bool {
+        if let s = self.store, s !== store { return false }
+        self.store = store
+        self.point = max(self.point, point)
+        return true
+    }
+}
+
+/// Releases a reply once the changes it reports are on stable storage; when they cannot be
+/// made so, sends NFS3ERR_IO (or NOSPC) with empty attributes instead and replaces the write
+/// verifier, as a call that waited would have.
+struct NFS3DurabilityHold: RPCReplyHold {
+    let server: NFS3Server
+    let procedure: NFS3Procedure
+    let store: FileStore
+    let point: UInt64
+    /// Called with the status sent instead, or nil when the reply went as made (metrics).
+    let released: @Sendable (NFS3Status?) -> Void
+
+    func whenReleased(allocator: ByteBufferAllocator, _ release: @escaping @Sendable (ByteBuffer?) -> Void) {
+        store.whenDurable(through: point) { [server, procedure, released] error in
+            guard let error else {
+                released(nil)
+                return release(nil)
+            }
+            server.durabilityFailed(error)
+            let status = NFS3Status(error)
+            released(status)
+            var results = allocator.buffer(capacity: 4 + procedure.emptyFailureArmSize)
+            results.writeNFS3Status(status)
+            results.writeRepeatingByte(0, count: procedure.emptyFailureArmSize)
+            release(results)
+        }
+    }
 }

@@ -24,7 +24,7 @@ extension NFS3Server {
             do {
                 written = try export.store.write(id, offset: call.offset, data: data, durability: durability)
                 // With a journal, DATA_SYNC and FILE_SYNC are stable once the journal is.
-                if call.stable != .unstable { try export.store.makeDurable() }
+                if call.stable != .unstable { try makeDurable(export, context, force: true) }
             } catch let e as StoreError where e.code == .fileTooBig {
                 // Refused before anything was written: nothing to send again.
                 throw e

@@ -12,6 +12,8 @@ public struct RPCReplyMessage: Sendable {
     public var payload: ByteBuffer?
     /// Why a GARBAGE_ARGS or SYSTEM_ERR reply was made, for the transport's log.
     public var failureReason: String?
+    /// What the reply must wait for before it is sent (`RPCDispatcher.release` waits).
+    public var hold: (any RPCReplyHold)?
 
     public var length: Int { header.readableBytes - Self.reservedHeadroom + (payload?.readableBytes ?? 0) }
 
@@ -130,8 +132,27 @@ public struct RPCDispatcher: Sendable {
         switch outcome {
         case .success(let payload):
             return RPCReplyMessage(xid: pending.call.xid, header: buffer, payload: payload)
+        case .held(let payload, let hold):
+            return RPCReplyMessage(xid: pending.call.xid, header: buffer, payload: payload, hold: hold)
         case .failure(let status):
             return errorReply(xid: pending.call.xid, status, allocator: allocator)
+        }
+    }
+
+    /// Calls `send` with `reply` once its hold (if any) releases it: as it is, or with the
+    /// results the hold gave instead. `send` may come on another thread, after this returns.
+    public static func release(_ reply: RPCReplyMessage, allocator: ByteBufferAllocator,
+                               _ send: @escaping @Sendable (RPCReplyMessage) -> Void) {
+        guard let hold = reply.hold else { return send(reply) }
+        var released = reply
+        released.hold = nil
+        hold.whenReleased(allocator: allocator) { [released] replacement in
+            guard var results = replacement else { return send(released) }
+            var buffer = allocator.buffer(capacity: 64 + results.readableBytes)
+            buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
+            buffer.writeRPCReplyHeader(xid: released.xid, status: .success)
+            buffer.writeBuffer(&results)
+            send(RPCReplyMessage(xid: released.xid, header: buffer, payload: nil))
         }
     }
 

@@ -51,9 +51,19 @@ public struct RPCProcedureTraits: Hashable, Sendable {
 /// failure. Protocol-level statuses such as nfsstat3 are results, not failures.
 public enum RPCProcedureOutcome: Sendable {
     case success(payload: ByteBuffer?)
+    /// Results that may be sent only once `hold` releases them (a change reported as done is
+    /// on stable storage): the transport sends them then, or what the hold gives instead.
+    case held(payload: ByteBuffer?, hold: any RPCReplyHold)
     case failure(RPCReplyStatus)
 
     public static let success = RPCProcedureOutcome.success(payload: nil)
+}
+
+/// What a reply waits for before it may be sent (see `RPCProcedureOutcome.held`).
+public protocol RPCReplyHold: Sendable {
+    /// Calls `release` exactly once, from any thread: with nil when the results may go as they
+    /// are, or with the results to send in their place (the promise could not be kept).
+    func whenReleased(allocator: ByteBufferAllocator, _ release: @escaping @Sendable (ByteBuffer?) -> Void)
 }
 
 /// One RPC program (all of its supported versions).

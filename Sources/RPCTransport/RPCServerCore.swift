@@ -101,13 +101,18 @@ public struct RPCServerCore: Sendable {
             if let key { cache.complete(key, reply: reply) }
             send(reply)
         }
-        guard pending.traits.isBlocking else { return finish(RPCDispatcher.execute(pending, allocator: allocator)) }
-        if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) { return finish(reply) }
+        guard pending.traits.isBlocking else {
+            return RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
+        }
+        if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) {
+            return RPCDispatcher.release(reply, allocator: allocator, finish)
+        }
         (pending.traits.mayWaitForStorage ? storagePool : threadPool).submit { state in
             guard case .active = state else {
                 return finish(RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator))
             }
-            finish(RPCDispatcher.execute(pending, allocator: allocator))
+            // A reply held for stable storage frees this thread for the next call meanwhile.
+            RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
         }
     }
 }

@@ -123,6 +123,56 @@ struct JournalWriterTests {
         #expect(writer.status.durableSequence >= b)
     }
 
+    @Test("whenDurable: a caller with no fsync running does one and is answered before it returns; one already durable at once")
+    func whenDurableAlone() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, logger: Logger(label: "test"))
+        let answers = NIOLockedValueBox<[String]>([])
+        let a = writer.append(exportID: Self.export, Self.write(0, bytes: 100))
+        writer.whenDurable(a) { error in answers.withLockedValue { $0.append("a \(error.map { "\($0)" } ?? "durable")") } }
+        #expect(answers.withLockedValue { $0 } == ["a durable"])
+        #expect(writer.status.syncs == 1 && writer.status.durableSequence >= a)
+        writer.whenDurable(a) { error in answers.withLockedValue { $0.append("again \(error.map { "\($0)" } ?? "durable")") } }
+        #expect(answers.withLockedValue { $0 } == ["a durable", "again durable"])
+        #expect(writer.status.syncs == 1, "a record already durable took another fsync")
+    }
+
+    @Test("whenDurable while an fsync runs: the caller's thread goes on at once; the syncing thread answers them all, one fsync for the six")
+    func whenDurableHeldWhileSyncing() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.collectionWindow = 20  // the leader below waits (syncing) until the room is given back
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        // A leader that is syncing: it waits for the change under way (room held) first.
+        try writer.waitForRoom(bytes: 4096)
+        let first = writer.append(exportID: Self.export, Self.write(0, bytes: 100))
+        let leaderDone = Self.onThread { try writer.waitDurable(first) }
+        #expect(Self.eventually { writer.status.syncs == 0 && !leaderDone.withLockedValue { $0 } })
+        usleep(20_000)
+        // Five records wait for durability without holding this thread.
+        let answers = NIOLockedValueBox<[(UInt64, Bool, Bool)]>([])  // sequence, durable, on this thread
+        let me = pthread_self()
+        var held: [UInt64] = []
+        for n in 1...5 {
+            let s = writer.append(exportID: Self.export, Self.write(n, bytes: 100))
+            held.append(s)
+            writer.whenDurable(s) { error in answers.withLockedValue { $0.append((s, error == nil, pthread_equal(pthread_self(), me) != 0)) } }
+        }
+        #expect(answers.withLockedValue { $0.isEmpty }, "answered before any fsync covered them")
+        #expect(writer.status.durableSequence < first)
+        writer.releaseRoom(bytes: 4096)
+        #expect(Self.eventually { answers.withLockedValue { $0.count } == 5 && leaderDone.withLockedValue { $0 } })
+        let got = answers.withLockedValue { $0 }
+        #expect(got.map(\.0) == held, "answered out of order: \(got.map(\.0))")
+        #expect(got.allSatisfy { $0.1 && !$0.2 }, "each answered as durable, by the syncing thread: \(got)")
+        #expect(writer.status.durableSequence >= held.last!)
+        // The leader's fsync covered the held records appended before it started.
+        #expect(writer.status.syncs == 1, "\(writer.status.syncs) fsyncs for six records")
+    }
+
     @Test("the bytes waiting for an fsync stay bounded: a held-back change makes the fsync itself")
     func unsyncedBytesAreBounded() throws {
         let directory = Self.scratch()
