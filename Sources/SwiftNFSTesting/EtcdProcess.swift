@@ -49,7 +49,8 @@ package final class EtcdProcess: @unchecked Sendable {
 
     private func start() async throws {
         let peer = "http://127.0.0.1:\(peerPort)"
-        process.executableURL = URL(fileURLWithPath: try Tools.path(of: "etcd"))
+        guard let etcd = try? Tools.path(of: "etcd") else { throw ToolFailure(message: Self.notInstalled, result: nil) }
+        process.executableURL = URL(fileURLWithPath: etcd)
         process.arguments = [
             "--name", "test", "--data-dir", root.appendingPathComponent("data").path,
             "--listen-client-urls", url, "--advertise-client-urls", url,

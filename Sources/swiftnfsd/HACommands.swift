@@ -136,14 +136,15 @@ struct HACampaign: AsyncParsableCommand {
     var address = ""
 
     @Option(name: .customLong("ha-ttl"), help: "Seconds of the leadership lease: an active that cannot renew it fences itself within this time.")
-    var ttl: Double = 5
+    var ttl = 5
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
     func validate() throws {
         guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--ha-name must be a non-empty name without '/'") }
-        guard ttl >= 1 else { throw ValidationError("--ha-ttl must be at least 1 second") }
+        // etcd grants no lease shorter than 1.5 election timeouts (2 s with its defaults).
+        guard (2...3600).contains(ttl) else { throw ValidationError("--ha-ttl must be 2...3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -154,7 +155,7 @@ struct HACampaign: AsyncParsableCommand {
         // Fail at once, with the usual message, when etcd is not there at all.
         _ = try await withEtcd { try await client.get(cluster.keys.leader) }
         var configuration = LeaderElection.Configuration(keys: cluster.keys, name: name, address: address,
-                                                         ttl: .milliseconds(Int(ttl * 1000)))
+                                                         ttl: .seconds(ttl))
         configuration.callTimeout = .milliseconds(Int(cluster.timeout * 1000))
         let clock = SystemClock()
         let election = LeaderElection(configuration: configuration, client: client, clock: clock, logger: logger)
