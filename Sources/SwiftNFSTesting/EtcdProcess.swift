@@ -76,6 +76,9 @@ package final class EtcdProcess: @unchecked Sendable {
         throw ToolFailure(message: "etcd did not answer within 30 s:\n\(self.log)", result: nil)
     }
 
+    /// Sends etcd a signal (SIGSTOP: a member that accepts connections and never answers).
+    package func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
     /// SIGKILLs etcd and deletes its data.
     package func stop() {
         if process.isRunning {

@@ -57,6 +57,8 @@ struct HACommandTests {
             let stopped = SystemClock().now
             let next = try await b.waitFor("active", timeout: Self.takeover) { $0.event == "active" }
             #expect(next.monotonicNs - Self.nanoseconds(stopped) < Self.nanoseconds(Self.takeover))
+            // Stopped for longer than the TTL in any case, so that "a" knows it was.
+            try await Task.sleep(until: ContinuousClock.now + .seconds(Self.ttl) - (SystemClock().now - stopped) + .milliseconds(300))
             let before = a.events.count
             a.signal(SIGCONT)
             let fenced = try await a.waitFor("fenced", timeout: .seconds(5)) { $0.event == "fenced" }

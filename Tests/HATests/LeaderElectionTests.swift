@@ -1,4 +1,5 @@
 import FileStore
+import Glibc
 import FoundationEssentials
 import HA
 import Logging
@@ -127,5 +128,22 @@ struct LeaderElectionTests {
         #expect(first.election.activeEpoch() == nil)
         _ = try await other.waitFor("active", timeout: Self.ttl + .seconds(2), Self.isActive)
         #expect(ContinuousClock.now - start < Self.ttl + .seconds(2))
+    }
+
+    @Test func anActiveThatCannotReachEtcdFencesWithinTheTTL() async throws {
+        try await EtcdProcess.with { etcd in
+            try await withNodes(["a"], etcd: etcd) { nodes in
+                let node = nodes[0]
+                _ = try await theActive(of: nodes)
+                // etcd stops answering (its connections stay open): the renewals hang until cut off.
+                etcd.signal(SIGSTOP)
+                defer { etcd.signal(SIGCONT) }
+                let start = ContinuousClock.now
+                let fenced = try await node.waitFor("fenced", timeout: Self.ttl + .seconds(1)) { if case .fenced = $0 { true } else { false } }
+                #expect(ContinuousClock.now - start <= Self.ttl)
+                #expect(node.election.activeEpoch() == nil)
+                if case .fenced(_, let reason, _) = fenced { #expect(reason == .leaseUnproven) }
+            }
+        }
     }
 }
