@@ -91,6 +91,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // High availability: etcd's v3 HTTP/JSON gateway, leader election with a lease, self-fencing.
+        // (FileStore for ServerClock alone: the injectable monotonic clock the election goes by.)
         .target(name: "HA", dependencies: [
             "FileStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

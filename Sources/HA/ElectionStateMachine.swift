@@ -176,7 +176,8 @@ package struct ElectionStateMachine: Sendable {
            view?.members[target] != nil {
             return resign(epoch: epoch, lease: lease.id, reason: "switchover to \(target)")
         }
-        if case .standby = role, view?.leader == nil, let allowed = campaignAllowedAt(now: now) {
+        if case .standby = role, view?.leader == nil {
+            let allowed = campaignAllowedAt(now: now)
             // The campaign's put must be under a lease proven alive for a while yet.
             if now >= allowed {
                 return now < lease.provenUntil - margin ? .campaign(lease: lease.id) : .renewLease(id: lease.id)
@@ -224,8 +225,8 @@ package struct ElectionStateMachine: Sendable {
         return .resign(change, lease: lease)
     }
 
-    /// When this standby may campaign for the absent leader key, nil if never for now.
-    private mutating func campaignAllowedAt(now: Duration) -> Duration? {
+    /// When this standby may campaign for the absent leader key.
+    private mutating func campaignAllowedAt(now: Duration) -> Duration {
         var allowed = holdOffUntil ?? now
         if let target = view?.switchoverTarget, view?.members[target] != nil {
             if target == configuration.name { return now }

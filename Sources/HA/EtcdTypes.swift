@@ -100,16 +100,15 @@ package struct DeleteRangeResponse: Codable, Sendable {
     package var deleted: EtcdInt64?
 }
 
-/// `Compare`: only the targets this package uses (a key's create revision, its value).
+/// `Compare`: only the targets this package uses (a key's create revision, its lease).
 package struct Compare: Codable, Sendable {
-    package enum Target: String, Codable, Sendable { case create = "CREATE", value = "VALUE", lease = "LEASE" }
+    package enum Target: String, Codable, Sendable { case create = "CREATE", lease = "LEASE" }
     package enum Result: String, Codable, Sendable { case equal = "EQUAL" }
 
     package var key: Data
     package var target: Target
     package var result: Result
     package var createRevision: EtcdInt64?
-    package var value: Data?
     package var lease: EtcdInt64?
 
     /// True when `key` was created at `revision` (0: the key does not exist).
@@ -123,7 +122,7 @@ package struct Compare: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case key, target, result, value, lease
+        case key, target, result, lease
         case createRevision = "create_revision"
     }
 }
