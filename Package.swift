@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // RFC 4506 primitives on ByteBuffer. NIOCore only.
@@ -89,6 +90,16 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // High availability: etcd's v3 HTTP/JSON gateway, leader election with a lease, self-fencing.
+        // (FileStore for ServerClock alone: the injectable monotonic clock the election goes by.)
+        .target(name: "HA", dependencies: [
+            "FileStore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // A typed async NFSv3 and MOUNT v3 client: for tests, the benchmark and operators' tools.
         .target(name: "NFS3Client", dependencies: [
             "RPCTransport", "ONCRPC", "NFS3", "Mount", "Portmap", "XDR", "NLM",
@@ -98,7 +109,7 @@ let package = Package(
         // withTestServer: a server in the test's own process, on a temporary export and ephemeral ports;
         // ServerProcess: `swiftnfsd serve` as a child process, for the tests that need one (crashes, signals).
         .target(name: "SwiftNFSTesting", dependencies: [
-            "Daemon", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal", "NLM", "Portmap", "RPCTransport", "XDR",
+            "Daemon", "HA", "NFS3Client", "NFS3", "ONCRPC", "FileStore", "Journal", "NLM", "Portmap", "RPCTransport", "XDR",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -115,7 +126,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "swiftnfsd", dependencies: [
-            "Daemon", "Bench", "Journal", "FileStore",
+            "Daemon", "Bench", "Journal", "FileStore", "HA",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -127,6 +138,8 @@ let package = Package(
         ]),
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
+        // The election's state machine with a fake clock; the client, the election and `swiftnfsd ha` against a real etcd.
+        .testTarget(name: "HATests", dependencies: ["HA", "SwiftNFSTesting", "FileStore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", "Locking", "ONCRPC", .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         .testTarget(name: "LockServiceTests", dependencies: [

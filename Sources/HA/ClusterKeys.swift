@@ -1,0 +1,94 @@
+import FoundationEssentials
+
+/// Where a cluster keeps its state in etcd, all under one prefix (`/swiftnfs/<cluster>` by
+/// default):
+///
+///     <prefix>/leader           the active's LeaderRecord, under its lease; created only if absent,
+///                               so its create revision is the epoch
+///     <prefix>/members/<name>   each live node's MemberRecord, under that node's lease
+///     <prefix>/nodes/<name>     each node that ever joined (no lease): a node there but not in
+///                               members/ is down
+///     <prefix>/switchover       a planned handover's SwitchoverRecord, under the requester's lease
+package struct ClusterKeys: Sendable, Hashable {
+    package let prefix: String
+
+    package init(prefix: String) {
+        var p = prefix
+        while p.hasSuffix("/") { p.removeLast() }
+        self.prefix = p
+    }
+
+    package init(cluster: String) { self.init(prefix: "/swiftnfs/" + cluster) }
+
+    package var leader: String { prefix + "/leader" }
+    package var switchover: String { prefix + "/switchover" }
+    package var membersPrefix: String { prefix + "/members/" }
+    package var nodesPrefix: String { prefix + "/nodes/" }
+    package func member(_ name: String) -> String { membersPrefix + name }
+    package func node(_ name: String) -> String { nodesPrefix + name }
+}
+
+/// The value of the leader key.
+package struct LeaderRecord: Codable, Hashable, Sendable {
+    package var name: String
+    /// Where the active serves (what `--ha-address` says), for whoever needs to find it.
+    package var address: String
+
+    package init(name: String, address: String) {
+        self.name = name
+        self.address = address
+    }
+}
+
+/// The value of a member key: what the node says of itself.
+package struct MemberRecord: Codable, Hashable, Sendable {
+    package var name: String
+    package var role: String
+    /// Whether the node holds everything the active has acknowledged (the active itself: true).
+    package var inSync: Bool
+    package var lagBytes: Int64
+    package var address: String
+
+    package init(name: String, role: String, inSync: Bool, lagBytes: Int64, address: String) {
+        self.name = name
+        self.role = role
+        self.inSync = inSync
+        self.lagBytes = lagBytes
+        self.address = address
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, role, address
+        case inSync = "in_sync"
+        case lagBytes = "lag_bytes"
+    }
+}
+
+/// The value of the switchover key: the node that is to become active.
+package struct SwitchoverRecord: Codable, Hashable, Sendable {
+    package var to: String
+
+    package init(to: String) { self.to = to }
+}
+
+extension EtcdKeyValue {
+    /// The value decoded as one of the records above.
+    package func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: value ?? Data())
+        } catch {
+            throw EtcdError(.malformedValue, "\(keyString): \(error)")
+        }
+    }
+}
+
+extension Encodable {
+    /// The JSON that the records above are stored and printed as: keys sorted, so that the
+    /// same value always reads the same.
+    package func jsonData() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding these plain structs cannot fail.
+        return (try? encoder.encode(self)) ?? Data()
+    }
+}
