@@ -40,6 +40,11 @@ final class WriteBackTable: Sendable {
 
     let settings: WriteBackSettings
     private let state = NIOLockedValueBox<(entries: [UInt64: Entry], bytes: UInt64)>(([:], 0))
+    /// The files whose ranges a copy has taken and not yet recorded or put back. A COMMIT of
+    /// such a file waits for that copy: otherwise it would find nothing to copy while the data
+    /// is still on its way to the journal (or about to be put back for lack of room), and
+    /// answer before the journal has it.
+    private let copying = CopyGate()
 
     init(settings: WriteBackSettings) {
         self.settings = settings
@@ -59,13 +64,23 @@ final class WriteBackTable: Sendable {
         }
     }
 
-    /// Removes and returns what `id` has waiting.
-    func take(_ id: UInt64) -> DirtyRanges? {
-        state.withLockedValue { s in
+    /// Removes and returns what `id` has waiting, for a copy that calls `finish` when it has
+    /// recorded the ranges or put them back. While another copy of `id` runs, waits for it to
+    /// finish (`waitForCopy`) or returns nil (that copy does the work).
+    func take(_ id: UInt64, waitForCopy: Bool) -> DirtyRanges? {
+        guard copying.begin(id, wait: waitForCopy) else { return nil }
+        let ranges = state.withLockedValue { s -> DirtyRanges? in
             guard let entry = s.entries.removeValue(forKey: id) else { return nil }
             s.bytes -= entry.ranges.byteCount
             return entry.ranges
         }
+        if ranges == nil { copying.end(id) }
+        return ranges
+    }
+
+    /// The copy of `id` that `take` began is over.
+    func finish(_ id: UInt64) {
+        copying.end(id)
     }
 
     /// Puts back ranges a copy could not take to the journal.
@@ -97,7 +112,8 @@ extension FileStore {
     /// Not `waiting`: a piece the journal has no room for now waits for a later call (the
     /// background flush must not wait for a checkpoint, nor hold up the retry of a failed journal).
     public func writeBack(_ id: UInt64, waiting: Bool = true) throws {
-        guard let recorder, let table = writeBackTable, let dirty = table.take(id) else { return }
+        guard let recorder, let table = writeBackTable, let dirty = table.take(id, waitForCopy: waiting) else { return }
+        defer { table.finish(id) }
         let d: FileDescriptor
         do {
             // The server's own copy: whoever asks, it reads as root.
@@ -148,4 +164,43 @@ extension FileStore {
     /// Bytes of UNSTABLE data waiting to be copied into the journal.
     public var writeBackBytes: UInt64 { writeBackTable?.bytes ?? 0 }
 
+}
+
+/// Which files a copy into the journal is working on; `begin` waits while another works on the
+/// same file.
+final class CopyGate: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var busy: Set<UInt64> = []
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(done, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(done)
+        pthread_mutex_destroy(mutex)
+        done.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Marks `id` as worked on; false, when another works on it and `wait` is false.
+    func begin(_ id: UInt64, wait: Bool) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while busy.contains(id) {
+            guard wait else { return false }
+            pthread_cond_wait(done, mutex)
+        }
+        busy.insert(id)
+        return true
+    }
+
+    func end(_ id: UInt64) {
+        pthread_mutex_lock(mutex)
+        busy.remove(id)
+        pthread_cond_broadcast(done)
+        pthread_mutex_unlock(mutex)
+    }
 }

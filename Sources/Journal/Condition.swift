@@ -19,6 +19,8 @@ final class Condition: @unchecked Sendable {
         case durable
         /// A change admitted with room appended (or failed) and gave the room back.
         case appended
+        /// The next segment is wanted, or was prepared (`JournalWriter`'s spare).
+        case spare
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -3,6 +3,7 @@ import Glibc
 /// The files of a journal on the durable directory:
 ///
 ///     DIR/journal/SSSSSSSSSSSSSSSS.jnl   segments, named by the first sequence they may hold (hex)
+///     DIR/journal/next.spare             the next segment, zero-filled ahead of need
 ///     DIR/checkpoint                     the sequence through which the copy is complete
 ///     DIR/checkpointing                  while a checkpoint applies records to the copy: how far it got
 ///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
@@ -16,6 +17,9 @@ package struct JournalDirectory: Sendable {
     package var segmentsDirectory: String { root + "/journal" }
     package var checkpointFile: String { root + "/checkpoint" }
     package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+
+    /// The next segment, zero-filled ahead of need (not a segment until it is renamed to one).
+    package var spareSegmentPath: String { segmentsDirectory + "/next.spare" }
 
     package func segmentPath(firstSequence: UInt64) -> String {
         let hex = String(firstSequence, radix: 16)

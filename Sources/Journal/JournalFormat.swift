@@ -6,6 +6,7 @@ import XDR
 ///
 ///     header   "SNFSJNL\0" (8 bytes), format version (uint32, big-endian), reserved (uint32, 0)
 ///     frames   length (uint32), CRC-32C of the record (uint32), the record (XDR, `length` bytes)
+///     zeros    in a preallocated segment, after the last frame (a frame header of zeros ends it)
 ///
 /// A reader stops at the first frame that is incomplete (a torn append at a crash), fails its
 /// checksum, does not decode, or does not continue the sequence; everything before it is good.
@@ -105,6 +106,9 @@ package struct JournalFrameDecoder: Sendable {
         case record(JournalRecord, frameBytes: Int)
         /// The segment is damaged here; nothing after this is read.
         case damage(JournalDamage)
+        /// The frames end here: the rest of the segment is zeros, written before any record
+        /// (a preallocated segment).
+        case end
     }
 
     /// Bytes of the segment consumed so far: the good prefix.
@@ -129,6 +133,8 @@ package struct JournalFrameDecoder: Sendable {
         }
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self).map(Int.init),
               let crc = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self) else { return nil }
+        // No record is empty: a frame header of zeros is where a preallocated segment's frames end.
+        if length == 0 && crc == 0 { return .end }
         guard length <= JournalLimits.maxRecord else { return .damage(.oversizedFrame(offset: offset, length: length)) }
         guard buffer.readableBytes >= JournalFormat.frameHeaderSize + length else { return nil }
         var body = buffer.getSlice(at: buffer.readerIndex + JournalFormat.frameHeaderSize, length: length)!
@@ -171,6 +177,7 @@ package enum JournalReader {
             switch step {
             case .record(let r, _): records.append(r)
             case .damage(let d): return JournalScan(records: records, damage: d, validLength: decoder.offset)
+            case .end: return JournalScan(records: records, damage: nil, validLength: decoder.offset)
             }
         }
         return JournalScan(records: records, damage: decoder.end(leftover: buffer.readableBytes), validLength: decoder.offset)
@@ -191,6 +198,7 @@ package enum JournalReader {
                 switch step {
                 case .record(let r, let bytes): try body(r, bytes)
                 case .damage(let d): return d
+                case .end: return nil
                 }
             }
             buffer.discardReadBytes()

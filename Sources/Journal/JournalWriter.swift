@@ -1,3 +1,4 @@
+import Dispatch
 import FileStore
 import Glibc
 import Logging
@@ -101,6 +102,10 @@ package final class JournalWriter: @unchecked Sendable {
     private var draining = false
     /// The highest sequence appended (in the segment or, while failing, in memory) so far.
     private var appendedThrough: UInt64
+    /// Whether `directory.spareSegmentPath` holds a zero-filled segment ready to be taken.
+    private var spareReady = false
+    /// Whether the thread that prepares spares runs.
+    private var preparing = false
     /// Callers of `whenDurable` not yet answered, in the order they came (sequences ascend).
     private var held: [(sequence: UInt64, done: @Sendable (JournalError?) -> Void)] = []
 
@@ -121,6 +126,11 @@ package final class JournalWriter: @unchecked Sendable {
         self.uncheckpointedBytes = uncheckpointedBytes
         (pressure, pressureContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
+        // A spare an earlier process prepared is taken if it has the size segments have now.
+        unlink(directory.spareSegmentPath + ".tmp")
+        var st = stat()
+        spareReady = stat(directory.spareSegmentPath, &st) == 0 && Int(st.st_size) == limits.effectiveSegmentSize
+        if !spareReady { unlink(directory.spareSegmentPath) }
     }
 
     /// Waits until the journal has room for a change of about `bytes` (see the type's comment)
@@ -408,21 +418,70 @@ package final class JournalWriter: @unchecked Sendable {
         let segment = try current ?? openSegment(firstSequence: sequence)
         current = segment
         try segment.append(frame)
-        if segment.bytes >= limits.effectiveSegmentSize { retireSegment() }
+        // A segment that grows with each append (no spare was ready when it began) gives way
+        // as soon as a preallocated one is.
+        if segment.bytes >= limits.effectiveSegmentSize || (!segment.preallocated && spareReady) { retireSegment() }
     }
 
     /// The next append starts a new segment; the old one is synced by the next fsync.
     private func retireSegment() {
         guard let current else { return }
+        // A preallocated segment retired before it filled up (a checkpoint's rotation) gives
+        // back its zeros: the journal on disk is its records and one segment being filled.
+        current.trimPreallocation()
         retired.append(current)
         self.current = nil
     }
 
+    /// A new segment: the spare if one is ready (its blocks are written already, so an fsync
+    /// of appends to it writes the data alone, without the file's size and allocation, which
+    /// on a journaling file system also costs a commit of the file system's own journal),
+    /// else a file that grows with each append. Either way the next spare is prepared.
     private func openSegment(firstSequence: UInt64) throws -> SegmentFile {
         let path = directory.segmentPath(firstSequence: firstSequence)
+        defer { prepareSpare() }
         // The caller may be a thread acting as an NFS client's user: the journal is the
         // server's own, created with root's identity whoever appends.
-        return try CallerIdentity.asRoot { try SegmentFile(creating: path) }
+        return try CallerIdentity.asRoot {
+            if spareReady {
+                spareReady = false
+                if let segment = try? SegmentFile(adopting: directory.spareSegmentPath, as: path) { return segment }
+            }
+            return try SegmentFile(creating: path)
+        }
+    }
+
+    /// Starts the thread that zero-fills the next segment, if it is not running; it prepares
+    /// one whenever none is ready, and ends when the writer stops. Called with the lock held.
+    private func prepareSpare() {
+        guard !spareReady, !stopping else { return }
+        guard !preparing else { return condition.broadcast(.spare) }
+        preparing = true
+        DispatchQueue(label: "journal-spare").async { [self] in prepareSpares() }
+    }
+
+    private func prepareSpares() {
+        condition.lock()
+        defer {
+            preparing = false
+            condition.unlock()
+        }
+        while !stopping {
+            if spareReady {
+                condition.wait(for: .spare)
+                continue
+            }
+            let (path, size) = (directory.spareSegmentPath, limits.effectiveSegmentSize)
+            condition.unlock()
+            let prepared = CallerIdentity.asRoot { SegmentFile.prepare(path, size: size) }
+            condition.lock()
+            if prepared {
+                spareReady = true
+            } else {
+                // The durable disk fails or is full: appends grow their segments meanwhile.
+                condition.wait(for: .spare, seconds: 1)
+            }
+        }
     }
 
     /// The checkpointer freed `bytes` of journal.
@@ -484,6 +543,8 @@ final class SegmentFile: @unchecked Sendable {
     private let fd: Int32
     /// Bytes written, header included (changed under the writer's lock only).
     private(set) var bytes = 0
+    /// Whether the file was zero-filled to its size before the first append (see `prepare`).
+    let preallocated: Bool
 
     init(creating path: String) throws {
         self.path = path
@@ -491,10 +552,47 @@ final class SegmentFile: @unchecked Sendable {
         guard fd >= 0 else {
             throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
         }
+        preallocated = false
         try JournalFaults.check("write", path)
         try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
         bytes = JournalFormat.headerSize
         JournalDirectory.syncDirectory(of: path)
+    }
+
+    /// Takes the zero-filled file at `spare` as the segment `path`: renamed, its header
+    /// written over the zeros; appends follow the header. Readers stop at the zeros after the
+    /// last frame (`JournalFrameDecoder`: a frame header of zeros ends a segment).
+    init(adopting spare: String, as path: String) throws {
+        self.path = path
+        guard rename(spare, path) == 0 else { throw JournalError(.io, "rename \(spare) to \(path): errno \(errno)") }
+        fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(.io, "open \(path): errno \(errno)") }
+        preallocated = true
+        try JournalFaults.check("write", path)
+        try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
+        bytes = JournalFormat.headerSize
+        JournalDirectory.syncDirectory(of: path)
+    }
+
+    /// Writes a zero-filled file of `size` bytes to `path` (through a temporary name, synced,
+    /// renamed): the blocks of the next segment, written before any record needs them.
+    static func prepare(_ path: String, size: Int) -> Bool {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if JournalFaults.injected("write", temporary) != nil { unlink(temporary); return false }
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var at = 0
+        while at < size {
+            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min($0.count, size - at), off_t(at)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { unlink(temporary); return false }
+            at += n
+        }
+        guard fdatasync(fd) == 0, rename(temporary, path) == 0 else { unlink(temporary); return false }
+        JournalDirectory.syncDirectory(of: path)
+        return true
     }
 
     deinit { close(fd) }
@@ -503,6 +601,12 @@ final class SegmentFile: @unchecked Sendable {
         try JournalFaults.check("write", path)
         try frame.withUnsafeReadableBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
         bytes += frame.readableBytes
+    }
+
+    /// Cuts the zeros after the last frame off a preallocated segment (no more appends come).
+    func trimPreallocation() {
+        guard preallocated else { return }
+        _ = ftruncate(fd, off_t(bytes))
     }
 
     /// fdatasync; the error, if it failed.

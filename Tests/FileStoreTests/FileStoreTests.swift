@@ -294,3 +294,84 @@ final class Scratch {
         #expect(next > fresh)
     }
 }
+
+/// A journal stand-in for the write-back test: records what it is given; `reserveRoom` (the
+/// background copy's way in) blocks until the test opens the gate, then says there is no room.
+final class GatedRecorder: ChangeRecorder, @unchecked Sendable {
+    let lock = NSCondition()
+    var gateOpen = false
+    var reserving = false
+    var writes: [(offset: UInt64, bytes: Int)] = []
+    var sequence: UInt64 = 0
+
+    func waitForRoom(bytes: Int) throws {}
+    func reserveRoom(bytes: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        reserving = true
+        lock.broadcast()
+        while !gateOpen { lock.wait() }
+        return false
+    }
+    func releaseRoom(bytes: Int) {}
+    func record(_ change: FileChange, exportID: UInt64) -> UInt64 {
+        lock.lock(); defer { lock.unlock() }
+        sequence += 1
+        return sequence
+    }
+    func recordWrite(fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer, exportID: UInt64) -> UInt64 {
+        lock.lock(); defer { lock.unlock() }
+        writes.append((offset, data.readableBytes))
+        sequence += 1
+        return sequence
+    }
+    func makeDurable(through sequence: UInt64) throws {}
+    func whenDurable(through sequence: UInt64, _ done: @escaping @Sendable (Error?) -> Void) { done(nil) }
+    var lastRecorded: UInt64 { lock.lock(); defer { lock.unlock() }; return sequence }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+@Suite struct WriteBackRaceTests {
+    /// The background copy has taken a file's UNSTABLE ranges and is about to put them back
+    /// (no room in the journal) when a COMMIT of the file comes: the COMMIT waits for it and
+    /// copies the data itself, rather than find nothing to copy and answer with the data in
+    /// neither the journal nor on its way there.
+    @Test func commitWaitsForACopyInFlight() throws {
+        let scratch = try Scratch()
+        let recorder = GatedRecorder()
+        let store = try FileStore(root: scratch.export, stateDirectory: scratch.state, exportID: 42,
+                                  handleKey: try SipHash24.loadOrCreate(stateDirectory: scratch.state),
+                                  recorder: recorder, writeBack: WriteBackSettings(delay: .seconds(60)),
+                                  logger: Logger(label: "test"))
+        let file = try store.create(FileStore.rootID, name: Array("f".utf8), mode: 0o644, how: .unchecked).fileID
+        _ = try store.write(file, offset: 0, data: ByteBuffer(repeating: 7, count: 8192), durability: .unstable)
+        #expect(recorder.writes.isEmpty, "UNSTABLE data went to the journal at once")
+        // The background copy takes the ranges and stops at reserveRoom.
+        let background = Thread { try? store.writeBack(file, waiting: false) }
+        background.start()
+        recorder.lock.lock()
+        while !recorder.reserving { recorder.lock.wait() }
+        recorder.lock.unlock()
+        let returned = Flag()
+        let commit = Thread {
+            try? store.commit(file)
+            returned.set()
+        }
+        commit.start()
+        usleep(100_000)
+        #expect(!returned.isSet, "COMMIT returned while the data was neither in the journal nor copied by it")
+        // No room for the background copy: it puts the ranges back, and the COMMIT copies them.
+        recorder.lock.lock(); recorder.gateOpen = true; recorder.lock.broadcast(); recorder.lock.unlock()
+        let deadline = Date().addingTimeInterval(10)
+        while !returned.isSet && Date() < deadline { usleep(10_000) }
+        #expect(returned.isSet)
+        recorder.lock.lock(); let writes = recorder.writes; recorder.lock.unlock()
+        #expect(writes.count == 1 && writes.first?.offset == 0 && writes.first?.bytes == 8192, "journaled: \(writes)")
+    }
+}

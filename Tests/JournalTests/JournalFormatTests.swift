@@ -124,6 +124,26 @@ import Testing
         #expect(detected == bytes.count)
     }
 
+    /// A preallocated segment: its frames, then zeros to the end. The zeros end it cleanly
+    /// (no damage), whether read whole or streamed; a frame cut short inside the zeros is
+    /// damage, and everything before it is read.
+    @Test func zerosAfterTheFramesEndASegment() throws {
+        let frames = Self.segment(Self.sample)
+        let whole = JournalReader.scan(frames + [UInt8](repeating: 0, count: 3000))
+        #expect(whole.records == Self.sample && whole.damage == nil && whole.validLength == frames.count)
+        let path = NSTemporaryDirectory() + "swiftnfs-zeros-\(UUID().uuidString).jnl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(frames + [UInt8](repeating: 0, count: (2 << 20) + 17)).write(to: URL(fileURLWithPath: path))
+        var streamed: [JournalRecord] = []
+        #expect(JournalReader.forEach(segment: path) { r, _ in streamed.append(r) } == nil)
+        #expect(streamed == Self.sample)
+        // The last frame's header made it, its record did not: damage, the rest is read.
+        let last = Array(JournalFormat.frame(Self.sample.last!).readableBytesView)
+        let cut = Self.segment(Array(Self.sample.dropLast())) + Array(last.prefix(12)) + [UInt8](repeating: 0, count: 4096)
+        let torn = JournalReader.scan(cut)
+        #expect(torn.records == Array(Self.sample.dropLast()) && torn.damage != nil)
+    }
+
     @Test func sequencesMustIncrease() {
         var records = Self.sample
         records[3].sequence = 2

@@ -173,6 +173,49 @@ struct JournalWriterTests {
         #expect(writer.status.syncs == 1, "\(writer.status.syncs) fsyncs for six records")
     }
 
+    @Test("segments after the first are zero-filled ahead of need: full size from their first record, read back without damage, also after a restart")
+    func segmentsArePreallocated() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.segmentSize = 256 << 10
+        var writer: JournalWriter? = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0,
+                                                       limits: limits, logger: Logger(label: "test"))
+        func size(_ path: String) -> Int {
+            var st = stat()
+            return stat(path, &st) == 0 ? Int(st.st_size) : -1
+        }
+        // The first segment grows with its appends; meanwhile the next one is prepared.
+        var last = writer!.append(exportID: Self.export, Self.write(0, bytes: 100))
+        try writer!.waitDurable(last)
+        #expect(Self.eventually { size(directory.spareSegmentPath) == limits.segmentSize }, "no spare was prepared")
+        // The growing segment gives way to the spare at the next append.
+        for n in 1...40 { last = writer!.append(exportID: Self.export, Self.write(n, bytes: 1000)) }
+        try writer!.waitDurable(last)
+        let segments = directory.segments()
+        #expect(segments.count >= 2)
+        let second = try #require(segments.dropFirst().first)
+        #expect(size(second.path) == limits.segmentSize, "the second segment was not preallocated")
+        var read: [UInt64] = []
+        for s in segments {
+            #expect(JournalReader.forEach(segment: s.path) { r, _ in read.append(r.sequence) } == nil, "damage in \(s.path)")
+        }
+        #expect(read == Array(1...last), "read back \(read.count) of \(last) records")
+        // A new writer takes the spare left behind (the size segments have), and its records read back too.
+        #expect(Self.eventually { size(directory.spareSegmentPath) == limits.segmentSize }, "no next spare was prepared")
+        writer!.stop()
+        writer = nil
+        let again = try JournalWriter(directory: directory, lastSequence: last, uncheckpointedBytes: 0, limits: limits,
+                                      logger: Logger(label: "test"))
+        let next = again.append(exportID: Self.export, Self.write(99, bytes: 100))
+        try again.waitDurable(next)
+        let newest = try #require(directory.segments().last)
+        #expect(newest.first == next && size(newest.path) == limits.segmentSize, "the restarted writer did not take the spare")
+        var after: [UInt64] = []
+        #expect(JournalReader.forEach(segment: newest.path, after: last) { r, _ in after.append(r.sequence) } == nil)
+        #expect(after == [next])
+    }
+
     @Test("the bytes waiting for an fsync stay bounded: a held-back change makes the fsync itself")
     func unsyncedBytesAreBounded() throws {
         let directory = Self.scratch()
@@ -211,8 +254,10 @@ struct JournalWriterTests {
         try writer.waitDurable(writer.lastAppended)
         #expect(writer.status.failure == nil)
         #expect(writer.status.durableSequence == 8)
-        let onDisk = directory.segments().map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? 0 }.reduce(0, +)
-        #expect(onDisk < writer.status.uncheckpointedBytes + 4 * JournalFormat.headerSize, "records were written twice")
+        // The frames in the segments (a preallocated one also holds zeros after them).
+        var framed = 0
+        for s in directory.segments() { JournalReader.forEach(segment: s.path) { _, bytes in framed += bytes } }
+        #expect(framed == writer.status.uncheckpointedBytes, "records were written twice")
         var read: [UInt64] = []
         JournalLog.forEach(directory, after: 0) { r, _ in read.append(r.sequence) }
         #expect(read == Array(1...8))
