@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// A command run to its end (or killed at its time limit), its output captured: how the HA
-/// parts call `ip`, `arping` and the takeover hook. The command runs in a session of its own
-/// (`setsid`), so a time-out kills everything it started.
+/// parts call `ip`, `arping` and the takeover hook. Foundation's `Process` starts the command
+/// as the leader of a process group of its own, so a time-out kills everything it started.
 package struct ShellCommand: Sendable {
     package struct Outcome: Sendable, CustomStringConvertible {
         /// The exit status; nil when it was killed at its time limit or by a signal.
@@ -61,10 +61,8 @@ package struct ShellCommand: Sendable {
         defer { try? FileManager.default.removeItem(at: outputURL) }
         let sink = try FileHandle(forWritingTo: outputURL)
         let process = Process()
-        // setsid execs the command as the leader of a new session (Process's child is no group
-        // leader, so setsid does not fork): its pid is the group to kill.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = [executable] + arguments
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = sink
@@ -81,6 +79,8 @@ package struct ShellCommand: Sendable {
         while process.isRunning {
             if ContinuousClock.now >= deadline {
                 timedOut = true
+                // The child leads its own process group (Foundation spawns it so): the group is
+                // everything it started.
                 kill(-process.processIdentifier, SIGKILL)
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
