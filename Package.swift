@@ -80,7 +80,7 @@ let package = Package(
         ]),
         // Configuration, exports, and the ServiceGroup that wires it all together.
         .target(name: "Daemon", dependencies: [
-            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims", "NLM", "Locking",
+            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims", "NLM", "Locking", "HA",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -96,6 +96,7 @@ let package = Package(
             "FileStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,7 +127,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "swiftnfsd", dependencies: [
-            "Daemon", "Bench", "Journal", "FileStore", "HA",
+            "Daemon", "Bench", "Journal", "FileStore", "HA", "NFS3Client", "NFS3", "ONCRPC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,7 +140,10 @@ let package = Package(
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         // The election's state machine with a fake clock; the client, the election and `swiftnfsd ha` against a real etcd.
-        .testTarget(name: "HATests", dependencies: ["HA", "SwiftNFSTesting", "FileStore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "HATests", dependencies: ["HA", "Daemon", "NFS3Client", "SwiftNFSTesting", "FileStore",
+                                                   .product(name: "Logging", package: "swift-log")]),
+        // Serving nodes against a real etcd, in network namespaces: the service address moves, the hook runs.
+        .testTarget(name: "HALabTests", dependencies: ["HA", "SwiftNFSTesting"]),
         .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", "Locking", "ONCRPC", .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         .testTarget(name: "LockServiceTests", dependencies: [

@@ -11,6 +11,7 @@ import NIOPosix
 ///     checkpoint              a checkpoint of every journal now; one line per journal
 ///     journal-status DIR      the status of the journal in DIR, written out now (`JournalStatus` text)
 ///     exports-reload          the exports file read again (as SIGHUP)
+///     ha-status               a cluster node's role, epoch, address and hook (`HAStatus` text)
 ///
 /// An answer that starts with "error: " is a refusal. `swiftnfsd stats`, `checkpoint`,
 /// `journal status` and `exports reload` are the clients (`ControlClient`).

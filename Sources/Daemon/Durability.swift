@@ -51,7 +51,9 @@ final class Durability: Sendable {
         let checkpoint = directory.checkpointedSequence()
         recovered = JournalLog.summary(directory, after: checkpoint)
         for d in recovered.damages {
-            if d.damage.isTornTail {
+            if d.damage.isStaleEpoch {
+                logger.error("journal: a record of a deposed HA active is rejected, not replayed", metadata: ["journal.damage": "\(d)"])
+            } else if d.damage.isTornTail {
                 logger.notice("journal: torn last record (a crash during an append); everything before it is recovered",
                               metadata: ["journal.damage": "\(d)"])
             } else {

@@ -2,6 +2,7 @@ import Foundation
 import FileStore
 import Journal
 import Glibc
+import HA
 import Logging
 import Mount
 import NFS3
@@ -109,19 +110,26 @@ package final class NFSServer: Service, Sendable {
         }
         let portmap = PortmapProgram(registry: registry, logger: logger, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
-        func core(_ programs: [any RPCProgram]) -> RPCServerCore {
-            RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pools.reads,
-                          storagePool: pools.storage, logger: logger)
+        let locking = try LockService(configuration: configuration, nfs: nfs, registry: registry, group: group, logger: logger)
+        // A cluster node answers NFS, MOUNT and locking only while it is the active.
+        let ha = configuration.highAvailability.map { ha in
+            makeHAService(ha, verifier: nfs.verifier, locking: locking, durabilities: durabilities)
+        }
+        func core(_ programs: [any RPCProgram], gate: (any RPCServingGate)? = nil) -> RPCServerCore {
+            var core = RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pools.reads,
+                                     storagePool: pools.storage, logger: logger)
+            core.gate = gate
+            return core
         }
 
-        let locking = try LockService(configuration: configuration, nfs: nfs, registry: registry, group: group, logger: logger)
-        let (listeners, registration) = try await bindRPC(nfs: core([nfs3Program(nfs), mount] + locking.programs),
+        let (listeners, registration) = try await bindRPC(nfs: core([nfs3Program(nfs), mount] + locking.programs, gate: ha),
                                                           portmap: (core([portmap]), registry), group: group)
+        ha?.attach([listeners[0]])
         let main = listeners[0]
         let metrics: Channel?
         do {
             let state = StateMetrics(durabilities: durabilities, listeners: zip(["nfs", "portmap"], listeners).map { ($0, $1) },
-                                     cache: cache, exports: exports, locking: locking)
+                                     cache: cache, exports: exports, locking: locking, ha: ha)
             metrics = try await bindMetrics(group: group, collect: state.collect)
         } catch {
             await registration?.unregister()
@@ -159,13 +167,27 @@ package final class NFSServer: Service, Sendable {
             locking,
             RPCService(listeners: listeners, registration: registration, logger: logger),
         ]
+        if let ha {
+            // The election stops first (an active resigns), then the node steps down.
+            services += [ha, ha.election]
+        }
         if let control {
             services.append(ControlService(listener: control, path: controlPath, exports: exports, durabilities: durabilities,
-                                           notifier: notifier, logger: logger))
+                                           ha: ha, notifier: notifier, logger: logger))
         }
         if let metrics { services.append(MetricsService(channel: metrics)) }
         services.append(ReloadService(hangups: hangups, exports: exports, notifier: notifier))
         try await ServiceGroup(services: services, logger: logger).run()
+    }
+
+    /// The election of a cluster node, and the service that serves or stands by as it says.
+    func makeHAService(_ ha: HighAvailabilityConfiguration, verifier: WriteVerifier, locking: LockService,
+                       durabilities: [Durability]) -> HAService {
+        var settings = LeaderElection.Configuration(keys: ha.keys, name: ha.name, address: ha.address.ip, ttl: ha.ttl)
+        settings.callTimeout = ha.etcdTimeout
+        let election = LeaderElection(configuration: settings, client: ha.etcd, clock: configuration.clock, logger: logger)
+        return HAService(configuration: ha, election: election, verifier: verifier, locking: locking,
+                         durabilities: durabilities, logger: logger)
     }
 
     /// The handle key, the exports (rebuilt and replayed where they need it) and their

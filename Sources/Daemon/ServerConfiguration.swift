@@ -1,4 +1,5 @@
 import FileStore
+import HA
 import NIOCore
 
 /// Everything `swiftnfsd serve` needs to know.
@@ -44,7 +45,33 @@ package struct ServerConfiguration: Sendable {
     /// Appends wait (slower acknowledgements) while the journal holds more than this.
     package var maxJournalBytes = 1 << 30
 
+    /// Run as a node of a high-availability cluster (`--ha-*`); nil for a server on its own.
+    package var highAvailability: HighAvailabilityConfiguration?
+
     package init(exports: [ExportEntryConfig]) {
         self.exports = exports
+    }
+}
+
+/// A node of a high-availability cluster: the election in etcd, the service address it holds
+/// while it is the active, and the takeover hook.
+package struct HighAvailabilityConfiguration: Sendable {
+    package var etcd: EtcdClient
+    package var keys: ClusterKeys
+    package var name: String
+    package var address: ServiceAddress
+    /// The leadership lease: an active that cannot renew it stops serving within this time.
+    package var ttl: Duration = .seconds(5)
+    /// The longest one etcd call may take.
+    package var etcdTimeout: Duration = .seconds(2)
+    package var hook: TakeoverHook?
+    /// What puts the address on and off this node (a fake in tests).
+    package var mover: any AddressMover = LinuxAddressMover()
+
+    package init(etcd: EtcdClient, keys: ClusterKeys, name: String, address: ServiceAddress) {
+        self.etcd = etcd
+        self.keys = keys
+        self.name = name
+        self.address = address
     }
 }

@@ -26,12 +26,20 @@ final class StateMetrics: Sendable {
     private let blocked = Gauge(label: "nlm_blocked_requests")
     private let grace = Gauge(label: "nlm_grace_period")
     private let callbackFailures = Counter(label: "nlm_callbacks_failed_total")
+    private let ha: HAService?
+    /// A cluster node: 1 while the active; its epoch; whether it holds the service address;
+    /// whether it holds all the active has (always 0: no replication yet); takeovers and
+    /// failed hooks since the start.
+    private let haGauges = (active: Gauge(label: "ha_active"), epoch: Gauge(label: "ha_epoch"),
+                            addressHeld: Gauge(label: "ha_address_held"), inSync: Gauge(label: "ha_standby_in_sync"),
+                            takeovers: Gauge(label: "ha_takeovers"), hookFailures: Gauge(label: "ha_hook_failures"))
     /// What the counters showed at the last scrape (counters only go up by the difference).
     private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int], callbacks: Int)>((0, [], [], 0))
 
     init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports,
-         locking: LockService? = nil) {
+         locking: LockService? = nil, ha: HAService? = nil) {
         self.locking = locking
+        self.ha = ha
         journals = durabilities.map { d in
             let dims = [("directory", d.settings.directory)]
             func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: dims) }
@@ -76,6 +84,14 @@ final class StateMetrics: Sendable {
             locksHeld.record(locking.locks.table.count)
             blocked.record(locking.locks.waiting)
             grace.record(locking.grace.isActive ? 1 : 0)
+        }
+        if let status = ha?.status {
+            haGauges.active.record(status.role == "active" ? 1 : 0)
+            haGauges.epoch.record(status.epoch ?? 0)
+            haGauges.addressHeld.record(status.addressHeld ? 1 : 0)
+            haGauges.inSync.record(0)
+            haGauges.takeovers.record(status.takeovers)
+            haGauges.hookFailures.record(status.hookFailures)
         }
         let before = seen.withLockedValue { before in
             defer { before = (hits, failures, syncs, callbacks) }

@@ -53,6 +53,16 @@ package final class LeaderElection: Service, Sendable {
         return machine.withLock { $0.activeEpoch(now: now) }
     }
 
+    /// Until when (this election's clock) the node may act as the active if it proves its lease
+    /// no more: what the service address's lifetime must not outlast. Nil when not active.
+    package func activeUntil() -> Duration? {
+        let now = clock.now
+        return machine.withLock { $0.activeEpoch(now: now) != nil ? $0.activeDeadline : nil }
+    }
+
+    /// The clock the election goes by (`activeUntil` is on it).
+    package var now: Duration { clock.now }
+
     /// What this node publishes of its replication (shown by `ha status`).
     package func setReplication(inSync: Bool, lagBytes: Int64) {
         machine.withLock {

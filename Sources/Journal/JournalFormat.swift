@@ -8,15 +8,21 @@ import XDR
 ///     frames   length (uint32), CRC-32C of the record (uint32), the record (XDR, `length` bytes)
 ///     zeros    in a preallocated segment, after the last frame (a frame header of zeros ends it)
 ///
+/// Version 2 adds the HA epoch to every record (`JournalRecord.epoch`); version 1 segments are
+/// still read (their records have epoch 0). Writers write version 2.
+///
 /// A reader stops at the first frame that is incomplete (a torn append at a crash), fails its
 /// checksum, does not decode, or does not continue the sequence; everything before it is good.
+/// A good frame whose epoch is below the highest epoch already read is a deposed active's
+/// append: it is reported (`JournalDamage.staleEpoch`) and skipped, and reading goes on.
 package enum JournalFormat {
     package static let magic: [UInt8] = Array("SNFSJNL".utf8) + [0]
-    package static let version: UInt32 = 1
+    package static let version: UInt32 = 2
+    package static let readableVersions: ClosedRange<UInt32> = 1...2
     package static let headerSize = 16
     package static let frameHeaderSize = 8
 
-    package static func header() -> [UInt8] {
+    package static func header(version: UInt32 = version) -> [UInt8] {
         var b = ByteBuffer()
         b.writeBytes(magic)
         b.writeXDRUInt32(version)
@@ -25,18 +31,19 @@ package enum JournalFormat {
     }
 
     /// The framed bytes of one record.
-    package static func frame(_ record: JournalRecord) -> ByteBuffer {
+    package static func frame(_ record: JournalRecord, version: UInt32 = version) -> ByteBuffer {
         var capacity = 128
         if case .write(_, let path, _, let data) = record.change { capacity += path.count + data.count }
-        return frame(capacity: capacity) { $0.writeJournalRecord(record) }
+        return frame(capacity: capacity) { $0.writeJournalRecord(record, version: version) }
     }
 
     /// The framed bytes of a write record whose data is in a received buffer (copied once,
     /// into the frame).
-    package static func frameWrite(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64,
-                                  data: ByteBuffer) -> ByteBuffer {
+    package static func frameWrite(sequence: UInt64, exportID: UInt64, epoch: UInt64 = 0, fileID: UInt64, path: [UInt8],
+                                  offset: UInt64, data: ByteBuffer) -> ByteBuffer {
         frame(capacity: 128 + path.count + data.readableBytes) {
-            $0.writeJournalWriteRecord(sequence: sequence, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data)
+            $0.writeJournalWriteRecord(sequence: sequence, exportID: exportID, epoch: epoch, fileID: fileID, path: path,
+                                       offset: offset, data: data)
         }
     }
 
@@ -67,6 +74,9 @@ package enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
     case sequenceOutOfOrder(offset: Int, sequence: UInt64, previous: UInt64)
     /// Reading the segment failed (an I/O error of the durable disk).
     case unreadable(offset: Int, errno: Int32)
+    /// A good record stamped with an epoch below one already read: appended by an active that
+    /// had been deposed. Not applied; reading goes on after it.
+    case staleEpoch(offset: Int, sequence: UInt64, epoch: UInt64, highest: UInt64)
 
     package var description: String {
         switch self {
@@ -78,6 +88,8 @@ package enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
         case .undecodable(let o, let r): return "record at byte \(o) does not decode: \(r)"
         case .sequenceOutOfOrder(let o, let s, let p): return "record at byte \(o) has sequence \(s) after \(p)"
         case .unreadable(let o, let e): return "read failed after byte \(o): errno \(e)"
+        case .staleEpoch(let o, let s, let e, let h):
+            return "record at byte \(o) (sequence \(s)) is of epoch \(e), after epoch \(h): a deposed active's, not applied"
         }
     }
 
@@ -87,14 +99,43 @@ package enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
         if case .tornTail = self { return true }
         return false
     }
+
+    /// A rejected record, not damage of the medium: reading went on after it.
+    package var isStaleEpoch: Bool {
+        if case .staleEpoch = self { return true }
+        return false
+    }
+}
+
+/// The epoch check that runs across the segments of a journal: the highest epoch read so far,
+/// and the records rejected for being below it.
+package struct JournalEpochs: Sendable {
+    package var highest: UInt64
+    package var rejected: [JournalDamage] = []
+
+    package init(highest: UInt64 = 0) { self.highest = highest }
+
+    /// Whether `record` may be applied; a stale one is noted (found at `offset`). Epoch 0 (no
+    /// cluster) is never stale and raises nothing.
+    mutating func admit(_ record: JournalRecord, offset: Int) -> Bool {
+        guard record.epoch != 0 else { return true }
+        guard record.epoch >= highest else {
+            rejected.append(.staleEpoch(offset: offset, sequence: record.sequence, epoch: record.epoch, highest: highest))
+            return false
+        }
+        highest = record.epoch
+        return true
+    }
 }
 
 /// The result of reading a segment: the good records, the damage that stopped the reader if
-/// any, and the length of the good prefix (where appending may resume).
+/// any, the length of the good prefix (where appending may resume), and the records rejected
+/// for a stale epoch (`JournalDamage.staleEpoch`, not in `records`).
 package struct JournalScan: Sendable {
     package var records: [JournalRecord]
     package var damage: JournalDamage?
     package var validLength: Int
+    package var rejected: [JournalDamage] = []
 }
 
 /// Incremental decoding of one segment (the header, then frame after frame), in the style of a
@@ -104,6 +145,9 @@ package struct JournalFrameDecoder: Sendable {
     package enum Step: Sendable {
         /// A good record, and the bytes of its frame.
         case record(JournalRecord, frameBytes: Int)
+        /// A good frame whose record a deposed active appended (`JournalDamage.staleEpoch`):
+        /// consumed, not to be applied.
+        case rejected(JournalDamage, frameBytes: Int)
         /// The segment is damaged here; nothing after this is read.
         case damage(JournalDamage)
         /// The frames end here: the rest of the segment is zeros, written before any record
@@ -114,9 +158,13 @@ package struct JournalFrameDecoder: Sendable {
     /// Bytes of the segment consumed so far: the good prefix.
     package private(set) var offset = 0
     private var last: UInt64
+    private var version = JournalFormat.version
+    /// The epoch check, carried from segment to segment by whoever reads several.
+    package var epochs: JournalEpochs
 
-    package init(after previousSequence: UInt64 = 0) {
+    package init(after previousSequence: UInt64 = 0, epochs: JournalEpochs = JournalEpochs()) {
         last = previousSequence
+        self.epochs = epochs
     }
 
     /// The next record or damage from `buffer`, or nil when it holds no complete frame yet.
@@ -128,7 +176,8 @@ package struct JournalFrameDecoder: Sendable {
                 return .damage(.badHeader)
             }
             let version = UInt32(header[8]) << 24 | UInt32(header[9]) << 16 | UInt32(header[10]) << 8 | UInt32(header[11])
-            guard version == JournalFormat.version else { return .damage(.unsupportedVersion(version)) }
+            guard JournalFormat.readableVersions.contains(version) else { return .damage(.unsupportedVersion(version)) }
+            self.version = version
             offset = JournalFormat.headerSize
         }
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self).map(Int.init),
@@ -143,7 +192,7 @@ package struct JournalFrameDecoder: Sendable {
         }
         let record: JournalRecord
         do {
-            record = try body.readJournalRecord()
+            record = try body.readJournalRecord(version: version)
             try body.expectXDREnd()
         } catch {
             return .damage(.undecodable(offset: offset, reason: "\(error)"))
@@ -154,7 +203,8 @@ package struct JournalFrameDecoder: Sendable {
         last = record.sequence
         let frameBytes = JournalFormat.frameHeaderSize + length
         buffer.moveReaderIndex(forwardBy: frameBytes)
-        offset += frameBytes
+        defer { offset += frameBytes }
+        guard epochs.admit(record, offset: offset) else { return .rejected(epochs.rejected.last!, frameBytes: frameBytes) }
         return .record(record, frameBytes: frameBytes)
     }
 
@@ -176,11 +226,15 @@ package enum JournalReader {
         while let step = decoder.next(&buffer) {
             switch step {
             case .record(let r, _): records.append(r)
-            case .damage(let d): return JournalScan(records: records, damage: d, validLength: decoder.offset)
-            case .end: return JournalScan(records: records, damage: nil, validLength: decoder.offset)
+            case .rejected: break
+            case .damage(let d):
+                return JournalScan(records: records, damage: d, validLength: decoder.offset, rejected: decoder.epochs.rejected)
+            case .end:
+                return JournalScan(records: records, damage: nil, validLength: decoder.offset, rejected: decoder.epochs.rejected)
             }
         }
-        return JournalScan(records: records, damage: decoder.end(leftover: buffer.readableBytes), validLength: decoder.offset)
+        return JournalScan(records: records, damage: decoder.end(leftover: buffer.readableBytes), validLength: decoder.offset,
+                           rejected: decoder.epochs.rejected)
     }
 
     /// Reads the segment at `path` record by record, through a window of a few MiB at most:
@@ -188,15 +242,26 @@ package enum JournalReader {
     @discardableResult
     package static func forEach(segment path: String, after previousSequence: UInt64 = 0,
                                _ body: (JournalRecord, Int) throws -> Void) rethrows -> JournalDamage? {
+        var epochs = JournalEpochs()
+        return try forEach(segment: path, after: previousSequence, epochs: &epochs, body)
+    }
+
+    /// `forEach` with the epoch check carried in from the segments before (and out to the next);
+    /// records of a stale epoch are not given to `body`, and are added to `epochs.rejected`.
+    @discardableResult
+    package static func forEach(segment path: String, after previousSequence: UInt64 = 0, epochs: inout JournalEpochs,
+                               _ body: (JournalRecord, Int) throws -> Void) rethrows -> JournalDamage? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .badHeader }
         defer { close(fd) }
         var buffer = ByteBufferAllocator().buffer(capacity: readChunk)
-        var decoder = JournalFrameDecoder(after: previousSequence)
+        var decoder = JournalFrameDecoder(after: previousSequence, epochs: epochs)
+        defer { epochs = decoder.epochs }
         while true {
             while let step = decoder.next(&buffer) {
                 switch step {
                 case .record(let r, let bytes): try body(r, bytes)
+                case .rejected: break
                 case .damage(let d): return d
                 case .end: return nil
                 }

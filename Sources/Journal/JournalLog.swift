@@ -5,7 +5,8 @@ import FileStore
 ///
 /// A segment written again after a durable-side failure repeats sequences of the one before
 /// it; the first copy of each sequence is kept. Damage is reported per segment, and reading
-/// goes on with the next segment: everything that can be recovered is.
+/// goes on with the next segment: everything that can be recovered is. The epoch check runs
+/// across segments: a record of an epoch below one read before is reported and not given.
 package enum JournalLog {
     package struct Damage: Sendable, CustomStringConvertible {
         package var segment: String
@@ -22,8 +23,17 @@ package enum JournalLog {
         var damages: [Damage] = []
         var seen: UInt64 = 0
         var last = checkpoint
+        var epochs = JournalEpochs()
         for (_, path) in directory.segments() {
-            let damage = try JournalReader.forEach(segment: path) { r, bytes in
+            let rejectedBefore = epochs.rejected.count
+            defer {
+                for d in epochs.rejected[rejectedBefore...] {
+                    damages.append(Damage(segment: path, damage: d))
+                    // Not applied, but its sequence is taken: a writer continues after it.
+                    if case .staleEpoch(_, let sequence, _, _) = d { last = max(last, sequence) }
+                }
+            }
+            let damage = try JournalReader.forEach(segment: path, epochs: &epochs) { r, bytes in
                 // A repeat of a sequence already read (a rewrite after a failure) is skipped.
                 guard r.sequence > seen else { return }
                 seen = r.sequence

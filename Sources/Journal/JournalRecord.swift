@@ -9,6 +9,8 @@ import XDR
 //   struct record {
 //       unsigned hyper sequence;      /* strictly increasing, never reused */
 //       unsigned hyper export;        /* the export id */
+//       unsigned hyper epoch;         /* format version 2 on: the HA epoch of the active that
+//                                        appended it; 0 outside a cluster (version 1: absent, 0) */
 //       record_type type;
 //       union switch (record_type type) { ... } body;
 //   };
@@ -32,11 +34,16 @@ package typealias JournalChange = FileChange
 package struct JournalRecord: Hashable, Sendable {
     package var sequence: UInt64
     package var exportID: UInt64
+    /// The HA epoch of the active that appended the record (the leader key's create revision,
+    /// `LeaderElection.activeEpoch()`); 0 when no cluster was involved. A reader rejects a record
+    /// whose epoch is below the highest already read: a deposed active's late append.
+    package var epoch: UInt64
     package var change: JournalChange
 
-    package init(sequence: UInt64, exportID: UInt64, change: JournalChange) {
+    package init(sequence: UInt64, exportID: UInt64, epoch: UInt64 = 0, change: JournalChange) {
         self.sequence = sequence
         self.exportID = exportID
+        self.epoch = epoch
         self.change = change
     }
 }
@@ -66,9 +73,11 @@ extension ByteBuffer {
         return Self.fileTypes[Int(code) - 1]
     }
 
-    package mutating func readJournalRecord() throws -> JournalRecord {
+    /// A record as segments of format `version` hold it (version 1 has no epoch).
+    package mutating func readJournalRecord(version: UInt32 = JournalFormat.version) throws -> JournalRecord {
         let sequence = try readXDRUInt64()
         let export = try readXDRUInt64()
+        let epoch = version >= 2 ? try readXDRUInt64() : 0
         let type = try readXDRUInt32()
         let change: JournalChange
         switch type {
@@ -101,17 +110,18 @@ extension ByteBuffer {
         default:
             throw XDRError(.invalidEnum, "journal record type \(type)")
         }
-        return JournalRecord(sequence: sequence, exportID: export, change: change)
+        return JournalRecord(sequence: sequence, exportID: export, epoch: epoch, change: change)
     }
 
     /// A write record with its data taken straight from a received buffer: the same bytes as
     /// `writeJournalRecord` of the `.write` change, without first copying the data into an array.
     @discardableResult
-    package mutating func writeJournalWriteRecord(sequence: UInt64, exportID: UInt64, fileID: UInt64, path: [UInt8],
-                                                 offset: UInt64, data: ByteBuffer) -> Int {
+    package mutating func writeJournalWriteRecord(sequence: UInt64, exportID: UInt64, epoch: UInt64 = 0, fileID: UInt64,
+                                                 path: [UInt8], offset: UInt64, data: ByteBuffer) -> Int {
         let start = writerIndex
         writeXDRUInt64(sequence)
         writeXDRUInt64(exportID)
+        writeXDRUInt64(epoch)
         writeJournalWriteFields(fileID: fileID, path: path, offset: offset)
         writeXDRVariableOpaque(data)
         return writerIndex - start
@@ -121,11 +131,14 @@ extension ByteBuffer {
         writeXDRUInt32(1); writeXDRUInt64(fileID); writeXDRVariableOpaque(bytes: path); writeXDRUInt64(offset)
     }
 
+    /// A record as segments of format `version` hold it (version 1, for tests of old
+    /// segments, drops the epoch).
     @discardableResult
-    package mutating func writeJournalRecord(_ r: JournalRecord) -> Int {
+    package mutating func writeJournalRecord(_ r: JournalRecord, version: UInt32 = JournalFormat.version) -> Int {
         let start = writerIndex
         writeXDRUInt64(r.sequence)
         writeXDRUInt64(r.exportID)
+        if version >= 2 { writeXDRUInt64(r.epoch) }
         switch r.change {
         case .write(let id, let path, let offset, let data):
             writeJournalWriteFields(fileID: id, path: path, offset: offset)

@@ -3,6 +3,7 @@ import FileStore
 import Glibc
 import Logging
 import NIOCore
+import Synchronization
 
 /// Appends records to the journal and makes them durable with group commit: callers that wait
 /// for durability while an fsync is running are all covered by the next one, so concurrent
@@ -68,6 +69,9 @@ package final class JournalWriter: @unchecked Sendable {
     let limits: Limits
     let logger: Logger
     private let condition = Condition()
+    /// The HA epoch stamped into the records appended from now on (`JournalRecord.epoch`); 0
+    /// outside a cluster. Set by a node that becomes the active, before it serves.
+    package let epoch = Atomic<UInt64>(0)
 
     // Guarded by `condition`.
     private var nextSequence: UInt64
@@ -202,13 +206,17 @@ package final class JournalWriter: @unchecked Sendable {
     /// Appends a change, writes it to the segment, and returns its sequence. Never waits.
     @discardableResult
     package func append(exportID: UInt64, _ change: JournalChange) -> UInt64 {
-        append { JournalFormat.frame(JournalRecord(sequence: $0, exportID: exportID, change: change)) }
+        let epoch = epoch.load(ordering: .relaxed)
+        return append { JournalFormat.frame(JournalRecord(sequence: $0, exportID: exportID, epoch: epoch, change: change)) }
     }
 
     /// `append` of a write whose data is in a received buffer (framed without an extra copy).
     @discardableResult
     package func appendWrite(exportID: UInt64, fileID: UInt64, path: [UInt8], offset: UInt64, data: ByteBuffer) -> UInt64 {
-        append { JournalFormat.frameWrite(sequence: $0, exportID: exportID, fileID: fileID, path: path, offset: offset, data: data) }
+        let epoch = epoch.load(ordering: .relaxed)
+        return append {
+            JournalFormat.frameWrite(sequence: $0, exportID: exportID, epoch: epoch, fileID: fileID, path: path, offset: offset, data: data)
+        }
     }
 
     private func append(framing: (UInt64) -> ByteBuffer) -> UInt64 {

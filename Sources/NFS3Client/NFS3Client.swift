@@ -20,10 +20,10 @@ public struct NFS3Client: Sendable {
         self.timeout = timeout
     }
 
-    /// Connects over TCP.
+    /// Connects over TCP (giving up on the connection after `connectTimeout`).
     public static func connect(to address: SocketAddress, credentials: RPCCredentials, timeout: TimeAmount,
-                               group: EventLoopGroup) async throws -> NFS3Client {
-        let rpc = try await RPCClient.connect(to: address, transport: .tcp, group: group)
+                               connectTimeout: TimeAmount = .seconds(10), group: EventLoopGroup) async throws -> NFS3Client {
+        let rpc = try await RPCClient.connect(to: address, transport: .tcp, connectTimeout: connectTimeout, group: group)
         return NFS3Client(rpc: rpc, credentials: credentials, timeout: timeout)
     }
 

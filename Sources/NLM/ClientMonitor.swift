@@ -25,8 +25,8 @@ package struct MonitoredClient: Hashable, Sendable {
 /// local lock managers that asked (SM_MON) to hear of hosts that restart. Saved through `save`
 /// before a first lock of a client is granted, so a crash right after still notifies it.
 package final class ClientMonitor: Sendable {
-    /// This run's state number.
-    package let state: Int32
+    /// This run's state number (moved on again at each takeover of a high-availability node).
+    package var state: Int32 { saved.withLockedValue { $0.state } }
     /// The clients of the previous run, to notify now.
     package let previousClients: [MonitoredClient]
     /// The local monitors of the previous run: told that this host (and so its locks) restarted.
@@ -49,7 +49,6 @@ package final class ClientMonitor: Sendable {
         var next = previous.state &+ 1
         if next % 2 == 0 { next &+= 1 }
         if next <= 0 { next = 1 }
-        state = next
         previousClients = previous.clients
         previousLocalMonitors = previous.local
         saved = NIOLockedValueBox(Saved(state: next, clients: previous.clients, local: previous.local))
@@ -59,6 +58,20 @@ package final class ClientMonitor: Sendable {
 
     /// The clients on record.
     package var clients: [MonitoredClient] { saved.withLockedValue { $0.clients } }
+
+    /// The local monitors on record.
+    package var localMonitors: [NSMMonitor] { saved.withLockedValue { $0.local } }
+
+    /// A high-availability node became the active: as far as clients can tell, the server
+    /// restarted. The state moves on to the next odd number, saved, before anyone is told.
+    package func advance() throws {
+        try update { s in
+            var next = s.state &+ 2
+            if next <= 0 { next = 1 }
+            s.state = next
+            return true
+        }
+    }
 
     /// Records a client before its first lock is granted. Clients that hold nothing any more
     /// (not among the addresses `keeping` gives, asked only when the client is new) are dropped
@@ -160,4 +173,7 @@ package final class GracePeriod: Sendable {
     package var isActive: Bool { active.withLockedValue { $0 } }
 
     package func end() { active.withLockedValue { $0 = false } }
+
+    /// A takeover: only reclaims are granted until `end`.
+    package func begin() { active.withLockedValue { $0 = true } }
 }

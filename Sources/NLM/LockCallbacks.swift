@@ -56,7 +56,12 @@ package struct LockCallbacks: Sendable {
     /// After a start: SM_NOTIFY to the clients that held locks before it, from the address they
     /// knew this server by; the callbacks of local monitors watching this host.
     package func notifyRestart() {
-        for client in monitor.previousClients {
+        notify(monitor.previousClients, local: monitor.previousLocalMonitors)
+    }
+
+    /// SM_NOTIFY to `clients` (and the callbacks of `local` monitors) with the current state.
+    package func notify(_ clients: [MonitoredClient], local: [NSMMonitor]) {
+        for client in clients {
             // A client on this host is reached through the status monitor registered with this
             // server's portmapper, if any (else the server is its monitor: see `tell`).
             guard let peer = try? SocketAddress(ipAddress: client.address, port: 0) else { continue }
@@ -70,7 +75,7 @@ package struct LockCallbacks: Sendable {
                 }
             })
         }
-        tell(monitor.previousLocalMonitors, state: monitor.state)
+        tell(local, state: monitor.state)
     }
 
     /// Tells local lock managers (through the callback each gave with SM_MON) that the host

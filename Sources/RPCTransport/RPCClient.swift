@@ -38,7 +38,8 @@ public final class RPCClient: Sendable {
     /// Connects to `remote`. `localAddress` binds the client's own end first (a source address
     /// such as 127.0.0.2, or a privileged source port for `secure` exports).
     public static func connect(to remote: SocketAddress, transport: RPCTransportProtocol,
-                               localAddress: SocketAddress? = nil, group: EventLoopGroup) async throws -> RPCClient {
+                               localAddress: SocketAddress? = nil, connectTimeout: TimeAmount = .seconds(10),
+                               group: EventLoopGroup) async throws -> RPCClient {
         let state = NIOLockedValueBox(State(nextXID: UInt32.random(in: 1...UInt32.max / 2)))
         let deliver: @Sendable (ByteBuffer) -> Void = { record in
             var record = record
@@ -57,7 +58,7 @@ public final class RPCClient: Sendable {
         let channel: Channel
         switch transport {
         case .tcp:
-            var bootstrap = ClientBootstrap(group: group)
+            var bootstrap = ClientBootstrap(group: group).connectTimeout(connectTimeout)
             if let localAddress { bootstrap = bootstrap.bind(to: localAddress) }
             channel = try await bootstrap
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)

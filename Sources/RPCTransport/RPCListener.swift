@@ -121,6 +121,12 @@ public struct RPCListener: Sendable {
         }
     }
 
+    /// Closes every TCP connection, listening on (a node that stops being the active: its
+    /// clients reconnect, to the node that holds the address now).
+    public func closeConnections() async {
+        await connections.closeAll()
+    }
+
     /// Stops listening and closes every connection.
     public func close() async {
         try? await tcp.close()

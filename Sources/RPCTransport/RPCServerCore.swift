@@ -26,6 +26,20 @@ public struct RPCServerLimits: Sendable {
     public init() {}
 }
 
+/// Whether a server answers at all right now: a high-availability node answers only while it
+/// is the active. Asked as each call comes in and again right before its reply goes out, so a
+/// node that stops being the active acknowledges nothing more, even of calls it was running.
+public protocol RPCServingGate: Sendable {
+    /// Whether calls are answered now.
+    var isOpen: Bool { get }
+    /// Whether a call refused while closed gets an RPC error (PROG_UNAVAIL: the client reached
+    /// this node by an address of its own, and should hear that nothing is served there) rather
+    /// than no answer at all (the call may have come to the service address as it moved: the
+    /// client's retry reaches the new active). `localAddress` is where the call came in (a
+    /// wildcard for UDP).
+    func refusesOpenly(localAddress: SocketAddress?) -> Bool
+}
+
 /// What the TCP and UDP listeners share: routing, the duplicate request cache, and the pools
 /// that run blocking procedures.
 public struct RPCServerCore: Sendable {
@@ -38,6 +52,8 @@ public struct RPCServerCore: Sendable {
     public var limits: RPCServerLimits
     /// Shared by every listener made with this core.
     public var budget: InFlightBudget
+    /// When set, calls are answered only while it is open.
+    public var gate: (any RPCServingGate)?
 
     public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: NIOThreadPool,
                 storagePool: NIOThreadPool? = nil, logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
@@ -56,8 +72,20 @@ public struct RPCServerCore: Sendable {
     func receive(record: ByteBuffer, remote: SocketAddress?, local: SocketAddress?,
                  transport: RPCTransportProtocol, allocator: ByteBufferAllocator,
                  send: @escaping @Sendable (RPCReplyMessage) -> Void) -> Bool {
-        switch dispatcher.route(record: record, remoteAddress: remote, localAddress: local,
-                                transport: transport, allocator: allocator) {
+        var route = dispatcher.route(record: record, remoteAddress: remote, localAddress: local,
+                                     transport: transport, allocator: allocator)
+        // The reply of a call that ran goes out only if the gate is still open then.
+        var sendResults = send
+        if let gate {
+            route = Self.gated(route, gate: gate, local: local, allocator: allocator)
+            sendResults = { [logger] reply in
+                guard gate.isOpen else {
+                    return logger.notice("rpc reply withheld: this node stopped serving", metadata: ["rpc.xid": "\(reply.xid)"])
+                }
+                send(reply)
+            }
+        }
+        switch route {
         case .drop(let reason):
             logger.info("rpc record dropped", metadata: ["rpc.peer": "\(remote.map { "\($0)" } ?? "-")", "rpc.reason": "\(reason)"])
             return false
@@ -65,8 +93,18 @@ public struct RPCServerCore: Sendable {
             send(reply)
             return true
         case .execute(let pending):
-            execute(pending, allocator: allocator, send: send)
+            execute(pending, allocator: allocator, send: sendResults)
             return true
+        }
+    }
+
+    /// What becomes of a call while `gate` is closed: an RPC error or nothing (see `RPCServingGate`).
+    static func gated(_ route: RPCRoute, gate: any RPCServingGate, local: SocketAddress?, allocator: ByteBufferAllocator) -> RPCRoute {
+        guard !gate.isOpen else { return route }
+        guard gate.refusesOpenly(localAddress: local) else { return .drop(reason: "not serving: a standby of a cluster") }
+        switch route {
+        case .drop, .reply: return route
+        case .execute(let pending): return .reply(RPCDispatcher.errorReply(xid: pending.call.xid, .progUnavail, allocator: allocator))
         }
     }
 

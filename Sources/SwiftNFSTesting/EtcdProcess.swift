@@ -19,16 +19,19 @@ package final class EtcdProcess: @unchecked Sendable {
     package let root: URL
     package let clientPort: Int
     package let peerPort: Int
+    /// The address etcd listens on (loopback unless a test's network says otherwise).
+    package let host: String
     private let process = Process()
 
     /// The client URL, e.g. `http://127.0.0.1:41234`.
-    package var url: String { "http://127.0.0.1:\(clientPort)" }
+    package var url: String { "http://\(host):\(clientPort)" }
 
     package var log: String {
         (try? String(contentsOf: root.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "(no log)"
     }
 
-    private init() throws {
+    private init(host: String) throws {
+        self.host = host
         root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         clientPort = try Ports.freeTCPAndUDP()
@@ -36,8 +39,8 @@ package final class EtcdProcess: @unchecked Sendable {
     }
 
     /// Starts etcd, waits until it answers, runs `body`, stops it.
-    package static func with<T>(_ body: (EtcdProcess) async throws -> T) async throws -> T {
-        let etcd = try EtcdProcess()
+    package static func with<T>(host: String = "127.0.0.1", _ body: (EtcdProcess) async throws -> T) async throws -> T {
+        let etcd = try EtcdProcess(host: host)
         defer { etcd.stop() }
         try await etcd.start()
         do {
@@ -48,7 +51,7 @@ package final class EtcdProcess: @unchecked Sendable {
     }
 
     private func start() async throws {
-        let peer = "http://127.0.0.1:\(peerPort)"
+        let peer = "http://\(host):\(peerPort)"
         guard let etcd = try? Tools.path(of: "etcd") else { throw ToolFailure(message: Self.notInstalled, result: nil) }
         process.executableURL = URL(fileURLWithPath: etcd)
         process.arguments = [

@@ -1,4 +1,5 @@
 import Daemon
+import HA
 import FileStore
 import Foundation
 import Journal
@@ -35,6 +36,9 @@ package struct TestServerOptions: Sendable {
     package var lockGracePeriod: Duration = .seconds(2)
     /// The level the server logs at (to stderr); SWIFTNFS_TEST_LOG overrides it.
     package var logLevel: Logger.Level = .error
+    /// Serve as a node of a cluster (the first mount then waits, up to 20 s, for the node to
+    /// become the active).
+    package var highAvailability: HighAvailabilityConfiguration?
 
     package init() {}
 }
@@ -96,6 +100,7 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     configuration.checkpointInterval = options.checkpointInterval
     configuration.maxJournalBytes = options.maxJournalBytes
     configuration.clock = options.clock
+    configuration.highAvailability = options.highAvailability
     var logger = Logger(label: "swiftnfsd-test")
     logger.logLevel = ProcessInfo.processInfo.environment["SWIFTNFS_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? options.logLevel
 
@@ -118,7 +123,12 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     let result: T
     do {
         client = try await testServer.client()
-        let rootHandle = try await client.mount(export)
+        let rootHandle: NFS3FileHandle
+        if options.highAvailability != nil {
+            rootHandle = try await mountWhenActive(client, export)
+        } else {
+            rootHandle = try await client.mount(export)
+        }
         result = try await body(testServer, client, rootHandle)
     } catch {
         try? await stop()
@@ -127,6 +137,19 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     await client.close()
     try await stop()
     return result
+}
+
+/// A cluster node answers once it is the active: the mount is tried until then.
+private func mountWhenActive(_ client: NFS3Client, _ export: String) async throws -> NFS3FileHandle {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while true {
+        do {
+            return try await client.mount(export)
+        } catch {
+            guard ContinuousClock.now < deadline else { throw error }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
 }
 
 package struct TestServerError: Error, CustomStringConvertible {

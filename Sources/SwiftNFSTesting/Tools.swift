@@ -1,4 +1,5 @@
 import Foundation
+import HA
 
 #if canImport(Glibc)
 import Glibc
@@ -125,12 +126,7 @@ package enum Tools {
     /// child inherits the spawning thread's mask: swiftnfsd would start with
     /// SIGTERM blocked, unlike under a shell or an init system.
     package static func launch(_ process: Process) throws {
-        var empty = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+        try ShellCommand.launch(process)
     }
 
     /// Polls until `process` exits; SIGKILLs it once `timeout` has passed.

@@ -5,12 +5,12 @@ import HA
 import Logging
 import ServiceLifecycle
 
-/// `swiftnfsd ha ...`: the cluster's leadership in etcd. Serving as a node (`serve --ha-*`) is
-/// not there yet; `campaign` runs a node's election alone.
+/// `swiftnfsd ha ...`: the cluster's leadership in etcd. A node serves with `serve --ha-*`;
+/// `campaign` runs a node's election alone; `probe` checks the service address as a client.
 struct HACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ha", abstract: "High availability through etcd (in progress: leadership and fencing only).",
-        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self])
+        commandName: "ha", abstract: "High availability through etcd (a preview: no replication yet).",
+        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self, HAProbe.self])
 }
 
 /// Exit status when etcd cannot be reached at any endpoint.

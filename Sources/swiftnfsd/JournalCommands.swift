@@ -6,12 +6,27 @@ import Journal
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the write-back journal: size and age, the last checkpoint, what is not yet in the durable copy, degraded or not.")
+        abstract: "Show the write-back journal (size and age, the last checkpoint, what is not yet in the durable copy, degraded or not) and, for a cluster node, its role, epoch and service address.")
 
     @Option(help: ArgumentHelp("The durable directory the server uses.", valueName: "DIR"))
-    var durableDir: String
+    var durableDir: String?
+
+    @Option(help: ArgumentHelp("The state directory the server uses (default: DURABLE-DIR/state with --durable-dir, else /var/lib/swiftnfs): where its control socket is.",
+                               valueName: "DIR"))
+    var stateDir: String?
 
     func run() throws {
+        if let durableDir { try journal(durableDir) }
+        let control = ControlClient.socketPath(stateDirectory: stateDir ?? durableDir.map { $0 + "/state" } ?? "/var/lib/swiftnfs")
+        if let answer = try? ControlClient.send("ha-status", to: control, timeoutSeconds: 5), !answer.hasPrefix("error: ") {
+            print("high availability (preview):")
+            for line in answer.split(separator: "\n") { print("  " + line) }
+        } else if durableDir == nil {
+            throw ValidationError("no cluster node answers on \(control), and no --durable-dir was given")
+        }
+    }
+
+    func journal(_ durableDir: String) throws {
         let dir = JournalDirectory(root: durableDir)
         guard FileManager.default.fileExists(atPath: dir.segmentsDirectory) else {
             throw ValidationError("\(durableDir) holds no journal (no \(dir.segmentsDirectory))")
@@ -124,8 +139,10 @@ struct JournalCommand: ParsableCommand {
                 let scan = JournalReader.scan(bytes)
                 print("segment \(s.path): \(scan.records.count) record(s), \(bytes.count) bytes")
                 for r in scan.records where all || r.sequence > checkpointed {
-                    print("  \(r.sequence)\texport \(String(r.exportID, radix: 16))\t\(Self.describe(r.change))")
+                    let epoch = r.epoch == 0 ? "" : "\tepoch \(r.epoch)"
+                    print("  \(r.sequence)\texport \(String(r.exportID, radix: 16))\(epoch)\t\(Self.describe(r.change))")
                 }
+                for d in scan.rejected { print("  REJECTED: \(d)") }
                 if let d = scan.damage {
                     print("  DAMAGE: \(d)" + (d.isTornTail ? " (normal after a crash)" : ""))
                     if !d.isTornTail { serious += 1 }

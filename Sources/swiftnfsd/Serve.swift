@@ -65,6 +65,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
+    @OptionGroup(title: "High availability (preview)") var ha: ServeHAOptions
+
     func validate() throws {
         guard !exportDirectories.isEmpty || exports != nil else {
             throw ValidationError("nothing to export: give --export DIR or --exports FILE")
@@ -116,6 +118,7 @@ struct Serve: AsyncParsableCommand {
         configuration.checkpointInterval = .seconds(checkpointSeconds)
         configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads
+        configuration.highAvailability = try ha.configuration()
 
         var logger = Logger(label: "swiftnfsd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice

@@ -8,6 +8,7 @@ struct ControlService: Service {
     let path: String
     let exports: LiveExports
     let durabilities: [Durability]
+    let ha: HAService?
     let notifier: SystemdNotifier
     let logger: Logger
 
@@ -37,8 +38,10 @@ struct ControlService: Service {
         case "exports-reload":
             if let failure = await ReloadService.reload(exports, notifier: notifier) { return "error: exports not reloaded: \(failure)\n" }
             return exports.current.map { "exported: \($0.config.path)\n" }.joined()
+        case "ha-status":
+            return ha?.status.text ?? "error: this server is not a node of a cluster (no --ha-etcd)\n"
         default:
-            return "error: unknown command \"\(words.first ?? "")\" (stats, checkpoint, journal-status DIR, exports-reload)\n"
+            return "error: unknown command \"\(words.first ?? "")\" (stats, checkpoint, journal-status DIR, exports-reload, ha-status)\n"
         }
     }
 

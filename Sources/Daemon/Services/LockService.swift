@@ -23,6 +23,11 @@ struct LockService: Service {
     let locks: LockManager
     let monitor: ClientMonitor
     let logger: Logger
+    /// A high-availability node: no grace period and no SM_NOTIFY at start (a standby serves
+    /// no locks); both at each takeover instead (`beginTakeover`, `announceTakeover`).
+    let highAvailability: Bool
+    private let takeovers: AsyncStream<Void>
+    private let takeoverContinuation: AsyncStream<Void>.Continuation
 
     /// The monitor's file: in the state directory, which is in the durable directory when
     /// there is one (a rebuilt instance still notifies the clients).
@@ -49,8 +54,10 @@ struct LockService: Service {
             throw ServerStartError(description: "status monitor file \(path): \(error)")
         }
         locks = LockManager()
+        highAvailability = configuration.highAvailability != nil
+        (takeovers, takeoverContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let held = !monitor.previousClients.isEmpty || !monitor.previousLocalMonitors.isEmpty
-        grace = GracePeriod(active: held && configuration.lockGracePeriod > .zero)
+        grace = GracePeriod(active: held && configuration.lockGracePeriod > .zero && !highAvailability)
         graceDuration = configuration.lockGracePeriod
         peers = PeerCaller(group: group, logger: logger) { program, version, transport, ipv6 in
             let netid = transport == .tcp ? "tcp" : "udp"
@@ -74,7 +81,9 @@ struct LockService: Service {
     }
 
     func run() async throws {
-        if grace.isActive {
+        if highAvailability {
+            logger.info("lock grace period and client notices at each takeover", metadata: ["nsm.state": "\(monitor.state)"])
+        } else if grace.isActive {
             logger.notice("lock grace period: only reclaims of locks held before the restart are granted", metadata: [
                 "nlm.grace": "\(graceDuration)", "nlm.clients": "\(monitor.previousClients.count)", "nsm.state": "\(monitor.state)",
             ])
@@ -87,11 +96,47 @@ struct LockService: Service {
             if grace.isActive {
                 tasks.addTask { await endGrace() }
             }
-            callbacks.notifyRestart()
+            tasks.addTask {
+                for await _ in takeovers { await endGrace() }
+            }
+            if !highAvailability { callbacks.notifyRestart() }
             try? await gracefulShutdown()
             peers.finish()
+            takeoverContinuation.finish()
             tasks.cancelAll()
         }
+    }
+
+    /// A takeover, before the node serves: to its clients the server restarted. The NSM state
+    /// moves on, locks of an earlier term here are dropped, and the grace period begins if any
+    /// client is on record (only their reclaims are granted).
+    func beginTakeover() {
+        do {
+            try monitor.advance()
+        } catch {
+            logger.error("status monitor state not saved; clients may ignore this takeover's notices",
+                         metadata: ["nsm.error": "\(error)"])
+        }
+        locks.releaseAll { _ in true }
+        guard graceDuration > .zero, !monitor.clients.isEmpty || !monitor.localMonitors.isEmpty else { return }
+        grace.begin()
+        takeoverContinuation.yield()
+        logger.notice("lock grace period: only reclaims are granted", metadata: [
+            "nlm.grace": "\(graceDuration)", "nlm.clients": "\(monitor.clients.count)", "nsm.state": "\(monitor.state)",
+        ])
+    }
+
+    /// Once the node holds the service address: SM_NOTIFY to the clients on record, so they
+    /// reclaim their locks here.
+    func announceTakeover() {
+        callbacks.notify(monitor.clients, local: monitor.localMonitors)
+    }
+
+    /// The node stopped being the active: its locks are the next active's to grant (clients
+    /// reclaim them there).
+    func stepDown() {
+        locks.releaseAll { _ in true }
+        grace.end()
     }
 
     func endGrace() async {

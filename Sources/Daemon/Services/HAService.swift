@@ -1,0 +1,282 @@
+import FileStore
+import Foundation
+import HA
+import Journal
+import Logging
+import NFS3Server
+import NIOCore
+import RPCTransport
+import ServiceLifecycle
+import Synchronization
+
+/// A node of a high-availability cluster serving or standing by, as its election
+/// (`LeaderElection`) says. The gate of the NFS port (`RPCServingGate`): open only while this
+/// node is the active for the epoch it took over, which `LeaderElection.activeEpoch()` proves
+/// at each call and each reply, so a node whose lease is no longer proven answers nothing more,
+/// whether or not it has heard of it yet.
+///
+/// Takeover (role `active`): a new write verifier (clients resend what they have not seen
+/// committed), the epoch into the journals, the lock grace period, the gate opened, the address
+/// held and announced (gratuitous ARP), SM_NOTIFY to the clients on record, then the hook.
+/// Step-down (`fenced`, `resigned`): the gate closed first, the address dropped, connections
+/// closed, locks dropped, then the hook. While active, the address's kernel lifetime is renewed
+/// so that it never outlasts the proven lease (see `LinuxAddressMover`).
+///
+/// Services stop last first: this one is listed before the election, which stops first (an
+/// active resigns) and ends its role stream; this service then steps down and returns.
+final class HAService: Service, RPCServingGate {
+    let configuration: HighAvailabilityConfiguration
+    let election: LeaderElection
+    private let verifier: WriteVerifier
+    private let locking: LockService
+    private let durabilities: [Durability]
+    /// The NFS listeners, whose connections close at a step-down (known once bound).
+    private let listeners = Mutex<[RPCListener]>([])
+    private let logger: Logger
+    /// The epoch this node took over and serves for; 0 while not serving.
+    private let servingEpoch = Atomic<Int64>(0)
+    private let state = Mutex(HAStatus())
+
+    init(configuration: HighAvailabilityConfiguration, election: LeaderElection, verifier: WriteVerifier, locking: LockService,
+         durabilities: [Durability], logger: Logger) {
+        self.configuration = configuration
+        self.election = election
+        self.verifier = verifier
+        self.locking = locking
+        self.durabilities = durabilities
+        self.logger = logger
+        state.withLock {
+            $0.name = configuration.name
+            $0.address = configuration.address.description
+            $0.hook = configuration.hook == nil ? "none" : "not run yet"
+        }
+    }
+
+    // MARK: RPCServingGate
+
+    var isOpen: Bool {
+        let epoch = servingEpoch.load(ordering: .acquiring)
+        return epoch != 0 && election.activeEpoch() == epoch
+    }
+
+    func refusesOpenly(localAddress: SocketAddress?) -> Bool {
+        guard let ip = localAddress?.ipAddress, ip != "0.0.0.0", ip != "::" else { return false }
+        return ip != configuration.address.ip && ip != "::ffff:" + configuration.address.ip
+    }
+
+    var status: HAStatus { state.withLock { $0 } }
+
+    /// The listeners whose connections a step-down closes.
+    func attach(_ bound: [RPCListener]) { listeners.withLock { $0 = bound } }
+
+    // MARK: Role changes
+
+    private enum Event {
+        case role(RoleChange)
+        /// Time to renew the address's lifetime.
+        case tick
+    }
+
+    /// How often the address's lifetime is renewed while active: well within the shortest
+    /// lifetime (1 s).
+    var renewInterval: Duration { min(.milliseconds(500), configuration.ttl / 6) }
+
+    func run() async throws {
+        // A node starts as a standby: an address left by its previous run (a crash before
+        // the address's lifetime ended) is not its to hold.
+        do {
+            try await configuration.mover.release(configuration.address)
+        } catch {
+            logger.error("ha.address left by an earlier run not dropped", metadata: ["ha.error": "\(error)"])
+        }
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        // Hooks run one after the other, in the order of the role changes, beside the rest: a
+        // slow hook never holds up the address's renewals or a step-down.
+        let (hooks, hookSink) = AsyncStream.makeStream(of: (TakeoverHook.Role, Int64).self)
+        async let hooksDone: Void = { for await (role, epoch) in hooks { await self.runHook(role, epoch: epoch) } }()
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await change in self.election.roleChanges { sink.yield(.role(change)) }
+                sink.finish()
+            }
+            tasks.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.renewInterval)
+                    sink.yield(.tick)
+                }
+            }
+            for await event in events {
+                switch event {
+                case .role(.active(let epoch)):
+                    await takeOver(epoch: epoch, announce: { tasks.addTask(operation: $0) })
+                    hookSink.yield((.active, epoch))
+                case .role(.fenced(let epoch, _, _)), .role(.resigned(let epoch, _)):
+                    await stepDown(epoch: epoch, why: event)
+                    hookSink.yield((.standby, epoch))
+                case .role(.standby(let leader, let epoch)):
+                    state.withLock {
+                        $0.role = "standby"
+                        $0.leader = leader
+                        $0.epoch = epoch ?? $0.epoch
+                    }
+                case .tick:
+                    await renewAddress()
+                }
+            }
+            // The election ended (the stop): step down if it did not say so itself.
+            let epoch = servingEpoch.load(ordering: .acquiring)
+            if epoch != 0 {
+                await stepDown(epoch: epoch, why: nil)
+                hookSink.yield((.standby, epoch))
+            }
+            tasks.cancelAll()
+        }
+        hookSink.finish()
+        await hooksDone
+    }
+
+    private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async {
+        let started = ContinuousClock.now
+        logger.notice("ha.takeover", metadata: ["ha.epoch": "\(epoch)", "ha.address": "\(configuration.address)"])
+        verifier.reset()
+        for d in durabilities { d.writer.epoch.store(UInt64(epoch), ordering: .releasing) }
+        locking.beginTakeover()
+        servingEpoch.store(epoch, ordering: .releasing)
+        state.withLock {
+            $0.role = "active"
+            $0.epoch = epoch
+            $0.leader = configuration.name
+            $0.takeovers += 1
+        }
+        let held = await holdAddress()
+        if held {
+            // Gratuitous ARP takes a moment (a few packets apart): beside the rest.
+            announce { [configuration, logger] in
+                do {
+                    try await configuration.mover.announce(configuration.address)
+                    logger.info("ha.address announced")
+                } catch {
+                    logger.error("ha.address not announced", metadata: ["ha.error": "\(error)"])
+                }
+            }
+        }
+        locking.announceTakeover()
+        logger.notice("ha.serving", metadata: [
+            "ha.epoch": "\(epoch)", "ha.address_held": "\(held)", "ha.takeover_seconds": "\(ContinuousClock.now - started)",
+        ])
+    }
+
+    private func stepDown(epoch: Int64, why: Event?) async {
+        servingEpoch.store(0, ordering: .releasing)
+        logger.notice("ha.step_down", metadata: ["ha.epoch": "\(epoch)", "ha.why": "\(why.map { "\($0)" } ?? "stopping")"])
+        state.withLock {
+            $0.role = "standby"
+            $0.leader = nil
+        }
+        do {
+            try await configuration.mover.release(configuration.address)
+            state.withLock {
+                $0.addressHeld = false
+                $0.addressError = nil
+            }
+        } catch {
+            logger.critical("ha.address not dropped: another node may hold it too", metadata: ["ha.error": "\(error)"])
+            state.withLock { $0.addressError = "\(error)" }
+        }
+        for l in listeners.withLock({ $0 }) { await l.closeConnections() }
+        locking.stepDown()
+    }
+
+    /// Holds the address for as long as the lease is proven; returns whether it is held.
+    @discardableResult
+    private func holdAddress() async -> Bool {
+        guard let until = election.activeUntil() else { return false }
+        let lifetime = until - election.now
+        do {
+            let added = try await configuration.mover.hold(configuration.address, lifetime: lifetime)
+            // Dropped again meanwhile? Then it is not ours to hold.
+            guard servingEpoch.load(ordering: .acquiring) != 0 else {
+                try? await configuration.mover.release(configuration.address)
+                return false
+            }
+            let wasHeld = state.withLock { s in
+                defer {
+                    s.addressHeld = true
+                    s.addressError = nil
+                }
+                return s.addressHeld
+            }
+            if added && wasHeld {
+                logger.error("ha.address had expired while active (renewals late?); added again")
+            }
+            return true
+        } catch {
+            logger.critical("ha.address not held: clients cannot reach this active", metadata: ["ha.error": "\(error)"])
+            state.withLock {
+                $0.addressHeld = false
+                $0.addressError = "\(error)"
+            }
+            return false
+        }
+    }
+
+    private func renewAddress() async {
+        guard servingEpoch.load(ordering: .acquiring) != 0 else { return }
+        let wasHeld = state.withLock { $0.addressHeld }
+        if await holdAddress(), !wasHeld {
+            try? await configuration.mover.announce(configuration.address)
+        }
+    }
+
+    private func runHook(_ role: TakeoverHook.Role, epoch: Int64) async {
+        guard let hook = configuration.hook else { return }
+        let result: String
+        do {
+            let outcome = try await hook.run(role: role, address: configuration.address, name: configuration.name, epoch: epoch)
+            if outcome.succeeded {
+                logger.notice("ha.hook ran", metadata: ["ha.role": "\(role)", "ha.hook": "\(outcome)"])
+                result = "\(role): ok (\(outcome.duration))"
+            } else {
+                logger.critical("ha.hook FAILED; the node goes on", metadata: ["ha.role": "\(role)", "ha.hook": "\(outcome)"])
+                result = "\(role): FAILED, \(outcome)"
+            }
+        } catch {
+            logger.critical("ha.hook could not run", metadata: ["ha.role": "\(role)", "ha.error": "\(error)"])
+            result = "\(role): FAILED, could not run: \(error)"
+        }
+        state.withLock {
+            $0.hook = result
+            if !result.contains(": ok") { $0.hookFailures += 1 }
+        }
+    }
+}
+
+/// What `swiftnfsd status` and `/metrics` show of a cluster node.
+struct HAStatus: Sendable {
+    var name = ""
+    var role = "standby"
+    var epoch: Int64?
+    var leader: String?
+    var address = ""
+    var addressHeld = false
+    var addressError: String?
+    var takeovers = 0
+    var hook = "none"
+    var hookFailures = 0
+
+    /// The control socket's `ha-status` answer: one "key: value" a line.
+    var text: String {
+        var lines = [
+            "node: \(name)",
+            "role: \(role)",
+            "epoch: \(epoch.map(String.init) ?? "none")",
+            "leader: \(leader ?? "unknown")",
+            "address: \(address) \(addressHeld ? "held" : "not held")" + (addressError.map { " (ERROR: \($0))" } ?? ""),
+            "takeovers: \(takeovers)",
+            "hook: \(hook)",
+            "in sync: false (replication not implemented: a standby does not have the active's data)",
+        ]
+        if hookFailures > 0 { lines.append("hook failures: \(hookFailures)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,140 @@
+import Daemon
+import FileStore
+import Foundation
+import HA
+import NFS3Client
+import SwiftNFSTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Records what a node asks of its address mover, in order, instead of touching an interface.
+final class FakeMover: AddressMover, @unchecked Sendable {
+    private let lock = NSLock()
+    private var log: [String] = []
+    private var held = false
+
+    func hold(_ address: ServiceAddress, lifetime: Duration) async throws -> Bool {
+        lock.withLock {
+            log.append("hold \(LinuxAddressMover.seconds(lifetime))")
+            defer { held = true }
+            return !held
+        }
+    }
+
+    func announce(_ address: ServiceAddress) async throws { lock.withLock { log.append("announce") } }
+
+    func release(_ address: ServiceAddress) async throws {
+        lock.withLock {
+            log.append("release")
+            held = false
+        }
+    }
+
+    var calls: [String] { lock.withLock { log } }
+}
+
+/// A serving node in this process (`withTestServer` with `--ha-*` settings and a fake address
+/// mover) against a real etcd: it serves once it leads, stops answering and drops the address
+/// when its lease can no longer be proven, and takes over again when etcd is back.
+@Suite struct ServingNodeTests {
+    static func eventually(_ what: String, _ timeout: Duration = .seconds(15), _ condition: () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { throw ToolFailure(message: "not within \(timeout): \(what)", result: nil) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
+    func servesWhileActiveStepsDownWhenTheLeaseIsUnprovenAndTakesOverAgain() async throws {
+        try await EtcdProcess.with { etcd in
+            let mover = FakeMover()
+            let hookLog = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-hook-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: hookLog) }
+            var ha = HighAvailabilityConfiguration(
+                etcd: try EtcdClient(endpoints: [etcd.url], timeout: .seconds(1)), keys: ClusterKeys(cluster: "serving-\(UUID().uuidString)"),
+                name: "solo", address: ServiceAddress("127.0.0.2/8", interface: "lo")!)
+            ha.ttl = .seconds(2)
+            ha.etcdTimeout = .seconds(1)
+            ha.mover = mover
+            ha.hook = TakeoverHook(command: "echo \"$SWIFTNFS_HA_ROLE $SWIFTNFS_HA_NAME $SWIFTNFS_HA_ADDRESS\" >> \(hookLog)")
+            var options = TestServerOptions()
+            options.highAvailability = ha
+            try await withTestServer(options) { server, client, root in
+                // Active: a release left from an earlier run first, then the address held for
+                // no longer than the lease, and announced.
+                try await Self.eventually("announced") { mover.calls.contains("announce") }
+                #expect(mover.calls.first == "release")
+                let holds = mover.calls.filter { $0.hasPrefix("hold ") }.compactMap { Int($0.dropFirst(5)) }
+                #expect(!holds.isEmpty && holds.allSatisfy { (1...2).contains($0) }, "\(mover.calls)")
+                try await client.null()
+                _ = try await client.getattr(root)
+
+                // etcd stops answering: within the TTL the node stops serving and drops the address.
+                etcd.signal(SIGSTOP)
+                let stopped = ContinuousClock.now
+                try await Self.eventually("released", .seconds(10)) { mover.calls.last == "release" }
+                print("serving node: address dropped \(ContinuousClock.now - stopped) after etcd stopped (TTL 2 s)")
+                #expect(ContinuousClock.now - stopped < .seconds(4))
+                let other = try await server.client()
+                do {
+                    try await other.null()
+                    Issue.record("a node that no longer leads answered")
+                } catch {
+                    // Reached at an address other than the service address: refused openly.
+                    #expect("\(error)".contains("progUnavail"), "\(error)")
+                }
+                await other.close()
+
+                // etcd back: the node leads again, and serves on a new connection.
+                let announced = mover.calls.filter { $0 == "announce" }.count
+                etcd.signal(SIGCONT)
+                try await Self.eventually("announced again", .seconds(20)) { mover.calls.filter { $0 == "announce" }.count > announced }
+                let again = try await server.client()
+                try await Self.eventually("served again") { (try? await again.null()) != nil }
+                await again.close()
+            }
+            let hooks = ((try? String(contentsOfFile: hookLog, encoding: .utf8)) ?? "").split(separator: "\n")
+            #expect(Array(hooks.prefix(3)) == ["active solo 127.0.0.2/8", "standby solo 127.0.0.2/8", "active solo 127.0.0.2/8"],
+                    "\(hooks)")
+        }
+    }
+
+    @Test func serviceAddressesParse() {
+        #expect(ServiceAddress("10.0.0.100/24", interface: "eth0")?.cidr == "10.0.0.100/24")
+        #expect(ServiceAddress("fd00::64/64", interface: "eth0")?.isIPv4 == false)
+        for bad in ["10.0.0.100", "10.0.0.256/24", "10.0.0.1/33", "10.0.0/24", "host/24", "/24"] {
+            #expect(ServiceAddress(bad, interface: "eth0") == nil, "\(bad)")
+        }
+        #expect(ServiceAddress("10.0.0.100/24", interface: "") == nil)
+    }
+
+    @Test func ipAddrOutputIsRead() {
+        let output = """
+            2: lab0    inet 10.231.7.12/24 scope global lab0\\       valid_lft forever preferred_lft forever
+            2: lab0    inet 10.231.7.100/24 scope global secondary dynamic lab0\\       valid_lft 1sec preferred_lft 1sec
+            """
+        #expect(LinuxAddressMover.lists(output, ServiceAddress("10.231.7.100/24", interface: "lab0")!))
+        #expect(!LinuxAddressMover.lists(output, ServiceAddress("10.231.7.10/24", interface: "lab0")!))
+        #expect(LinuxAddressMover.seconds(.milliseconds(2900)) == 2)
+        #expect(LinuxAddressMover.seconds(.milliseconds(300)) == 1)
+    }
+
+    /// A hook that outlives its limit is killed, with everything it started, and reported.
+    @Test func aHookIsBoundedInTime() async throws {
+        let hook = TakeoverHook(command: "echo started; sleep 30 & sleep 30", timeout: .milliseconds(300))
+        let started = ContinuousClock.now
+        let outcome = try await hook.run(role: .active, address: ServiceAddress("10.0.0.1/24", interface: "eth0")!, name: "n", epoch: 7)
+        #expect(outcome.timedOut)
+        #expect(!outcome.succeeded)
+        #expect(outcome.output.contains("started"))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let env = try await TakeoverHook(command: "echo $SWIFTNFS_HA_ROLE $SWIFTNFS_HA_EPOCH $SWIFTNFS_HA_INTERFACE; exit 3")
+            .run(role: .standby, address: ServiceAddress("10.0.0.1/24", interface: "eth0")!, name: "n", epoch: 7)
+        #expect(env.status == 3)
+        #expect(env.output.trimmingCharacters(in: .whitespacesAndNewlines) == "standby 7 eth0")
+    }
+}
