@@ -26,6 +26,13 @@ package struct JournalDirectory: Sendable {
         return segmentsDirectory + "/" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + ".jnl"
     }
 
+    /// The bytes free for unprivileged use on the file system holding `path` (0 if unknown).
+    package static func availableBytes(_ path: String) -> Int {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return 0 }
+        return Int(s.f_bavail) * Int(s.f_frsize)
+    }
+
     /// The segments, oldest first, with the first sequence each may hold.
     package func segments() -> [(first: UInt64, path: String)] {
         guard let dir = opendir(segmentsDirectory) else { return [] }

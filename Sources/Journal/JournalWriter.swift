@@ -474,6 +474,7 @@ package final class JournalWriter: @unchecked Sendable {
             preparing = false
             condition.unlock()
         }
+        var backOff = 1.0
         while !stopping {
             if spareReady {
                 condition.wait(for: .spare)
@@ -481,13 +482,18 @@ package final class JournalWriter: @unchecked Sendable {
             }
             let (path, size) = (directory.spareSegmentPath, limits.effectiveSegmentSize)
             condition.unlock()
-            let prepared = CallerIdentity.asRoot { SegmentFile.prepare(path, size: size) }
+            // Never the durable disk's last free space (the copy and the journal need it more):
+            // a spare only while four segments' worth stays free.
+            let roomy = JournalDirectory.availableBytes(directory.segmentsDirectory) >= 4 * size
+            let prepared = roomy && CallerIdentity.asRoot { SegmentFile.prepare(path, size: size) }
             condition.lock()
             if prepared {
                 spareReady = true
+                backOff = 1
             } else {
-                // The durable disk fails or is full: appends grow their segments meanwhile.
-                condition.wait(for: .spare, seconds: 1)
+                // The durable disk fails or is (nearly) full: appends grow their segments meanwhile.
+                condition.wait(for: .spare, seconds: backOff)
+                backOff = min(backOff * 2, 60)
             }
         }
     }

@@ -131,7 +131,8 @@ final class FakeMover: AddressMover, @unchecked Sendable {
         #expect(outcome.timedOut)
         #expect(!outcome.succeeded)
         #expect(outcome.output.contains("started"))
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Killed at its limit, not after its 30 s sleeps (the margin is for a busy machine).
+        #expect(ContinuousClock.now - started < .seconds(20))
         let env = try await TakeoverHook(command: "echo $SWIFTNFS_HA_ROLE $SWIFTNFS_HA_EPOCH $SWIFTNFS_HA_INTERFACE; exit 3")
             .run(role: .standby, address: ServiceAddress("10.0.0.1/24", interface: "eth0")!, name: "n", epoch: 7)
         #expect(env.status == 3)
