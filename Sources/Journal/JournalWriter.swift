@@ -459,8 +459,8 @@ package final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    /// Starts the thread that zero-fills the next segment, if it is not running; it prepares
-    /// one whenever none is ready, and ends when the writer stops. Called with the lock held.
+    /// Starts the thread that zero-fills the next segment, if none is ready and it is not
+    /// running; it ends once the spare is ready (or the writer stops). Called with the lock held.
     private func prepareSpare() {
         guard !spareReady, !stopping else { return }
         guard !preparing else { return condition.broadcast(.spare) }
@@ -475,11 +475,7 @@ package final class JournalWriter: @unchecked Sendable {
             condition.unlock()
         }
         var backOff = 1.0
-        while !stopping {
-            if spareReady {
-                condition.wait(for: .spare)
-                continue
-            }
+        while !stopping && !spareReady {
             let (path, size) = (directory.spareSegmentPath, limits.effectiveSegmentSize)
             condition.unlock()
             // Never the durable disk's last free space (the copy and the journal need it more):
