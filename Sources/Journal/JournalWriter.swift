@@ -63,6 +63,8 @@ package final class JournalWriter: @unchecked Sendable {
         package var failures = 0
         /// fsyncs of the journal since the server started.
         package var syncs = 0
+        /// Whether the next segment is zero-filled and ready (`journal/next.spare`).
+        package var spareReady = false
     }
 
     let directory: JournalDirectory
@@ -540,7 +542,7 @@ package final class JournalWriter: @unchecked Sendable {
             Status(appendedSequence: appendedThrough, durableSequence: durableSequence,
                    uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,
                    waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure, failures: failures,
-                   syncs: syncs)
+                   syncs: syncs, spareReady: spareReady)
         }
     }
 }

@@ -188,7 +188,8 @@ struct JournalWriterTests {
         // The first segment grows with its appends; meanwhile the next one is prepared.
         var last = writer!.append(exportID: Self.export, Self.write(0, bytes: 100))
         try writer!.waitDurable(last)
-        #expect(Self.eventually { size(directory.spareSegmentPath) == limits.segmentSize }, "no spare was prepared")
+        #expect(Self.eventually { writer!.status.spareReady }, "no spare was prepared")
+        #expect(size(directory.spareSegmentPath) == limits.segmentSize)
         // The growing segment gives way to the spare at the next append.
         for n in 1...40 { last = writer!.append(exportID: Self.export, Self.write(n, bytes: 1000)) }
         try writer!.waitDurable(last)
@@ -202,7 +203,7 @@ struct JournalWriterTests {
         }
         #expect(read == Array(1...last), "read back \(read.count) of \(last) records")
         // A new writer takes the spare left behind (the size segments have), and its records read back too.
-        #expect(Self.eventually { size(directory.spareSegmentPath) == limits.segmentSize }, "no next spare was prepared")
+        #expect(Self.eventually { writer!.status.spareReady }, "no next spare was prepared")
         writer!.stop()
         writer = nil
         let again = try JournalWriter(directory: directory, lastSequence: last, uncheckpointedBytes: 0, limits: limits,
