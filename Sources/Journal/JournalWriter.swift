@@ -110,6 +110,9 @@ package final class JournalWriter: @unchecked Sendable {
     private var spareReady = false
     /// Whether the thread that prepares spares runs.
     private var preparing = false
+    /// Who follows the appends live (`follow`): each is handed every frame as it reaches the
+    /// segment, in sequence order.
+    private var followers: [JournalFollower] = []
     /// Callers of `whenDurable` not yet answered, in the order they came (sequences ascend).
     private var held: [(sequence: UInt64, done: @Sendable (JournalError?) -> Void)] = []
 
@@ -235,8 +238,44 @@ package final class JournalWriter: @unchecked Sendable {
             condition.wait(for: .order)
             waitingForOrder -= 1
         }
-        appendedThrough = sequence
         defer { if waitingForOrder > 0 { condition.broadcast(.order) } }
+        take(frame, sequence: sequence)
+        return sequence
+    }
+
+    /// Appends a frame received from an HA active as it is, under its own sequence, which must
+    /// be above every one appended here: a standby's journal holds the active's records byte for
+    /// byte (the caller has checked the frame, `JournalFormat.record(inFrame:)`). Never waits.
+    package func appendReplicated(sequence: UInt64, frame: ByteBuffer) throws {
+        try condition.withLock {
+            // Nothing of this node's own may be under way: the sequences are the active's.
+            guard sequence > appendedThrough, nextSequence == appendedThrough + 1 else {
+                throw JournalError(.damaged, "replicated record \(sequence) does not follow record \(appendedThrough)")
+            }
+            nextSequence = sequence + 1
+            take(frame, sequence: sequence)
+            if waitingForOrder > 0 { condition.broadcast(.order) }
+        }
+    }
+
+    /// Starts handing each frame appended from now on to `follower` (under the writer's lock:
+    /// the follower only queues it). Returns the last sequence appended before: every frame
+    /// through it is in the segments (unless the journal is failing: then it is in memory only
+    /// until a rewrite), and every later one reaches the follower.
+    package func follow(_ follower: JournalFollower) -> UInt64 {
+        condition.withLock {
+            followers.append(follower)
+            return appendedThrough
+        }
+    }
+
+    package func unfollow(_ follower: JournalFollower) {
+        condition.withLock { followers.removeAll { $0 === follower } }
+    }
+
+    /// The bookkeeping and the write of one frame that is next in sequence. Lock held.
+    private func take(_ frame: ByteBuffer, sequence: UInt64) {
+        appendedThrough = sequence
         let threshold = limits.maxUncheckpointedBytes / 4
         if uncheckpointedBytes <= threshold && uncheckpointedBytes + frame.readableBytes > threshold {
             pressureContinuation.yield()
@@ -252,7 +291,7 @@ package final class JournalWriter: @unchecked Sendable {
                 fail(error)
             }
         }
-        return sequence
+        for f in followers { f.appended(frame, sequence: sequence) }
     }
 
     /// The highest sequence appended so far.

@@ -119,6 +119,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads
         configuration.highAvailability = try ha.configuration()
+        configuration.replicationPort = ha.replicationPort(durable: durableDir != nil)
+        configuration.replicationFrom = ha.replicationFrom.flatMap(Self.hostAndPort)
 
         var logger = Logger(label: "swiftnfsd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
