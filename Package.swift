@@ -147,7 +147,8 @@ let package = Package(
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         // The election's state machine with a fake clock; the client, the election and `swiftnfsd ha` against a real etcd.
-        .testTarget(name: "HATests", dependencies: ["HA", "Daemon", "NFS3Client", "SwiftNFSTesting", "FileStore",
+        .testTarget(name: "HATests", dependencies: ["HA", "Daemon", "NFS3Client", "SwiftNFSTesting", "FileStore", "Journal", "Replication",
+                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                    .product(name: "Logging", package: "swift-log")]),
         // Serving nodes against a real etcd, in network namespaces: the service address moves, the hook runs.
         .testTarget(name: "HALabTests", dependencies: ["HA", "SwiftNFSTesting"]),

@@ -223,7 +223,7 @@ package final class NFSServer: Service, Sendable {
                 writer: durability.writer, name: configuration.highAvailability?.name ?? "standby", group: group, logger: logger,
                 // An active follows no one.
                 source: { ha?.isOpen == true ? nil : from },
-                onStatus: { s in election?.setReplication(inSync: s.connected && s.inSync, lagBytes: Int64(s.lagBytes)) })
+                onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) })
         }
         let service = ReplicationService(source: source, listener: listener, follower: follower)
         ha?.attach(service)

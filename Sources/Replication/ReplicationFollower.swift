@@ -28,6 +28,14 @@ package final class ReplicationFollower: Sendable {
         /// Why the last connection ended, if it failed.
         package var lastError: String?
         package var fullCopyNeeded = false
+
+        /// What a cluster node publishes of itself in its member key: in sync only while
+        /// connected, and the lag rounded up to 64 KiB (so that a lag that moves by a few
+        /// bytes does not rewrite the key at every step of the election).
+        package var published: (inSync: Bool, lagBytes: Int64) {
+            let unit: UInt64 = 64 << 10
+            return (connected && inSync, Int64(clamping: (lagBytes + unit - 1) / unit * unit))
+        }
     }
 
     package struct Endpoint: Sendable, Hashable, CustomStringConvertible {

@@ -116,8 +116,11 @@ import Testing
             for n in 0..<20 { writer.append(exportID: 1, Self.write(n)) }
             let first = try await Self.withStandby(standby, following: port) { follower, _ in
                 try await Self.eventually("caught up") { follower.status.acknowledged == writer.lastAppended }
-                try await Self.eventually("in sync on the active") { source.status.first?.inSync == true }
-                #expect(source.status.first?.lagBytes == 0)
+                // The active hears the last acknowledgement a moment later.
+                try await Self.eventually("in sync on the active, nothing lacking") {
+                    source.status.first?.inSync == true && source.status.first?.lagBytes == 0
+                }
+                #expect(source.status.first?.acknowledged == writer.lastAppended)
                 #expect(source.status.first?.name == "standby")
                 return follower.status.acknowledged
             }
@@ -173,7 +176,7 @@ import Testing
             writer.append(exportID: 1, Self.write(20))
             #expect((active.segments().first?.first ?? 0) > 1)
             try await Self.withStandby(standby, following: port) { follower, _ in
-                try await Self.eventually("told") { follower.status.fullCopyNeeded }
+                try await Self.eventually("told") { follower.status.fullCopyNeeded && follower.status.lastError != nil }
                 #expect(follower.status.lastError?.contains("full copy is needed") == true, "\(follower.status)")
                 #expect(follower.status.appended == 0)
             }

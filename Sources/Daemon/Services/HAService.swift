@@ -145,6 +145,10 @@ final class HAService: Service, RPCServingGate {
         }
         hookSink.finish()
         await hooksDone
+        // The election ends first at a stop; this service returns only once the group tells
+        // it to stop too, or the group counts it as having finished unexpectedly (a race with
+        // the election's own end).
+        try? await gracefulShutdown()
     }
 
     private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async {
