@@ -105,7 +105,7 @@ package final class ReplicationSource: Sendable {
                 standbys.withLock { $0[id] = (StandbyProgress(name: name, after: after, policy: settings.policy), nil) }
                 await withTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { await self.send(after: after, id: id, name: name, outbound, channel: connection.channel) }
-                    tasks.addTask { await self.tellPositions(id: id, outbound) }
+                    tasks.addTask { await self.tellPositions(id: id, outbound, channel: connection.channel) }
                     do {
                         while let message = try await messages.next() {
                             guard case .ack(let durable) = message else {
@@ -204,9 +204,16 @@ package final class ReplicationSource: Sendable {
     }
 
     /// Tells the standby, every `positionInterval`, where the journal is and what the active
-    /// makes of it (lag, in sync); its ACK answers each.
-    private func tellPositions(id: Int, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>) async {
+    /// makes of it (lag, in sync); its ACK answers each. Once this node may no longer be
+    /// followed (it stepped down), the connection is closed: the standby looks for the new
+    /// active.
+    private func tellPositions(id: Int, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>, channel: Channel) async {
         while !Task.isCancelled {
+            guard mayServe() else {
+                logger.notice("replication.standby dropped: this node is no longer the active")
+                channel.close(promise: nil)
+                return
+            }
             let appended = writer.lastAppended
             let now = ContinuousClock.now
             let position = standbys.withLock { all -> ReplicationMessage? in

@@ -8,6 +8,7 @@ import NIOCore
 import NIOPosix
 import Replication
 import SwiftNFSTesting
+import Synchronization
 import Testing
 
 /// An active and a standby over real sockets, with real journals in temporary directories: an
@@ -136,6 +137,23 @@ import Testing
         }
     }
 
+    @Test func aNodeThatIsNotTheActiveRefusesFollowersAndDropsThemWhenItStepsDown() async throws {
+        let active = Self.scratch("active"), standby = Self.scratch("standby")
+        defer { for d in [active, standby] { try? FileManager.default.removeItem(atPath: d.root) } }
+        let leads = Mutex(true)
+        try await Self.withSource(active, mayServe: { leads.withLock { $0 } }) { writer, source, port in
+            writer.append(exportID: 1, Self.write(0))
+            try await Self.withStandby(standby, following: port) { follower, _ in
+                try await Self.eventually("following") { follower.status.acknowledged == 1 && source.status.count == 1 }
+                // Steps down: the standby is let go, and refused when it comes back.
+                leads.withLock { $0 = false }
+                try await Self.eventually("let go") { source.status.isEmpty }
+                try await Self.eventually("refused") { follower.status.lastError?.contains("not the active") == true }
+                #expect(!follower.status.connected)
+            }
+        }
+    }
+
     @Test func aStandbyThatStopsAcknowledgingIsNotInSync() async throws {
         let active = Self.scratch("active")
         defer { try? FileManager.default.removeItem(atPath: active.root) }
@@ -230,10 +248,11 @@ import Testing
     /// An active without a server: a journal writer on `directory` and its replication listener.
     static func withSource<T>(_ directory: JournalDirectory, limits: JournalWriter.Limits = JournalWriter.Limits(),
                               settings: ReplicationSource.Settings = ReplicationSource.Settings(),
+                              mayServe: @escaping @Sendable () -> Bool = { true },
                               _ body: (JournalWriter, ReplicationSource, Int) async throws -> T) async throws -> T {
         let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits, logger: logger)
         defer { writer.stop() }
-        let source = ReplicationSource(writer: writer, directory: directory, settings: settings, logger: logger)
+        let source = ReplicationSource(writer: writer, directory: directory, settings: settings, logger: logger, mayServe: mayServe)
         let listener = try await ReplicationSource.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
         let port = listener.channel.localAddress?.port ?? 0
         let serving = Task { await source.serve(listener) }
