@@ -206,7 +206,9 @@ package final class NFSServer: Service, Sendable {
         var source: ReplicationSource?
         var listener: ReplicationSource.Listener?
         if let port = configuration.replicationPort {
-            source = ReplicationSource(writer: durability.writer, directory: durability.directory, logger: logger,
+            var settings = ReplicationSource.Settings()
+            settings.synchronous = configuration.synchronousReplication
+            source = ReplicationSource(writer: durability.writer, directory: durability.directory, settings: settings, logger: logger,
                                        mayServe: { ha?.isOpen ?? true })
             do {
                 listener = try await ReplicationSource.bind(host: configuration.listenAddress, port: port, group: group)
@@ -225,7 +227,7 @@ package final class NFSServer: Service, Sendable {
                 source: { ha?.isOpen == true ? nil : from },
                 onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) })
         }
-        let service = ReplicationService(source: source, listener: listener, follower: follower)
+        let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
         ha?.attach(service)
         return service
     }

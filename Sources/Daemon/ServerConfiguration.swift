@@ -55,6 +55,9 @@ package struct ServerConfiguration: Sendable {
     /// follows its journal into the default durable directory. A cluster node follows the
     /// service address at its own replication port by default, while it is not the active.
     package var replicationFrom: (host: String, port: Int)?
+    /// While a standby is in sync, answer stable writes and COMMIT only once it has their
+    /// records too (at most a second more); `--ha-replication-async` turns it off.
+    package var synchronousReplication = true
 
     package init(exports: [ExportEntryConfig]) {
         self.exports = exports

@@ -23,6 +23,11 @@ package final class ReplicationSource: Sendable {
         package var maxQueuedBytes = 64 << 20
         /// Bytes read from the segments at a time during a catch-up.
         package var batchBytes = 4 << 20
+        /// Synchronous replication: while a standby is in sync, the journal answers callers
+        /// (COMMIT, FILE_SYNC, changes on a `sync` export) only once it has acknowledged their
+        /// records too, or once they have waited `JournalWriter.Limits.replicaWait` for it
+        /// (then it is dropped until it has acknowledged everything again).
+        package var synchronous = true
         package init() {}
     }
 
@@ -31,12 +36,14 @@ package final class ReplicationSource: Sendable {
 
     let writer: JournalWriter
     let directory: JournalDirectory
-    let settings: Settings
+    package let settings: Settings
     let logger: Logger
     /// Whether standbys may follow this node now (a cluster node: while it is the active).
     let mayServe: @Sendable () -> Bool
     private let standbys = Mutex<[Int: (progress: StandbyProgress, follower: JournalFollower?)]>([:])
     private let nextID = Atomic<Int>(0)
+    /// The journal's count of fallbacks when last looked at (`updateReplica`).
+    private let fallbacksSeen = Mutex(0)
 
     package init(writer: JournalWriter, directory: JournalDirectory, settings: Settings = Settings(), logger: Logger,
                  mayServe: @escaping @Sendable () -> Bool = { true }) {
@@ -87,7 +94,10 @@ package final class ReplicationSource: Sendable {
     private func session(_ connection: Connection) async {
         let peer = "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"
         let id = nextID.add(1, ordering: .relaxed).newValue
-        defer { standbys.withLock { _ = $0.removeValue(forKey: id) } }
+        defer {
+            standbys.withLock { _ = $0.removeValue(forKey: id) }
+            updateReplica()
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var messages = inbound.makeAsyncIterator()
@@ -113,6 +123,7 @@ package final class ReplicationSource: Sendable {
                             }
                             let now = ContinuousClock.now
                             standbys.withLock { $0[id]?.progress.acknowledged(durable, at: now) }
+                            updateReplica()
                         }
                     } catch {
                         logger.error("replication.standby dropped", metadata: ["replication.standby": "\(name)", "replication.error": "\(error)"])
@@ -203,6 +214,25 @@ package final class ReplicationSource: Sendable {
         try await outbound.write(.fullCopyNeeded(oldest: oldest, appended: writer.lastAppended, reason: reason))
     }
 
+    /// Synchronous replication: tells the journal what the standbys in sync have acknowledged
+    /// (nil: none is in sync). A standby the journal gave up waiting for is dropped first.
+    package func updateReplica() {
+        guard settings.synchronous else { return }
+        let fallbacks = writer.status.replicaFallbacks
+        let now = ContinuousClock.now
+        let acknowledged = standbys.withLock { all -> UInt64? in
+            let gaveUp = fallbacksSeen.withLock { seen in
+                defer { seen = fallbacks }
+                return fallbacks > seen
+            }
+            if gaveUp {
+                for id in Array(all.keys) { all[id]?.progress.drop() }
+            }
+            return all.values.filter { $0.progress.inSync(at: now, queued: $0.follower?.queuedBytes ?? 0) }.map(\.progress.acknowledged).max()
+        }
+        writer.replicate(acknowledged: acknowledged)
+    }
+
     /// Tells the standby, every `positionInterval`, where the journal is and what the active
     /// makes of it (lag, in sync); its ACK answers each. Once this node may no longer be
     /// followed (it stepped down), the connection is closed: the standby looks for the new
@@ -223,6 +253,9 @@ package final class ReplicationSource: Sendable {
                                  inSync: s.progress.inSync(at: now, queued: queued))
             }
             guard let position, (try? await outbound.write(position)) != nil else { return }
+            // A standby that went silent is no longer waited for.
+            writer.checkReplicaWait()
+            updateReplica()
             try? await Task.sleep(for: settings.positionInterval)
         }
     }

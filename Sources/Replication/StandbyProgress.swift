@@ -6,8 +6,9 @@
 /// sent (queued for it). While the standby catches up from the segments, the part of the
 /// journal not read yet is not counted, and the standby is not in sync.
 ///
-/// In sync: it follows the live appends (caught up), it acknowledged within `ackWindow`, and it
-/// lacks at most `maxLagBytes`.
+/// In sync: it follows the live appends (caught up), it acknowledged within `ackWindow`, it
+/// lacks at most `maxLagBytes`, and synchronous replication has not given up waiting for it
+/// since it last acknowledged everything it was sent.
 package struct StandbyProgress: Sendable {
     package struct Policy: Sendable {
         package var ackWindow: Duration = .seconds(1)
@@ -26,6 +27,9 @@ package struct StandbyProgress: Sendable {
     /// Frames sent and not acknowledged: their sequence and `sentBytes` once each was sent.
     private var inFlight: [(sequence: UInt64, through: UInt64)] = []
     private var lastAck: ContinuousClock.Instant?
+    /// Kept a caller waiting too long in synchronous mode: not in sync again until it has
+    /// acknowledged everything it was sent.
+    package private(set) var dropped = false
 
     package init(name: String, after: UInt64, policy: Policy = Policy()) {
         self.name = name
@@ -45,7 +49,11 @@ package struct StandbyProgress: Sendable {
         let covered = inFlight.prefix { $0.sequence <= durable }
         if let last = covered.last { acknowledgedBytes = last.through }
         inFlight.removeFirst(covered.count)
+        if !covered.isEmpty && inFlight.isEmpty { dropped = false }
     }
+
+    /// Synchronous replication gave up waiting for it (see `dropped`).
+    package mutating func drop() { dropped = true }
 
     package mutating func caughtUp(_ value: Bool) { caughtUp = value }
 
@@ -53,7 +61,7 @@ package struct StandbyProgress: Sendable {
     package func lagBytes(queued: Int) -> UInt64 { sentBytes - acknowledgedBytes + UInt64(queued) }
 
     package func inSync(at now: ContinuousClock.Instant, queued: Int) -> Bool {
-        guard caughtUp, let lastAck else { return false }
+        guard caughtUp, !dropped, let lastAck else { return false }
         return now - lastAck <= policy.ackWindow && lagBytes(queued: queued) <= policy.maxLagBytes
     }
 }

@@ -121,6 +121,7 @@ struct Serve: AsyncParsableCommand {
         configuration.highAvailability = try ha.configuration()
         configuration.replicationPort = ha.replicationPort(durable: durableDir != nil)
         configuration.replicationFrom = ha.replicationFrom.flatMap(Self.hostAndPort)
+        configuration.synchronousReplication = !ha.replicationAsync
 
         var logger = Logger(label: "swiftnfsd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice

@@ -45,6 +45,9 @@ struct ServeHAOptions: ParsableArguments {
         valueName: "HOST:PORT"))
     var replicationFrom: String?
 
+    @Flag(name: .customLong("ha-replication-async"), help: "Do not wait for an in-sync standby before answering stable writes and COMMIT (by default they wait for it too, at most a second more, after which it is dropped until it catches up).")
+    var replicationAsync = false
+
     /// The replication listener's port, if there is one.
     func replicationPort(durable: Bool) -> Int? {
         replicationPort ?? (isEnabled && durable ? Self.defaultReplicationPort : nil)

@@ -154,6 +154,54 @@ import Testing
         }
     }
 
+    @Test func synchronousAnswersWaitForTheStandbyAndNotLongerThanTheWaitOnceItIsSilent() async throws {
+        let active = Self.scratch("active"), standby = Self.scratch("standby")
+        defer { for d in [active, standby] { try? FileManager.default.removeItem(atPath: d.root) } }
+        var limits = JournalWriter.Limits()
+        limits.replicaWait = 0.5
+        try await Self.withSource(active, limits: limits) { writer, source, port in
+            writer.append(exportID: 1, Self.write(0))
+            try await Self.withStandby(standby, following: port) { follower, standbyWriter in
+                try await Self.eventually("in sync") { source.status.first?.inSync == true && writer.status.replicaAcknowledged != nil }
+                // Once a record is answered as durable, the standby has it on stable storage.
+                for n in 1...20 {
+                    let sequence = writer.append(exportID: 1, Self.write(n))
+                    try await NIOThreadPool.singleton.runIfActive { try writer.waitDurable(sequence) }
+                    #expect(standbyWriter.status.durableSequence >= sequence)
+                }
+                #expect(writer.status.replicaFallbacks == 0)
+            }
+            // The standby gone: answers wait for this journal alone.
+            try await Self.eventually("no standby") { source.status.isEmpty && writer.status.replicaAcknowledged == nil }
+
+            // A standby that stops acknowledging (a frozen process) holds answers back for the wait at most.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { ch in ch.eventLoop.makeCompletedFuture { try ch.replicationAsyncChannel() } }
+            try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(.hello(name: "frozen", after: writer.lastAppended))
+                var messages = inbound.makeAsyncIterator()
+                while let message = try await messages.next() {
+                    guard case .position = message else { continue }
+                    try await outbound.write(.ack(durable: writer.lastAppended))
+                    if writer.status.replicaAcknowledged != nil { break }
+                }
+                #expect(writer.status.replicaAcknowledged != nil)
+                let started = ContinuousClock.now
+                let sequence = writer.append(exportID: 1, Self.write(99))
+                try await NIOThreadPool.singleton.runIfActive { try writer.waitDurable(sequence) }
+                let waited = ContinuousClock.now - started
+                #expect(waited >= .milliseconds(400) && waited < .seconds(3), "\(waited)")
+                #expect(writer.status.replicaFallbacks == 1)
+                // Dropped until it acknowledges everything: not in sync, answers not held back.
+                try await Self.eventually("not in sync") { source.status.first?.inSync == false }
+                let next = writer.append(exportID: 1, Self.write(100))
+                let quick = ContinuousClock.now
+                try await NIOThreadPool.singleton.runIfActive { try writer.waitDurable(next) }
+                #expect(ContinuousClock.now - quick < .milliseconds(400))
+            }
+        }
+    }
+
     @Test func aStandbyThatStopsAcknowledgingIsNotInSync() async throws {
         let active = Self.scratch("active")
         defer { try? FileManager.default.removeItem(atPath: active.root) }

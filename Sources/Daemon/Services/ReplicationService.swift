@@ -1,3 +1,4 @@
+import Journal
 import Replication
 import ServiceLifecycle
 
@@ -8,11 +9,13 @@ final class ReplicationService: Service {
     let source: ReplicationSource?
     let listener: ReplicationSource.Listener?
     let follower: ReplicationFollower?
+    let writer: JournalWriter
 
-    init(source: ReplicationSource?, listener: ReplicationSource.Listener?, follower: ReplicationFollower?) {
+    init(source: ReplicationSource?, listener: ReplicationSource.Listener?, follower: ReplicationFollower?, writer: JournalWriter) {
         self.source = source
         self.listener = listener
         self.follower = follower
+        self.writer = writer
     }
 
     /// The listener's port, once bound.
@@ -28,9 +31,22 @@ final class ReplicationService: Service {
         }
     }
 
-    /// What status shows: each standby this node is followed by, or what it follows.
+    /// What status shows: synchronous or not, each standby this node is followed by, or what
+    /// it follows.
     var lines: [String] {
-        var lines = (source?.status ?? []).map { s in
+        var lines: [String] = []
+        if let source {
+            let journal = writer.status
+            let fallbacks = journal.replicaFallbacks > 0 ? "; gave up waiting for a standby \(journal.replicaFallbacks) times" : ""
+            if !source.settings.synchronous {
+                lines.append("asynchronous (--ha-replication-async): answers wait for this journal alone")
+            } else if let acknowledged = journal.replicaAcknowledged {
+                lines.append("synchronous: answers wait for the standby in sync too (acknowledged \(acknowledged))" + fallbacks)
+            } else {
+                lines.append("synchronous, but NO standby in sync: answers wait for this journal alone" + fallbacks)
+            }
+        }
+        lines += (source?.status ?? []).map { s in
             "standby \(s.name): \(s.inSync ? "in sync" : "NOT in sync"), acknowledged \(s.acknowledged), lag \(s.lagBytes) bytes"
                 + (s.caughtUp ? "" : " (catching up)")
         }
