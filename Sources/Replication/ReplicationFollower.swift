@@ -140,6 +140,8 @@ package final class ReplicationFollower: Sendable {
                 for try await message in inbound {
                     switch message {
                     case .frame(let frame):
+                        // A node that took over meanwhile appends its own records, none of the old active's.
+                        guard source() == endpoint else { return }
                         last = try await append(frame, after: last)
                         ack.yield()
                     case .position(_, let lag, let inSync):
