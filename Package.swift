@@ -80,7 +80,7 @@ let package = Package(
         ]),
         // Configuration, exports, and the ServiceGroup that wires it all together.
         .target(name: "Daemon", dependencies: [
-            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims", "NLM", "Locking", "HA",
+            "XDR", "ONCRPC", "RPCTransport", "Portmap", "Mount", "NFS3", "NFS3Server", "FileStore", "Journal", "CNFSShims", "NLM", "Locking", "HA", "Replication",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -89,6 +89,13 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        // The journal streamed from an HA active to its standbys (a listener, a follower).
+        .target(name: "Replication", dependencies: [
+            "Journal", "XDR",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // High availability: etcd's v3 HTTP/JSON gateway, leader election with a lease, self-fencing.
         // (FileStore for ServerClock alone: the injectable monotonic clock the election goes by.)
@@ -140,7 +147,8 @@ let package = Package(
         .testTarget(name: "XDRTests", dependencies: ["XDR"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         // The election's state machine with a fake clock; the client, the election and `swiftnfsd ha` against a real etcd.
-        .testTarget(name: "HATests", dependencies: ["HA", "Daemon", "NFS3Client", "SwiftNFSTesting", "FileStore",
+        .testTarget(name: "HATests", dependencies: ["HA", "Daemon", "NFS3Client", "SwiftNFSTesting", "FileStore", "Journal", "Replication",
+                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                    .product(name: "Logging", package: "swift-log")]),
         // Serving nodes against a real etcd, in network namespaces: the service address moves, the hook runs.
         .testTarget(name: "HALabTests", dependencies: ["HA", "SwiftNFSTesting"]),
@@ -150,6 +158,14 @@ let package = Package(
             "SwiftNFSTesting", "NFS3Client", "NFS3", "NLM", "ONCRPC", "RPCTransport", "XDR",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // The replication link: its codec, a standby's progress, and an active and a standby over
+        // real sockets with real journals (an in-process server written to through NFS).
+        .testTarget(name: "ReplicationTests", dependencies: [
+            "Replication", "Journal", "FileStore", "NFS3Client", "NFS3", "SwiftNFSTesting",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "FileStore", "XDR", "CNFSShims", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "NFS3", "NFS3Client", "SwiftNFSTesting", .product(name: "NIOCore", package: "swift-nio")]),

@@ -13,6 +13,7 @@ import NLM
 import ONCRPC
 import Portmap
 import Prometheus
+import Replication
 import RPCTransport
 import ServiceLifecycle
 import UnixSignals
@@ -36,6 +37,8 @@ package final class NFSServer: Service, Sendable {
     package struct Ready: Sendable {
         package var nfsPort: Int
         package var portmapPort: Int?
+        /// The replication listener's port (`ServerConfiguration.replicationPort`).
+        package var replicationPort: Int? = nil
     }
 
     /// Yields `Ready` once the server serves, and finishes when `run` returns (at once, if the
@@ -126,10 +129,18 @@ package final class NFSServer: Service, Sendable {
                                                           portmap: (core([portmap]), registry), group: group)
         ha?.attach([listeners[0]])
         let main = listeners[0]
+        let replication: ReplicationService?
+        do {
+            replication = try await makeReplication(durabilities, ha: ha, group: group)
+        } catch {
+            await registration?.unregister()
+            for l in listeners { await l.close() }
+            throw error
+        }
         let metrics: Channel?
         do {
             let state = StateMetrics(durabilities: durabilities, listeners: zip(["nfs", "portmap"], listeners).map { ($0, $1) },
-                                     cache: cache, exports: exports, locking: locking, ha: ha)
+                                     cache: cache, exports: exports, locking: locking, ha: ha, replication: replication)
             metrics = try await bindMetrics(group: group, collect: state.collect)
         } catch {
             await registration?.unregister()
@@ -154,7 +165,8 @@ package final class NFSServer: Service, Sendable {
             "portmap.port": "\(listeners.count > 1 ? listeners[1].port : 0)",
             "nfs.exports": "\(exports.current.map(\.config.path))",
         ])
-        readyContinuation.yield(Ready(nfsPort: main.port, portmapPort: listeners.count > 1 ? listeners[1].port : nil))
+        readyContinuation.yield(Ready(nfsPort: main.port, portmapPort: listeners.count > 1 ? listeners[1].port : nil,
+                                      replicationPort: replication?.port))
 
         // One service per part, each owning what it stops. They start together; at the stop
         // they stop one after the other, last first: systemd told, no more commands or scrapes,
@@ -167,6 +179,8 @@ package final class NFSServer: Service, Sendable {
             locking,
             RPCService(listeners: listeners, registration: registration, logger: logger),
         ]
+        // Stops before the journals finish: no frame is sent or appended after their last checkpoint.
+        if let replication { services.append(replication) }
         if let ha {
             // The election stops first (an active resigns), then the node steps down.
             services += [ha, ha.election]
@@ -178,6 +192,44 @@ package final class NFSServer: Service, Sendable {
         if let metrics { services.append(MetricsService(channel: metrics)) }
         services.append(ReloadService(hangups: hangups, exports: exports, notifier: notifier))
         try await ServiceGroup(services: services, logger: logger).run()
+    }
+
+    /// The replication of the default durable directory's journal, as the configuration asks:
+    /// its listener (bound now), and the follower of an active (a cluster node follows the
+    /// service address while it is not the active).
+    func makeReplication(_ durabilities: [Durability], ha: HAService?, group: EventLoopGroup) async throws -> ReplicationService? {
+        let follows = configuration.replicationFrom != nil || (ha != nil && configuration.replicationPort != nil)
+        guard configuration.replicationPort != nil || follows else { return nil }
+        guard let durability = durabilities.first(where: { $0.settings.directory == configuration.durableDirectory }) ?? durabilities.first else {
+            throw ServerStartError(description: "replication needs a durable directory (--durable-dir)")
+        }
+        var source: ReplicationSource?
+        var listener: ReplicationSource.Listener?
+        if let port = configuration.replicationPort {
+            var settings = ReplicationSource.Settings()
+            settings.synchronous = configuration.synchronousReplication
+            source = ReplicationSource(writer: durability.writer, directory: durability.directory, settings: settings, logger: logger,
+                                       mayServe: { ha?.isOpen ?? true })
+            do {
+                listener = try await ReplicationSource.bind(host: configuration.listenAddress, port: port, group: group)
+            } catch {
+                throw ServerStartError(description: "cannot listen for replication on \(configuration.listenAddress):\(port): \(error)")
+            }
+        }
+        var follower: ReplicationFollower?
+        // The active of a cluster holds the service address; its listener has this node's port.
+        if follows, let from = configuration.replicationFrom.map({ ReplicationFollower.Endpoint(host: $0.host, port: $0.port) })
+            ?? ha.map({ ReplicationFollower.Endpoint(host: $0.configuration.address.ip, port: listener?.channel.localAddress?.port ?? 0) }) {
+            let election = ha?.election
+            follower = ReplicationFollower(
+                writer: durability.writer, name: configuration.highAvailability?.name ?? "standby", group: group, logger: logger,
+                // An active follows no one.
+                source: { ha?.isOpen == true ? nil : from },
+                onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) })
+        }
+        let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
+        ha?.attach(service)
+        return service
     }
 
     /// The election of a cluster node, and the service that serves or stands by as it says.

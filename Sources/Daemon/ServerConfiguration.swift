@@ -47,6 +47,17 @@ package struct ServerConfiguration: Sendable {
 
     /// Run as a node of a high-availability cluster (`--ha-*`); nil for a server on its own.
     package var highAvailability: HighAvailabilityConfiguration?
+    /// The replication listener of the default durable directory's journal
+    /// (`--ha-replication-port`; 0: a port the kernel picks): standbys follow it. Nil: none. A
+    /// cluster node refuses followers while it is not the active.
+    package var replicationPort: Int?
+    /// Where the active's replication listener is (`--ha-replication-from HOST:PORT`): this server
+    /// follows its journal into the default durable directory. A cluster node follows the
+    /// service address at its own replication port by default, while it is not the active.
+    package var replicationFrom: (host: String, port: Int)?
+    /// While a standby is in sync, answer stable writes and COMMIT only once it has their
+    /// records too (at most a second more); `--ha-replication-async` turns it off.
+    package var synchronousReplication = true
 
     package init(exports: [ExportEntryConfig]) {
         self.exports = exports

@@ -3,6 +3,7 @@ import Foundation
 import Journal
 import NIOConcurrencyHelpers
 import ONCRPC
+import Replication
 import RPCTransport
 
 /// The metrics that describe a state (journal size, connections open) or that other parts
@@ -28,18 +29,23 @@ final class StateMetrics: Sendable {
     private let callbackFailures = Counter(label: "nlm_callbacks_failed_total")
     private let ha: HAService?
     /// A cluster node: 1 while the active; its epoch; whether it holds the service address;
-    /// whether it holds all the active has (always 0: no replication yet); takeovers and
-    /// failed hooks since the start.
+    /// whether a standby holds all the active has (on the active: some standby is in sync; on a
+    /// standby: it is); takeovers and failed hooks since the start.
     private let haGauges = (active: Gauge(label: "ha_active"), epoch: Gauge(label: "ha_epoch"),
                             addressHeld: Gauge(label: "ha_address_held"), inSync: Gauge(label: "ha_standby_in_sync"),
                             takeovers: Gauge(label: "ha_takeovers"), hookFailures: Gauge(label: "ha_hook_failures"))
+    private let replication: ReplicationService?
+    /// The journal's replication: the largest lag of a standby (on the active) or this standby's,
+    /// and the standbys connected to this node.
+    private let replicationGauges = (lag: Gauge(label: "ha_replication_lag_bytes"), standbys: Gauge(label: "ha_replication_standbys"))
     /// What the counters showed at the last scrape (counters only go up by the difference).
     private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int], callbacks: Int)>((0, [], [], 0))
 
     init(durabilities: [Durability], listeners: [(String, RPCListener)], cache: DuplicateRequestCache, exports: LiveExports,
-         locking: LockService? = nil, ha: HAService? = nil) {
+         locking: LockService? = nil, ha: HAService? = nil, replication: ReplicationService? = nil) {
         self.locking = locking
         self.ha = ha
+        self.replication = replication
         journals = durabilities.map { d in
             let dims = [("directory", d.settings.directory)]
             func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: dims) }
@@ -89,9 +95,14 @@ final class StateMetrics: Sendable {
             haGauges.active.record(status.role == "active" ? 1 : 0)
             haGauges.epoch.record(status.epoch ?? 0)
             haGauges.addressHeld.record(status.addressHeld ? 1 : 0)
-            haGauges.inSync.record(0)
+            haGauges.inSync.record(status.inSync ? 1 : 0)
             haGauges.takeovers.record(status.takeovers)
             haGauges.hookFailures.record(status.hookFailures)
+        }
+        if let replication {
+            replicationGauges.lag.record(Int64(clamping: replication.lagBytes))
+            replicationGauges.standbys.record(replication.source?.status.count ?? 0)
+            if ha == nil { haGauges.inSync.record(replication.inSync ? 1 : 0) }
         }
         let before = seen.withLockedValue { before in
             defer { before = (hits, failures, syncs, callbacks) }

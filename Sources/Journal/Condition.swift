@@ -21,6 +21,8 @@ final class Condition: @unchecked Sendable {
         case appended
         /// The next segment is wanted, or was prepared (`JournalWriter`'s spare).
         case spare
+        /// A standby acknowledged records, or synchronous replication stopped (`JournalWriter.replicate`).
+        case replicated
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

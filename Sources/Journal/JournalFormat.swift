@@ -47,6 +47,27 @@ package enum JournalFormat {
         }
     }
 
+    /// The record in one whole frame (length, CRC-32C, record), checked as a reader checks it:
+    /// the length matches, the checksum holds, the record decodes with nothing after it. A
+    /// replicated frame is checked so before it is appended (`offset` only names the place).
+    package static func record(inFrame frame: ByteBuffer, version: UInt32 = version, offset: Int = 0) -> Result<JournalRecord, JournalDamage> {
+        guard let length = frame.getInteger(at: frame.readerIndex, as: UInt32.self).map(Int.init),
+              let crc = frame.getInteger(at: frame.readerIndex + 4, as: UInt32.self),
+              length == frame.readableBytes - frameHeaderSize else {
+            return .failure(.tornTail(offset: offset))
+        }
+        guard length <= JournalLimits.maxRecord else { return .failure(.oversizedFrame(offset: offset, length: length)) }
+        var body = frame.getSlice(at: frame.readerIndex + frameHeaderSize, length: length)!
+        guard body.withUnsafeReadableBytes({ CRC32C.checksum($0) }) == crc else { return .failure(.checksumMismatch(offset: offset)) }
+        do {
+            let record = try body.readJournalRecord(version: version)
+            try body.expectXDREnd()
+            return .success(record)
+        } catch {
+            return .failure(.undecodable(offset: offset, reason: "\(error)"))
+        }
+    }
+
     static func frame(capacity: Int, _ writeRecord: (inout ByteBuffer) -> Int) -> ByteBuffer {
         var out = ByteBuffer()
         out.reserveCapacity(frameHeaderSize + capacity)
@@ -63,7 +84,7 @@ package enum JournalFormat {
 }
 
 /// What is wrong with a journal segment, and where.
-package enum JournalDamage: Hashable, Sendable, CustomStringConvertible {
+package enum JournalDamage: Error, Hashable, Sendable, CustomStringConvertible {
     case badHeader
     case unsupportedVersion(UInt32)
     /// The last frame is incomplete: an append that a crash interrupted.
@@ -158,7 +179,8 @@ package struct JournalFrameDecoder: Sendable {
     /// Bytes of the segment consumed so far: the good prefix.
     package private(set) var offset = 0
     private var last: UInt64
-    private var version = JournalFormat.version
+    /// The format version of the segment (known once its header is read).
+    package private(set) var version = JournalFormat.version
     /// The epoch check, carried from segment to segment by whoever reads several.
     package var epochs: JournalEpochs
 
@@ -186,16 +208,11 @@ package struct JournalFrameDecoder: Sendable {
         if length == 0 && crc == 0 { return .end }
         guard length <= JournalLimits.maxRecord else { return .damage(.oversizedFrame(offset: offset, length: length)) }
         guard buffer.readableBytes >= JournalFormat.frameHeaderSize + length else { return nil }
-        var body = buffer.getSlice(at: buffer.readerIndex + JournalFormat.frameHeaderSize, length: length)!
-        guard body.withUnsafeReadableBytes({ CRC32C.checksum($0) }) == crc else {
-            return .damage(.checksumMismatch(offset: offset))
-        }
         let record: JournalRecord
-        do {
-            record = try body.readJournalRecord(version: version)
-            try body.expectXDREnd()
-        } catch {
-            return .damage(.undecodable(offset: offset, reason: "\(error)"))
+        switch JournalFormat.record(inFrame: buffer.getSlice(at: buffer.readerIndex, length: JournalFormat.frameHeaderSize + length)!,
+                                    version: version, offset: offset) {
+        case .success(let r): record = r
+        case .failure(let damage): return .damage(damage)
         }
         guard record.sequence > last else {
             return .damage(.sequenceOutOfOrder(offset: offset, sequence: record.sequence, previous: last))

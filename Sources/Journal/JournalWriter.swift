@@ -38,6 +38,10 @@ package final class JournalWriter: @unchecked Sendable {
         /// How long an fsync waits at most for the changes already under way, so that it
         /// covers them too (see `syncAsLeader`).
         package var collectionWindow = 0.0005
+        /// Synchronous replication: how long a caller waits at most for an in-sync standby to
+        /// acknowledge its record, before the standby is dropped and records count as durable
+        /// once they are here (see `replicate`).
+        package var replicaWait = 1.0
         package init() {}
 
         var effectiveSegmentSize: Int {
@@ -65,6 +69,11 @@ package final class JournalWriter: @unchecked Sendable {
         package var syncs = 0
         /// Whether the next segment is zero-filled and ready (`journal/next.spare`).
         package var spareReady = false
+        /// Synchronous replication: the highest sequence the in-sync standby acknowledged; nil
+        /// while none is in sync (callers are answered once their records are here).
+        package var replicaAcknowledged: UInt64? = nil
+        /// Times a standby kept a caller waiting past `Limits.replicaWait` and was dropped.
+        package var replicaFallbacks = 0
     }
 
     let directory: JournalDirectory
@@ -112,6 +121,15 @@ package final class JournalWriter: @unchecked Sendable {
     private var spareReady = false
     /// Whether the thread that prepares spares runs.
     private var preparing = false
+    /// Who follows the appends live (`follow`): each is handed every frame as it reaches the
+    /// segment, in sequence order.
+    private var followers: [JournalFollower] = []
+    /// Synchronous replication (`replicate`): what the in-sync standby has acknowledged, nil
+    /// while none is in sync.
+    private var replicaAcknowledged: UInt64?
+    /// Since when (CLOCK_MONOTONIC seconds) the oldest caller still held has been waiting.
+    private var heldSince: Double?
+    private var replicaFallbacks = 0
     /// Callers of `whenDurable` not yet answered, in the order they came (sequences ascend).
     private var held: [(sequence: UInt64, done: @Sendable (JournalError?) -> Void)] = []
 
@@ -237,8 +255,44 @@ package final class JournalWriter: @unchecked Sendable {
             condition.wait(for: .order)
             waitingForOrder -= 1
         }
-        appendedThrough = sequence
         defer { if waitingForOrder > 0 { condition.broadcast(.order) } }
+        take(frame, sequence: sequence)
+        return sequence
+    }
+
+    /// Appends a frame received from an HA active as it is, under its own sequence, which must
+    /// be above every one appended here: a standby's journal holds the active's records byte for
+    /// byte (the caller has checked the frame, `JournalFormat.record(inFrame:)`). Never waits.
+    package func appendReplicated(sequence: UInt64, frame: ByteBuffer) throws {
+        try condition.withLock {
+            // Nothing of this node's own may be under way: the sequences are the active's.
+            guard sequence > appendedThrough, nextSequence == appendedThrough + 1 else {
+                throw JournalError(.damaged, "replicated record \(sequence) does not follow record \(appendedThrough)")
+            }
+            nextSequence = sequence + 1
+            take(frame, sequence: sequence)
+            if waitingForOrder > 0 { condition.broadcast(.order) }
+        }
+    }
+
+    /// Starts handing each frame appended from now on to `follower` (under the writer's lock:
+    /// the follower only queues it). Returns the last sequence appended before: every frame
+    /// through it is in the segments (unless the journal is failing: then it is in memory only
+    /// until a rewrite), and every later one reaches the follower.
+    package func follow(_ follower: JournalFollower) -> UInt64 {
+        condition.withLock {
+            followers.append(follower)
+            return appendedThrough
+        }
+    }
+
+    package func unfollow(_ follower: JournalFollower) {
+        condition.withLock { followers.removeAll { $0 === follower } }
+    }
+
+    /// The bookkeeping and the write of one frame that is next in sequence. Lock held.
+    private func take(_ frame: ByteBuffer, sequence: UInt64) {
+        appendedThrough = sequence
         let threshold = limits.maxUncheckpointedBytes / 4
         if uncheckpointedBytes <= threshold && uncheckpointedBytes + frame.readableBytes > threshold {
             pressureContinuation.yield()
@@ -254,7 +308,7 @@ package final class JournalWriter: @unchecked Sendable {
                 fail(error)
             }
         }
-        return sequence
+        for f in followers { f.appended(frame, sequence: sequence) }
     }
 
     /// The highest sequence appended so far.
@@ -279,6 +333,72 @@ package final class JournalWriter: @unchecked Sendable {
         }
         // Holds no one else syncs for are this caller's to sync before it returns.
         leadHeld()
+        // Synchronous replication: on the in-sync standby too, for at most `replicaWait`.
+        let deadline = Checkpointer.monotonicNow() + limits.replicaWait
+        while let acknowledged = replicaAcknowledged, acknowledged < sequence {
+            let left = deadline - Checkpointer.monotonicNow()
+            guard left > 0 else {
+                fallBackToLocal()
+                break
+            }
+            condition.wait(for: .replicated, seconds: left)
+        }
+    }
+
+    /// Through which sequence callers may be told their records are durable: here, and on the
+    /// in-sync standby while there is one. Lock held.
+    private var answerable: UInt64 {
+        replicaAcknowledged.map { min($0, durableSequence) } ?? durableSequence
+    }
+
+    /// Synchronous replication. `acknowledged` is the highest sequence an in-sync standby has
+    /// on stable storage (the replication's listener calls this at each acknowledgement), nil
+    /// while no standby is in sync. While it is set, `waitDurable` and `whenDurable` answer once
+    /// a record is on stable storage here **and** acknowledged by the standby, or once a caller
+    /// has waited `Limits.replicaWait` for the standby: then the standby is dropped (logged,
+    /// counted in `Status.replicaFallbacks`) and records count as durable once they are here,
+    /// until the next call sets it again.
+    package func replicate(acknowledged: UInt64?) {
+        condition.lock()
+        defer { condition.unlock() }
+        replicaAcknowledged = acknowledged
+        condition.broadcast(.replicated)
+        answerHeld()
+    }
+
+    /// Called now and then (the replication's ticker): a standby that has kept a caller of
+    /// `whenDurable` waiting past `Limits.replicaWait` is dropped, as `waitDurable` does.
+    package func checkReplicaWait() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard replicaAcknowledged != nil, let heldSince, Checkpointer.monotonicNow() - heldSince > limits.replicaWait,
+              let first = held.first, first.sequence <= durableSequence else { return }
+        fallBackToLocal()
+    }
+
+    /// The standby kept a caller waiting too long: answered from the local journal alone. Lock held.
+    private func fallBackToLocal() {
+        guard let acknowledged = replicaAcknowledged else { return }
+        replicaAcknowledged = nil
+        replicaFallbacks += 1
+        logger.error("synchronous replication: the standby did not acknowledge in time; answering from this journal alone until it is in sync again",
+                     metadata: ["journal.replica_acknowledged": "\(acknowledged)", "journal.durable": "\(durableSequence)",
+                                "journal.replica_wait": "\(limits.replicaWait)"])
+        condition.broadcast(.replicated)
+        answerHeld()
+    }
+
+    /// Answers, outside the lock, the callers of `whenDurable` whose records are now answerable
+    /// or, after a `failure`, all of them (their records are not durable). Lock held.
+    private func answerHeld(_ failure: JournalError? = nil) {
+        let covered = failure == nil ? held.prefix { $0.sequence <= answerable }.count : held.count
+        guard covered > 0 else { return }
+        let answered = held[..<covered]
+        held.removeFirst(covered)
+        heldSince = held.isEmpty ? nil : Checkpointer.monotonicNow()
+        condition.unlock()
+        for h in answered { h.done(failure) }
+        condition.lock()
     }
 
     /// `waitDurable` without holding the caller's thread until then: calls `done` once every
@@ -290,10 +410,11 @@ package final class JournalWriter: @unchecked Sendable {
     /// thread of one fsync answers all those it covered, without waking each one's own.
     package func whenDurable(_ sequence: UInt64, _ done: @escaping @Sendable (JournalError?) -> Void) {
         condition.lock()
-        guard durableSequence < sequence else {
+        guard answerable < sequence else {
             condition.unlock()
             return done(nil)
         }
+        if held.isEmpty { heldSince = Checkpointer.monotonicNow() }
         held.append((sequence, done))
         leadHeld()
         condition.unlock()
@@ -316,14 +437,7 @@ package final class JournalWriter: @unchecked Sendable {
         } catch {
             failed = error as? JournalError ?? JournalError(.io, "\(error)")
         }
-        let covered = failed == nil ? held.prefix { $0.sequence <= durableSequence }.count : held.count
-        if covered > 0 {
-            let answered = held[..<covered]
-            held.removeFirst(covered)
-            condition.unlock()
-            for h in answered { h.done(failed) }
-            condition.lock()
-        }
+        answerHeld(failed)
         if let failed { throw failed }
     }
 
@@ -542,7 +656,8 @@ package final class JournalWriter: @unchecked Sendable {
             Status(appendedSequence: appendedThrough, durableSequence: durableSequence,
                    uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,
                    waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure, failures: failures,
-                   syncs: syncs, spareReady: spareReady)
+                   syncs: syncs, spareReady: spareReady, replicaAcknowledged: replicaAcknowledged,
+                   replicaFallbacks: replicaFallbacks)
         }
     }
 }

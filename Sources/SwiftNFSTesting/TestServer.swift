@@ -39,6 +39,10 @@ package struct TestServerOptions: Sendable {
     /// Serve as a node of a cluster (the first mount then waits, up to 20 s, for the node to
     /// become the active).
     package var highAvailability: HighAvailabilityConfiguration?
+    /// A replication listener for standbys (0: a port the kernel picks; see `replicationPort`).
+    package var replicationPort: Int?
+    /// Follow the journal of the active whose replication listener is there.
+    package var replicationFrom: (host: String, port: Int)?
 
     package init() {}
 }
@@ -53,6 +57,8 @@ package struct TestServer: Sendable {
     package let durableDirectory: String?
     package let nfsPort: Int
     package let portmapPort: Int?
+    /// The replication listener's port, with `TestServerOptions.replicationPort`.
+    package let replicationPort: Int?
 
     /// A client over a new TCP connection, calling as `uid`/`gid` (AUTH_SYS).
     package func client(uid: UInt32 = 0, gid: UInt32 = 0, groups: [UInt32] = []) async throws -> NFS3Client {
@@ -101,6 +107,8 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
     configuration.maxJournalBytes = options.maxJournalBytes
     configuration.clock = options.clock
     configuration.highAvailability = options.highAvailability
+    configuration.replicationPort = options.replicationPort
+    configuration.replicationFrom = options.replicationFrom
     var logger = Logger(label: "swiftnfsd-test")
     logger.logLevel = ProcessInfo.processInfo.environment["SWIFTNFS_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? options.logLevel
 
@@ -114,7 +122,7 @@ package func withTestServer<T>(_ options: TestServerOptions = TestServerOptions(
         throw TestServerError(description: "the server stopped before it served")
     }
     let testServer = TestServer(exportPath: export, stateDirectory: state, durableDirectory: durable,
-                                nfsPort: bound.nfsPort, portmapPort: bound.portmapPort)
+                                nfsPort: bound.nfsPort, portmapPort: bound.portmapPort, replicationPort: bound.replicationPort)
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await running.value

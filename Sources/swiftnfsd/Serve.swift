@@ -119,6 +119,9 @@ struct Serve: AsyncParsableCommand {
         configuration.maxJournalBytes = maxJournalMib << 20
         configuration.threads = threads
         configuration.highAvailability = try ha.configuration()
+        configuration.replicationPort = ha.replicationPort(durable: durableDir != nil)
+        configuration.replicationFrom = ha.replicationFrom.flatMap(Self.hostAndPort)
+        configuration.synchronousReplication = !ha.replicationAsync
 
         var logger = Logger(label: "swiftnfsd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice

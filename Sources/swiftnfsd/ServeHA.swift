@@ -2,11 +2,11 @@ import ArgumentParser
 import Daemon
 import HA
 
-/// `serve --ha-*`: run the server as a node of a high-availability cluster (a preview: no
-/// replication yet, so a standby does not have the active's data).
+/// `serve --ha-*`: run the server as a node of a high-availability cluster (a preview: the
+/// journal is replicated to the standby's durable directory, not yet into its served tree).
 struct ServeHAOptions: ParsableArguments {
     @Option(name: .customLong("ha-etcd"), help: ArgumentHelp(
-        "Run as a node of a high-availability cluster led through this etcd (client URLs, comma-separated). PREVIEW: a standby does not yet have the active's data (no replication).",
+        "Run as a node of a high-availability cluster led through this etcd (client URLs, comma-separated). PREVIEW: a standby keeps the active's journal in its durable directory, but does not serve it yet after a takeover.",
         valueName: "URL[,URL...]"))
     var etcd: String?
 
@@ -35,9 +35,33 @@ struct ServeHAOptions: ParsableArguments {
     @Option(name: .customLong("ha-hook-timeout"), help: "Seconds the takeover hook may run before it is killed.")
     var hookTimeout = 30
 
+    @Option(name: .customLong("ha-replication-port"), help: ArgumentHelp(
+        "The port standbys follow the journal of the durable directory on (TCP, on --listen). Default in a cluster with --durable-dir: 2050, the same on every node; a standby follows the service address at this port. Outside a cluster: none unless given.",
+        valueName: "PORT"))
+    var replicationPort: Int?
+
+    @Option(name: .customLong("ha-replication-from"), help: ArgumentHelp(
+        "Follow the journal of the active whose replication listener is here, into --durable-dir (instead of the service address at --ha-replication-port; also outside a cluster).",
+        valueName: "HOST:PORT"))
+    var replicationFrom: String?
+
+    @Flag(name: .customLong("ha-replication-async"), help: "Do not wait for an in-sync standby before answering stable writes and COMMIT (by default they wait for it too, at most a second more, after which it is dropped until it catches up).")
+    var replicationAsync = false
+
+    /// The replication listener's port, if there is one.
+    func replicationPort(durable: Bool) -> Int? {
+        replicationPort ?? (isEnabled && durable ? Self.defaultReplicationPort : nil)
+    }
+
+    static let defaultReplicationPort = 2050
+
     var isEnabled: Bool { etcd != nil || name != nil || address != nil || interface != nil || takeoverHook != nil }
 
     func validate() throws {
+        if let replicationPort, !(0...65535).contains(replicationPort) { throw ValidationError("--ha-replication-port must be 0...65535") }
+        if let replicationFrom, Serve.hostAndPort(replicationFrom) == nil {
+            throw ValidationError("--ha-replication-from needs HOST:PORT: \(replicationFrom)")
+        }
         guard isEnabled else { return }
         guard etcd != nil, let name, let address, let interface else {
             throw ValidationError("a cluster node needs --ha-etcd, --ha-name, --ha-address and --ha-interface together")

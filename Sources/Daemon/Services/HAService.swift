@@ -32,6 +32,7 @@ final class HAService: Service, RPCServingGate {
     private let durabilities: [Durability]
     /// The NFS listeners, whose connections close at a step-down (known once bound).
     private let listeners = Mutex<[RPCListener]>([])
+    private let replication = Mutex<ReplicationService?>(nil)
     private let logger: Logger
     /// The epoch this node took over and serves for; 0 while not serving.
     private let servingEpoch = Atomic<Int64>(0)
@@ -64,10 +65,21 @@ final class HAService: Service, RPCServingGate {
         return ip != configuration.address.ip && ip != "::ffff:" + configuration.address.ip
     }
 
-    var status: HAStatus { state.withLock { $0 } }
+    var status: HAStatus {
+        var s = state.withLock { $0 }
+        if let replication = replication.withLock({ $0 }) {
+            s.replication = replication.lines
+            s.inSync = replication.inSync
+            s.lagBytes = replication.lagBytes
+        }
+        return s
+    }
 
     /// The listeners whose connections a step-down closes.
     func attach(_ bound: [RPCListener]) { listeners.withLock { $0 = bound } }
+
+    /// The journal's replication, for the status.
+    func attach(_ replication: ReplicationService) { self.replication.withLock { $0 = replication } }
 
     // MARK: Role changes
 
@@ -133,6 +145,10 @@ final class HAService: Service, RPCServingGate {
         }
         hookSink.finish()
         await hooksDone
+        // The election ends first at a stop; this service returns only once the group tells
+        // it to stop too, or the group counts it as having finished unexpectedly (a race with
+        // the election's own end).
+        try? await gracefulShutdown()
     }
 
     private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async {
@@ -263,6 +279,12 @@ struct HAStatus: Sendable {
     var takeovers = 0
     var hook = "none"
     var hookFailures = 0
+    /// The active: some standby holds what it has; a standby: it holds what the active has.
+    var inSync = false
+    var lagBytes: UInt64 = 0
+    /// One line per standby (the active) or for the active followed (a standby); nil without
+    /// replication (`--ha-replication-port`).
+    var replication: [String]?
 
     /// The control socket's `ha-status` answer: one "key: value" a line.
     var text: String {
@@ -274,8 +296,13 @@ struct HAStatus: Sendable {
             "address: \(address) \(addressHeld ? "held" : "not held")" + (addressError.map { " (ERROR: \($0))" } ?? ""),
             "takeovers: \(takeovers)",
             "hook: \(hook)",
-            "in sync: false (replication not implemented: a standby does not have the active's data)",
         ]
+        if let replication {
+            lines.append("in sync: \(inSync) (lag \(lagBytes) bytes)")
+            lines += replication.map { "replication: " + $0 }
+        } else {
+            lines.append("in sync: false (no replication: --ha-replication-port not given)")
+        }
         if hookFailures > 0 { lines.append("hook failures: \(hookFailures)") }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,0 +1,206 @@
+import Journal
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The standby's side of replication: connects to the active's replication listener, asks for
+/// every record after the last one its own journal holds, checks each frame it receives (length,
+/// CRC-32C, a record that decodes, a sequence above the last) and appends it byte for byte, under
+/// the active's sequence, to its own journal (`JournalWriter.appendReplicated`); then syncs and
+/// acknowledges the highest durable sequence. Its own checkpoints apply the records to its durable
+/// copy, so the standby's durable directory is what a restart of it would recover.
+///
+/// A frame that fails its checks is not appended: the reason is logged and the connection
+/// dropped (the next one asks again from the last good record). The follower reconnects every
+/// `retryInterval` while it runs, and whenever `source` names another place.
+package final class ReplicationFollower: Sendable {
+    package struct Status: Sendable, Hashable {
+        package var source: String?
+        package var connected = false
+        /// The last record appended here, and the last one acknowledged as durable.
+        package var appended: UInt64 = 0
+        package var acknowledged: UInt64 = 0
+        /// What the active made of this standby at its last POSITION.
+        package var inSync = false
+        package var lagBytes: UInt64 = 0
+        package var framesReceived = 0
+        /// Why the last connection ended, if it failed.
+        package var lastError: String?
+        package var fullCopyNeeded = false
+
+        /// What a cluster node publishes of itself in its member key: in sync only while
+        /// connected, and the lag rounded up to 64 KiB (so that a lag that moves by a few
+        /// bytes does not rewrite the key at every step of the election).
+        package var published: (inSync: Bool, lagBytes: Int64) {
+            let unit: UInt64 = 64 << 10
+            return (connected && inSync, Int64(clamping: (lagBytes + unit - 1) / unit * unit))
+        }
+    }
+
+    package struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
+        package init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        package var description: String { "\(host):\(port)" }
+    }
+
+    let writer: JournalWriter
+    let name: String
+    let group: EventLoopGroup
+    let logger: Logger
+    /// Where the active's listener is now; nil while there is none to follow (no leader, or
+    /// this node leads).
+    let source: @Sendable () -> Endpoint?
+    let retryInterval: Duration
+    /// Called whenever the status changes (a cluster node publishes lag and in_sync from it).
+    let onStatus: @Sendable (Status) -> Void
+    private let state = Mutex(Status())
+
+    package init(writer: JournalWriter, name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                 retryInterval: Duration = .seconds(1), logger: Logger, source: @escaping @Sendable () -> Endpoint?,
+                 onStatus: @escaping @Sendable (Status) -> Void = { _ in }) {
+        self.writer = writer
+        self.name = name
+        self.group = group
+        self.retryInterval = retryInterval
+        self.logger = logger
+        self.source = source
+        self.onStatus = onStatus
+        state.withLock { $0.appended = writer.lastAppended }
+    }
+
+    package var status: Status { state.withLock { $0 } }
+
+    private func update(_ change: (inout Status) -> Void) {
+        let s = state.withLock { s in
+            change(&s)
+            return s
+        }
+        onStatus(s)
+    }
+
+    /// Follows the active until the task is cancelled.
+    package func run() async {
+        var lastError: String?
+        while !Task.isCancelled {
+            if let endpoint = source() {
+                do {
+                    try await follow(endpoint)
+                    lastError = nil
+                } catch {
+                    // Logged once while it repeats (a standby waiting for a full copy, an active down).
+                    if "\(error)" != lastError {
+                        logger.error("replication.follow failed", metadata: ["replication.source": "\(endpoint)", "replication.error": "\(error)"])
+                    }
+                    lastError = "\(error)"
+                    update { $0.lastError = "\(error)" }
+                }
+                update {
+                    $0.connected = false
+                    $0.inSync = false
+                }
+            }
+            try? await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// One connection to the active at `endpoint`, until it ends (or `source` names another).
+    package func follow(_ endpoint: Endpoint) async throws {
+        let connection = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(2))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: endpoint.host, port: endpoint.port) { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.replicationAsyncChannel() }
+            }
+        let after = writer.lastAppended
+        update {
+            $0.source = endpoint.description
+            $0.connected = true
+            $0.fullCopyNeeded = false
+            $0.lastError = nil
+            $0.appended = after
+        }
+        logger.notice("replication.following", metadata: ["replication.source": "\(endpoint)", "replication.after": "\(after)"])
+        try await connection.executeThenClose { inbound, outbound in
+            try await outbound.write(.hello(name: name, after: after))
+            // Acknowledgements beside the receiving: each covers everything appended before its
+            // fsync, so frames that arrive during one fsync share the next.
+            let (due, ack) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await self.acknowledge(due, outbound) }
+                defer {
+                    ack.finish()
+                    tasks.cancelAll()
+                }
+                var last = after
+                for try await message in inbound {
+                    switch message {
+                    case .frame(let frame):
+                        // A node that took over meanwhile appends its own records, none of the old active's.
+                        guard source() == endpoint else { return }
+                        last = try await append(frame, after: last)
+                        ack.yield()
+                    case .position(_, let lag, let inSync):
+                        update {
+                            $0.lagBytes = lag
+                            $0.inSync = inSync
+                        }
+                        ack.yield()
+                        // The active moved (or this node leads now): this link is over.
+                        guard source() == endpoint else { return }
+                    case .fullCopyNeeded(let oldest, let appended, let reason):
+                        update { $0.fullCopyNeeded = true }
+                        throw ReplicationError(.fullCopyNeeded, "the active (journal from \(oldest) to \(appended)) cannot send what this standby lacks after \(last): \(reason); a full copy is needed (not implemented yet)")
+                    case .refused(let reason):
+                        throw ReplicationError(.refused, reason)
+                    case .hello, .ack:
+                        throw ReplicationError(.protocolViolation, "the active sent \(message.kind)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks a received frame and appends it; returns its sequence. Throws (nothing appended)
+    /// when it fails a check.
+    private func append(_ frame: ByteBuffer, after last: UInt64) async throws -> UInt64 {
+        let record: JournalRecord
+        switch JournalFormat.record(inFrame: frame) {
+        case .success(let r): record = r
+        case .failure(let damage):
+            logger.error("replication.frame refused; connection dropped", metadata: ["replication.after": "\(last)", "replication.damage": "\(damage)"])
+            throw ReplicationError(.badFrame, "frame after record \(last): \(damage)")
+        }
+        guard record.sequence > last else {
+            logger.error("replication.frame refused; connection dropped", metadata: ["replication.sequence": "\(record.sequence)", "replication.after": "\(last)"])
+            throw ReplicationError(.badFrame, "record \(record.sequence) after record \(last)")
+        }
+        let writer = self.writer
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try writer.appendReplicated(sequence: record.sequence, frame: frame) }
+        } catch {
+            throw ReplicationError(.journal, "\(error)")
+        }
+        update {
+            $0.appended = record.sequence
+            $0.framesReceived += 1
+        }
+        return record.sequence
+    }
+
+    private func acknowledge(_ due: AsyncStream<Void>, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>) async throws {
+        let writer = self.writer
+        for await _ in due {
+            let durable = try await NIOThreadPool.singleton.runIfActive { () throws -> UInt64 in
+                try writer.waitDurable(writer.lastAppended)
+                return writer.status.durableSequence
+            }
+            update { $0.acknowledged = durable }
+            try await outbound.write(.ack(durable: durable))
+        }
+    }
+}

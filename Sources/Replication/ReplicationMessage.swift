@@ -1,0 +1,176 @@
+import Journal
+import NIOCore
+import XDR
+
+// The replication link between an HA active and a standby, over TCP (`--ha-replication-port`).
+// Every message is framed the same way, so a reader knows its bounded size before its body:
+//
+//   struct message {
+//       unsigned int kind;         /* one of the kinds below */
+//       unsigned int length;       /* bytes of the body; at most ReplicationLimits.maxBody */
+//       opaque body[length];       /* no padding: the body is exactly `length` bytes */
+//   };
+//
+//   HELLO = 1     standby -> active, first:  opaque magic[8] "SNFSREPL"; unsigned int version;
+//                                            string name<255>; unsigned hyper after;
+//                                            ("send me every record after `after`")
+//   ACK = 2       standby -> active:         unsigned hyper durable;
+//                                            (every record through `durable` is fsynced here)
+//   FRAME = 3     active -> standby:         one journal frame, byte for byte as in the active's
+//                                            segment (length, CRC-32C, record; JournalFormat)
+//   POSITION = 4  active -> standby, ~4/s:   unsigned hyper appended; unsigned hyper lag_bytes;
+//                                            bool in_sync;  (what the active makes of this
+//                                            standby, which it publishes as its own member record)
+//   FULL_COPY_NEEDED = 5  active -> standby: unsigned hyper oldest; unsigned hyper appended;
+//                                            string reason<1024>;  (the journal no longer reaches
+//                                            back to `after + 1`, or the standby is ahead of it)
+//   REFUSED = 6   active -> standby:         string reason<1024>;  (not the active, bad hello)
+//
+// The standby answers every POSITION with an ACK, so the active hears from a live standby
+// several times a second even when nothing is written.
+package enum ReplicationMessage: Hashable, Sendable {
+    case hello(name: String, after: UInt64)
+    case ack(durable: UInt64)
+    case frame(ByteBuffer)
+    case position(appended: UInt64, lagBytes: UInt64, inSync: Bool)
+    case fullCopyNeeded(oldest: UInt64, appended: UInt64, reason: String)
+    case refused(String)
+
+    enum Kind: UInt32 {
+        case hello = 1, ack, frame, position, fullCopyNeeded, refused
+    }
+}
+
+package enum ReplicationLimits {
+    package static let magic: [UInt8] = Array("SNFSREPL".utf8)
+    package static let version: UInt32 = 1
+    /// A message's header: kind and length.
+    package static let headerSize = 8
+    /// The largest body: a journal frame of the largest record.
+    package static let maxBody = JournalFormat.frameHeaderSize + JournalLimits.maxRecord
+    package static let maxName = 255
+    package static let maxReason = 1024
+}
+
+extension ByteBuffer {
+    /// Writes one whole message (header and body); returns the bytes written.
+    @discardableResult
+    package mutating func writeReplicationMessage(_ message: ReplicationMessage) -> Int {
+        let start = writerIndex
+        writeXDRUInt32(message.kind.rawValue)
+        writeXDRUInt32(0)  // the length, set below
+        switch message {
+        case .hello(let name, let after):
+            writeBytes(ReplicationLimits.magic)
+            writeXDRUInt32(ReplicationLimits.version)
+            writeXDRString(name)
+            writeXDRUInt64(after)
+        case .ack(let durable):
+            writeXDRUInt64(durable)
+        case .frame(var frame):
+            writeBuffer(&frame)
+        case .position(let appended, let lag, let inSync):
+            writeXDRUInt64(appended)
+            writeXDRUInt64(lag)
+            writeXDRBool(inSync)
+        case .fullCopyNeeded(let oldest, let appended, let reason):
+            writeXDRUInt64(oldest)
+            writeXDRUInt64(appended)
+            writeXDRString(reason)
+        case .refused(let reason):
+            writeXDRString(reason)
+        }
+        setInteger(UInt32(writerIndex - start - ReplicationLimits.headerSize), at: start + 4)
+        return writerIndex - start
+    }
+
+    /// Reads one message if the buffer holds a whole one (nil: need more bytes, the buffer left
+    /// alone). Throws on an unknown kind, a body past its limit, or a body that does not parse
+    /// exactly (truncated, trailing bytes, a bad magic or version).
+    package mutating func readReplicationMessage() throws -> ReplicationMessage? {
+        guard let kindValue = getInteger(at: readerIndex, as: UInt32.self),
+              let length = getInteger(at: readerIndex + 4, as: UInt32.self).map(Int.init) else { return nil }
+        guard let kind = ReplicationMessage.Kind(rawValue: kindValue) else {
+            throw ReplicationError(.protocolViolation, "unknown message kind \(kindValue)")
+        }
+        guard length <= ReplicationLimits.maxBody else {
+            throw ReplicationError(.protocolViolation, "message of \(length) bytes, more than \(ReplicationLimits.maxBody)")
+        }
+        guard readableBytes >= ReplicationLimits.headerSize + length else { return nil }
+        moveReaderIndex(forwardBy: ReplicationLimits.headerSize)
+        var body = readSlice(length: length)!
+        let message = try ReplicationMessage.parse(kind, &body)
+        try body.expectXDREnd()
+        return message
+    }
+}
+
+extension ReplicationMessage {
+    var kind: Kind {
+        switch self {
+        case .hello: return .hello
+        case .ack: return .ack
+        case .frame: return .frame
+        case .position: return .position
+        case .fullCopyNeeded: return .fullCopyNeeded
+        case .refused: return .refused
+        }
+    }
+
+    static func parse(_ kind: Kind, _ body: inout ByteBuffer) throws -> ReplicationMessage {
+        switch kind {
+        case .hello:
+            guard body.readBytes(length: ReplicationLimits.magic.count) == ReplicationLimits.magic else {
+                throw ReplicationError(.protocolViolation, "not a SwiftNFS replication peer (bad magic)")
+            }
+            let version = try body.readXDRUInt32()
+            guard version == ReplicationLimits.version else {
+                throw ReplicationError(.protocolViolation, "replication protocol version \(version), this server speaks \(ReplicationLimits.version)")
+            }
+            let name = try body.readXDRString(limit: ReplicationLimits.maxName)
+            return .hello(name: name, after: try body.readXDRUInt64())
+        case .ack:
+            return .ack(durable: try body.readXDRUInt64())
+        case .frame:
+            // Checked by the receiver (`JournalFormat.record(inFrame:)`), which says why it refuses one.
+            return .frame(body.readSlice(length: body.readableBytes)!)
+        case .position:
+            return .position(appended: try body.readXDRUInt64(), lagBytes: try body.readXDRUInt64(), inSync: try body.readXDRBool())
+        case .fullCopyNeeded:
+            return .fullCopyNeeded(oldest: try body.readXDRUInt64(), appended: try body.readXDRUInt64(),
+                                   reason: try body.readXDRString(limit: ReplicationLimits.maxReason))
+        case .refused:
+            return .refused(try body.readXDRString(limit: ReplicationLimits.maxReason))
+        }
+    }
+}
+
+/// The NIO codec of `ReplicationMessage`, in both directions.
+package struct ReplicationMessageDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ReplicationMessage
+    package init() {}
+
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let message = try buffer.readReplicationMessage() else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(message))
+        return .continue
+    }
+}
+
+package struct ReplicationMessageEncoder: MessageToByteEncoder {
+    package typealias OutboundIn = ReplicationMessage
+    package init() {}
+
+    package func encode(data: ReplicationMessage, out: inout ByteBuffer) throws {
+        out.writeReplicationMessage(data)
+    }
+}
+
+extension Channel {
+    /// The replication codec on this channel's pipeline, and the channel wrapped for async use.
+    package func replicationAsyncChannel() throws -> NIOAsyncChannel<ReplicationMessage, ReplicationMessage> {
+        try pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationMessageDecoder()))
+        try pipeline.syncOperations.addHandler(MessageToByteHandler(ReplicationMessageEncoder()))
+        return try NIOAsyncChannel(wrappingChannelSynchronously: self)
+    }
+}

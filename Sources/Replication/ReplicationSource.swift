@@ -1,0 +1,264 @@
+import Journal
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The active's side of replication: a listener that standbys connect to, and for each one
+/// the journal's frames after the sequence it asks for: first from the segments on disk (a
+/// standby that was away catches up), then live as they are appended (`JournalFollower`),
+/// byte for byte. Each standby's acknowledgements make its `StandbyProgress`; it is told what
+/// the active makes of it (`POSITION`) a few times a second, and answers each with an ACK.
+///
+/// When the journal no longer reaches back to what a standby lacks (a checkpoint deleted those
+/// segments), or the standby holds records past this journal (another history), it is told
+/// `FULL_COPY_NEEDED` and the connection ends: the full copy itself is not implemented yet.
+package final class ReplicationSource: Sendable {
+    package struct Settings: Sendable {
+        package var policy = StandbyProgress.Policy()
+        /// How often a standby is sent its position (and so answers with an ACK).
+        package var positionInterval: Duration = .milliseconds(250)
+        /// The live frames held for a standby that does not keep up, before it is sent back
+        /// to the segments for them.
+        package var maxQueuedBytes = 64 << 20
+        /// Bytes read from the segments at a time during a catch-up.
+        package var batchBytes = 4 << 20
+        /// Synchronous replication: while a standby is in sync, the journal answers callers
+        /// (COMMIT, FILE_SYNC, changes on a `sync` export) only once it has acknowledged their
+        /// records too, or once they have waited `JournalWriter.Limits.replicaWait` for it
+        /// (then it is dropped until it has acknowledged everything again).
+        package var synchronous = true
+        package init() {}
+    }
+
+    package typealias Connection = NIOAsyncChannel<ReplicationMessage, ReplicationMessage>
+    package typealias Listener = NIOAsyncChannel<Connection, Never>
+
+    let writer: JournalWriter
+    let directory: JournalDirectory
+    package let settings: Settings
+    let logger: Logger
+    /// Whether standbys may follow this node now (a cluster node: while it is the active).
+    let mayServe: @Sendable () -> Bool
+    private let standbys = Mutex<[Int: (progress: StandbyProgress, follower: JournalFollower?)]>([:])
+    private let nextID = Atomic<Int>(0)
+    /// The journal's count of fallbacks when last looked at (`updateReplica`).
+    private let fallbacksSeen = Mutex(0)
+
+    package init(writer: JournalWriter, directory: JournalDirectory, settings: Settings = Settings(), logger: Logger,
+                 mayServe: @escaping @Sendable () -> Bool = { true }) {
+        self.writer = writer
+        self.directory = directory
+        self.settings = settings
+        self.logger = logger
+        self.mayServe = mayServe
+    }
+
+    /// Listens on `host:port` (0: a port the kernel picks; see `localAddress`).
+    package static func bind(host: String, port: Int, group: EventLoopGroup) async throws -> Listener {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.replicationAsyncChannel() }
+            }
+    }
+
+    /// Serves standbys on `listener` until the task is cancelled (then the listener closes).
+    package func serve(_ listener: Listener) async {
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { sessions in
+                try? await listener.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        sessions.addTask { await self.session(connection) }
+                    }
+                }
+            }
+        } onCancel: {
+            listener.channel.close(promise: nil)
+        }
+    }
+
+    /// The standbys connected now.
+    package var status: [StandbyStatus] {
+        let now = ContinuousClock.now
+        return standbys.withLock { all in
+            all.values.map { s in
+                let queued = s.follower?.queuedBytes ?? 0
+                return StandbyStatus(name: s.progress.name, acknowledged: s.progress.acknowledged, lagBytes: s.progress.lagBytes(queued: queued),
+                                     inSync: s.progress.inSync(at: now, queued: queued), caughtUp: s.progress.caughtUp)
+            }.sorted { $0.name < $1.name }
+        }
+    }
+
+    private func session(_ connection: Connection) async {
+        let peer = "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        defer {
+            standbys.withLock { _ = $0.removeValue(forKey: id) }
+            updateReplica()
+        }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var messages = inbound.makeAsyncIterator()
+                guard case .hello(let name, let after)? = try await messages.next() else {
+                    try await outbound.write(.refused("the first message must be HELLO"))
+                    return
+                }
+                guard mayServe() else {
+                    try await outbound.write(.refused("this node is not the active"))
+                    return
+                }
+                logger.notice("replication.standby connected", metadata: [
+                    "replication.standby": "\(name)", "replication.peer": "\(peer)", "replication.after": "\(after)",
+                ])
+                standbys.withLock { $0[id] = (StandbyProgress(name: name, after: after, policy: settings.policy), nil) }
+                await withTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { await self.send(after: after, id: id, name: name, outbound, channel: connection.channel) }
+                    tasks.addTask { await self.tellPositions(id: id, outbound, channel: connection.channel) }
+                    do {
+                        while let message = try await messages.next() {
+                            guard case .ack(let durable) = message else {
+                                throw ReplicationError(.protocolViolation, "a standby sent \(message.kind)")
+                            }
+                            let now = ContinuousClock.now
+                            standbys.withLock { $0[id]?.progress.acknowledged(durable, at: now) }
+                            updateReplica()
+                        }
+                    } catch {
+                        logger.error("replication.standby dropped", metadata: ["replication.standby": "\(name)", "replication.error": "\(error)"])
+                    }
+                    tasks.cancelAll()
+                }
+                logger.notice("replication.standby disconnected", metadata: ["replication.standby": "\(name)"])
+            }
+        } catch {
+            logger.info("replication.connection ended", metadata: ["replication.peer": "\(peer)", "replication.error": "\(error)"])
+        }
+    }
+
+    /// Sends the frames after `after`: from the segments, then live. Ends (closing the
+    /// connection) when the standby needs a full copy, or the connection fails.
+    private func send(after: UInt64, id: Int, name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
+                      channel: Channel) async {
+        defer { channel.close(promise: nil) }
+        var last = after
+        do {
+            let appended = writer.lastAppended
+            guard after <= appended else {
+                return try await needsFullCopy(name, outbound, reason: "the standby holds records through \(after), past this journal's last (\(appended)): another history")
+            }
+            while !Task.isCancelled {
+                // Followed from now on; everything before is in the segments.
+                let follower = JournalFollower(maxBytes: settings.maxQueuedBytes)
+                let through = writer.follow(follower)
+                defer {
+                    writer.unfollow(follower)
+                    follower.finish()
+                }
+                standbys.withLock { $0[id]?.follower = follower }
+                let cursor = try JournalFrameCursor(directory: directory, after: last, through: through)
+                while !cursor.isDone {
+                    let batch = try await NIOThreadPool.singleton.runIfActive { [batchBytes = settings.batchBytes] in
+                        try cursor.nextBatch(maxBytes: batchBytes)
+                    }
+                    try await sendFrames(batch, id: id, outbound)
+                    last = cursor.last
+                }
+                standbys.withLock { $0[id]?.progress.caughtUp(true) }
+                logger.info("replication.standby caught up", metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
+                var wakeups = follower.wakeups.makeAsyncIterator()
+                while true {
+                    let batch = follower.take()
+                    // Dropped while the standby fell behind: back to the segments for them.
+                    if batch.overflowed { break }
+                    let frames = batch.frames.filter { $0.sequence > last }
+                    if let newest = frames.last {
+                        try await sendFrames(frames, id: id, outbound)
+                        last = newest.sequence
+                        continue
+                    }
+                    guard await wakeups.next() != nil, !Task.isCancelled else { return }
+                }
+                standbys.withLock { $0[id]?.progress.caughtUp(false) }
+                logger.notice("replication.standby fell behind; catching up from the segments",
+                              metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
+            }
+        } catch let gone as JournalFrameCursor.Failure {
+            if case .gone(let oldest) = gone {
+                try? await needsFullCopy(name, outbound, oldest: oldest,
+                                         reason: "the journal starts at record \(oldest); the standby lacks records from \(last + 1)")
+            } else {
+                logger.error("replication.source journal unreadable", metadata: ["replication.standby": "\(name)", "replication.error": "\(gone)"])
+            }
+        } catch {
+            logger.info("replication.send ended", metadata: ["replication.standby": "\(name)", "replication.error": "\(error)"])
+        }
+    }
+
+    private func sendFrames(_ frames: [(sequence: UInt64, frame: ByteBuffer)], id: Int,
+                            _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>) async throws {
+        guard !frames.isEmpty else { return }
+        // Counted as sent before they go: an acknowledgement can come back before `write` returns.
+        standbys.withLock { all in
+            for f in frames { all[id]?.progress.sent(sequence: f.sequence, bytes: f.frame.readableBytes) }
+        }
+        try await outbound.write(contentsOf: frames.map { .frame($0.frame) })
+    }
+
+    private func needsFullCopy(_ name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
+                               oldest: UInt64? = nil, reason: String) async throws {
+        logger.error("replication.standby needs a full copy (not implemented yet)",
+                     metadata: ["replication.standby": "\(name)", "replication.reason": "\(reason)"])
+        let oldest = oldest ?? directory.segments().first?.first ?? 0
+        try await outbound.write(.fullCopyNeeded(oldest: oldest, appended: writer.lastAppended, reason: reason))
+    }
+
+    /// Synchronous replication: tells the journal what the standbys in sync have acknowledged
+    /// (nil: none is in sync). A standby the journal gave up waiting for is dropped first.
+    package func updateReplica() {
+        guard settings.synchronous else { return }
+        let fallbacks = writer.status.replicaFallbacks
+        let now = ContinuousClock.now
+        let acknowledged = standbys.withLock { all -> UInt64? in
+            let gaveUp = fallbacksSeen.withLock { seen in
+                defer { seen = fallbacks }
+                return fallbacks > seen
+            }
+            if gaveUp {
+                for id in Array(all.keys) { all[id]?.progress.drop() }
+            }
+            return all.values.filter { $0.progress.inSync(at: now, queued: $0.follower?.queuedBytes ?? 0) }.map(\.progress.acknowledged).max()
+        }
+        writer.replicate(acknowledged: acknowledged)
+    }
+
+    /// Tells the standby, every `positionInterval`, where the journal is and what the active
+    /// makes of it (lag, in sync); its ACK answers each. Once this node may no longer be
+    /// followed (it stepped down), the connection is closed: the standby looks for the new
+    /// active.
+    private func tellPositions(id: Int, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>, channel: Channel) async {
+        while !Task.isCancelled {
+            guard mayServe() else {
+                logger.notice("replication.standby dropped: this node is no longer the active")
+                channel.close(promise: nil)
+                return
+            }
+            let appended = writer.lastAppended
+            let now = ContinuousClock.now
+            let position = standbys.withLock { all -> ReplicationMessage? in
+                guard let s = all[id] else { return nil }
+                let queued = s.follower?.queuedBytes ?? 0
+                return .position(appended: appended, lagBytes: s.progress.lagBytes(queued: queued),
+                                 inSync: s.progress.inSync(at: now, queued: queued))
+            }
+            guard let position, (try? await outbound.write(position)) != nil else { return }
+            // A standby that went silent is no longer waited for.
+            writer.checkReplicaWait()
+            updateReplica()
+            try? await Task.sleep(for: settings.positionInterval)
+        }
+    }
+}
+
+

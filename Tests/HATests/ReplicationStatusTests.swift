@@ -1,0 +1,87 @@
+import Daemon
+import FileStore
+import Foundation
+import HA
+import Journal
+import Logging
+import NIOCore
+import Replication
+import ServiceLifecycle
+import SwiftNFSTesting
+import Testing
+
+/// Replication as a cluster shows it, against a real etcd: an active serving in this process
+/// (`withTestServer` with `--ha-*` and a replication listener) and a standby made of its parts
+/// (an election and a follower on a journal of its own): the standby's member key says in sync
+/// with no lag once it has caught up, and the active's status lists it; when the standby stops
+/// following, both say it is not in sync.
+@Suite struct ReplicationStatusTests {
+    @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
+    func aStandbyThatFollowsIsInSyncInTheClusterStatusAndNotOnceItStops() async throws {
+        try await EtcdProcess.with { etcd in
+            let keys = ClusterKeys(cluster: "replication-\(UUID().uuidString)")
+            let etcdClient = try EtcdClient(endpoints: [etcd.url], timeout: .seconds(1))
+            var ha = HighAvailabilityConfiguration(etcd: etcdClient, keys: keys, name: "a",
+                                                   address: ServiceAddress("127.0.0.2/8", interface: "lo")!)
+            ha.ttl = .seconds(2)
+            ha.etcdTimeout = .seconds(1)
+            ha.mover = FakeMover()
+            var options = TestServerOptions()
+            options.highAvailability = ha
+            options.durable = true
+            options.replicationPort = 0
+            try await withTestServer(options) { server, client, root in
+                let f = try #require(try await client.create(root, Array("f".utf8)).object)
+                _ = try await client.write(f, offset: 0, data: ByteBuffer(bytes: [UInt8](repeating: 7, count: 10_000)), stable: .fileSync)
+                let port = try #require(server.replicationPort)
+
+                // The standby "b": its election, and a follower whose status it publishes.
+                var logger = Logger(label: "standby-b")
+                logger.logLevel = .critical
+                let directory = JournalDirectory(root: NSTemporaryDirectory() + "swiftnfs-standby-\(UUID().uuidString)")
+                defer { try? FileManager.default.removeItem(atPath: directory.root) }
+                let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, logger: logger)
+                defer { writer.stop() }
+                let election = LeaderElection(configuration: .init(keys: keys, name: "b", address: "127.0.0.2", ttl: .seconds(2)),
+                                              client: etcdClient, logger: logger)
+                let follower = ReplicationFollower(writer: writer, name: "b", retryInterval: .milliseconds(100), logger: logger,
+                                                   source: { .init(host: "127.0.0.1", port: port) },
+                                                   onStatus: { election.setReplication(inSync: $0.published.inSync, lagBytes: $0.published.lagBytes) })
+                let group = ServiceGroup(configuration: .init(services: [election], logger: logger))
+                let elected = Task { try await group.run() }
+                let roles = Task { for await _ in election.roleChanges {} }
+                let following = Task { await follower.run() }
+                defer {
+                    following.cancel()
+                    roles.cancel()
+                }
+
+                func member(_ name: String) async throws -> ClusterStatus.Member? {
+                    try await ClusterView.read(from: etcdClient, keys: keys).status.members.first { $0.name == name }
+                }
+                func haStatus() throws -> String {
+                    try ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: server.stateDirectory), timeoutSeconds: 5) ?? ""
+                }
+                try await ServingNodeTests.eventually("b in sync in etcd") {
+                    guard let b = try? await member("b") else { return false }
+                    return b.role == "standby" && b.inSync && b.lagBytes == 0
+                }
+                #expect(try await member("a")?.role == "active")
+                #expect(follower.status.acknowledged >= 2)
+                try await ServingNodeTests.eventually("the active lists b") { (try? haStatus())?.contains("standby b: in sync") == true }
+                let text = try haStatus()
+                #expect(text.contains("in sync: true"), "\(text)")
+
+                // The standby stops following: not in sync, on both sides.
+                following.cancel()
+                await following.value
+                try await ServingNodeTests.eventually("b not in sync in etcd") { (try? await member("b"))?.inSync == false }
+                try await ServingNodeTests.eventually("the active has no standby in sync") {
+                    (try? haStatus()).map { $0.contains("in sync: false") && !$0.contains("standby b") } == true
+                }
+                await group.triggerGracefulShutdown()
+                try await elected.value
+            }
+        }
+    }
+}
