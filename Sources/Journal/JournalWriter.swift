@@ -42,6 +42,12 @@ package final class JournalWriter: @unchecked Sendable {
         /// acknowledge its record, before the standby is dropped and records count as durable
         /// once they are here (see `replicate`).
         package var replicaWait = 1.0
+        /// Segments are zero-filled ahead of need (see `openSegment`) only while records come
+        /// slower than this many bytes a second: zero-filling costs as many bytes written as
+        /// the records themselves, which a workload of large writes pays in the durable disk's
+        /// bandwidth, while it saves a commit of the file system's journal per fsync, which
+        /// a workload of small records (creates, small stable writes) pays in latency.
+        package var preallocateBelowBytesPerSecond = 16 << 20
         package init() {}
 
         var effectiveSegmentSize: Int {
@@ -121,6 +127,8 @@ package final class JournalWriter: @unchecked Sendable {
     private var spareReady = false
     /// Whether the thread that prepares spares runs.
     private var preparing = false
+    /// When (CLOCK_MONOTONIC seconds) the current segment was opened.
+    private var currentOpenedAt = 0.0
     /// Who follows the appends live (`follow`): each is handed every frame as it reaches the
     /// segment, in sequence order.
     private var followers: [JournalFollower] = []
@@ -483,6 +491,7 @@ package final class JournalWriter: @unchecked Sendable {
         var files = retired
         if let current { files.append(current) }
         retired = []
+        if wantsSpare() { prepareSpare() }
         let failuresBefore = failures
         condition.unlock()
         var error: JournalError?
@@ -563,7 +572,7 @@ package final class JournalWriter: @unchecked Sendable {
     /// else a file that grows with each append. Either way the next spare is prepared.
     private func openSegment(firstSequence: UInt64) throws -> SegmentFile {
         let path = directory.segmentPath(firstSequence: firstSequence)
-        defer { prepareSpare() }
+        defer { currentOpenedAt = Checkpointer.monotonicNow() }
         // The caller may be a thread acting as an NFS client's user: the journal is the
         // server's own, created with root's identity whoever appends.
         return try CallerIdentity.asRoot {
@@ -573,6 +582,15 @@ package final class JournalWriter: @unchecked Sendable {
             }
             return try SegmentFile(creating: path)
         }
+    }
+
+    /// Whether a spare is worth preparing now: none is ready or on its way, and the segment
+    /// being written has been in use for a second at least and filled slower than
+    /// `Limits.preallocateBelowBytesPerSecond`. Lock held.
+    private func wantsSpare() -> Bool {
+        guard !spareReady, !preparing, failure == nil, let current else { return false }
+        let age = Checkpointer.monotonicNow() - currentOpenedAt
+        return age >= 1 && Double(current.bytes) / age < Double(limits.preallocateBelowBytesPerSecond)
     }
 
     /// Starts the thread that zero-fills the next segment, if none is ready and it is not

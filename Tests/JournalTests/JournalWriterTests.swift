@@ -173,7 +173,7 @@ struct JournalWriterTests {
         #expect(writer.status.syncs == 1, "\(writer.status.syncs) fsyncs for six records")
     }
 
-    @Test("segments after the first are zero-filled ahead of need: full size from their first record, read back without damage, also after a restart")
+    @Test("segments after the first are zero-filled ahead of need while records come slowly: full size from their first record, read back without damage, also after a restart")
     func segmentsArePreallocated() throws {
         let directory = Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory.root) }
@@ -185,25 +185,31 @@ struct JournalWriterTests {
             var st = stat()
             return stat(path, &st) == 0 ? Int(st.st_size) : -1
         }
-        // The first segment grows with its appends; meanwhile the next one is prepared.
-        var last = writer!.append(exportID: Self.export, Self.write(0, bytes: 100))
-        try writer!.waitDurable(last)
-        #expect(Self.eventually { writer!.status.spareReady }, "no spare was prepared")
+        // The first segment grows with its appends; once it has been in use for a second, with
+        // records coming slowly, the next one is prepared.
+        var last: UInt64 = 0
+        func trickle() throws -> Bool {
+            last = writer!.append(exportID: Self.export, Self.write(Int(last), bytes: 100))
+            try writer!.waitDurable(last)
+            return writer!.status.spareReady
+        }
+        #expect(Self.eventually { (try? trickle()) == true }, "no spare was prepared")
         #expect(size(directory.spareSegmentPath) == limits.segmentSize)
         // The growing segment gives way to the spare at the next append.
         for n in 1...40 { last = writer!.append(exportID: Self.export, Self.write(n, bytes: 1000)) }
+        let firstOfSpare = last - 39
         try writer!.waitDurable(last)
         let segments = directory.segments()
         #expect(segments.count >= 2)
         let second = try #require(segments.dropFirst().first)
-        #expect(size(second.path) == limits.segmentSize, "the second segment was not preallocated")
+        #expect(second.first == firstOfSpare && size(second.path) == limits.segmentSize, "the second segment was not preallocated")
         var read: [UInt64] = []
         for s in segments {
             #expect(JournalReader.forEach(segment: s.path) { r, _ in read.append(r.sequence) } == nil, "damage in \(s.path)")
         }
         #expect(read == Array(1...last), "read back \(read.count) of \(last) records")
         // A new writer takes the spare left behind (the size segments have), and its records read back too.
-        #expect(Self.eventually { writer!.status.spareReady }, "no next spare was prepared")
+        #expect(Self.eventually { (try? trickle()) == true }, "no next spare was prepared")
         writer!.stop()
         writer = nil
         let again = try JournalWriter(directory: directory, lastSequence: last, uncheckpointedBytes: 0, limits: limits,
@@ -215,6 +221,28 @@ struct JournalWriterTests {
         var after: [UInt64] = []
         #expect(JournalReader.forEach(segment: newest.path, after: last) { r, _ in after.append(r.sequence) } == nil)
         #expect(after == [next])
+    }
+
+    @Test("no segment is zero-filled while records come faster than the bound (the zeros would cost as much as the records)")
+    func noSpareForFastRecords() throws {
+        let directory = Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.segmentSize = 8 << 20
+        limits.preallocateBelowBytesPerSecond = 1 << 20
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits,
+                                       logger: Logger(label: "test"))
+        // 4 MiB in the segment's first second and a bit: more than 1 MiB a second.
+        var last: UInt64 = 0
+        for n in 0..<64 { last = writer.append(exportID: Self.export, Self.write(n)) }
+        usleep(1_100_000)
+        for n in 64..<66 {
+            last = writer.append(exportID: Self.export, Self.write(n, bytes: 100))
+            try writer.waitDurable(last)
+        }
+        usleep(300_000)
+        #expect(!writer.status.spareReady && access(directory.spareSegmentPath, F_OK) != 0, "a spare was prepared for fast records")
+        writer.stop()
     }
 
     @Test("the bytes waiting for an fsync stay bounded: a held-back change makes the fsync itself")
