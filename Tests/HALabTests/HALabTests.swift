@@ -54,7 +54,14 @@ import Glibc
             let activeStatus = try await lab.nodes[active]!.status()
             #expect(activeStatus.contains("role: active"), "\(activeStatus)")
             #expect(activeStatus.contains("\(HALab.service) on \(HALab.interface) held"), "\(activeStatus)")
-            #expect(activeStatus.contains("in sync: false (replication not implemented"), "\(activeStatus)")
+            // The standby follows the active's journal and is in sync with it.
+            var replicated = activeStatus
+            let syncDeadline = ContinuousClock.now + .seconds(15)
+            while !replicated.contains("standby \(standby): in sync"), ContinuousClock.now < syncDeadline {
+                try await Task.sleep(for: .milliseconds(200))
+                replicated = try await lab.nodes[active]!.status()
+            }
+            #expect(replicated.contains("standby \(standby): in sync"), "\(replicated)")
             let standbyStatus = try await lab.nodes[standby]!.status()
             #expect(standbyStatus.contains("role: standby"), "\(standbyStatus)")
             #expect(standbyStatus.contains("leader: \(active)"), "\(standbyStatus)")
