@@ -78,7 +78,9 @@ final class FakeMover: AddressMover, @unchecked Sendable {
                 let stopped = ContinuousClock.now
                 try await Self.eventually("released", .seconds(10)) { mover.calls.last == "release" }
                 print("serving node: address dropped \(ContinuousClock.now - stopped) after etcd stopped (TTL 2 s)")
-                #expect(ContinuousClock.now - stopped < .seconds(4))
+                // Within the TTL (2 s) give or take a busy machine's scheduling; the address's own
+                // kernel lifetime (no longer than the proven lease) is the hard bound.
+                #expect(ContinuousClock.now - stopped < .seconds(6))
                 let other = try await server.client()
                 do {
                     try await other.null()
