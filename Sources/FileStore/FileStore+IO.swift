@@ -135,13 +135,12 @@ extension FileStore {
 
     /// Makes everything written to the file stable (fsync), and the identity index with it.
     /// With a journal, the file's data goes into the journal, and is stable once the journal
-    /// is: this waits for that unless `waitForJournal` is false (the caller then waits, or
-    /// holds its reply, with `makeDurable` or `whenDurable`).
-    public func commit(_ id: UInt64, waitForJournal: Bool = true) throws {
+    /// is: the caller waits for that (`makeDurable`), or holds its reply for it (`whenDurable`).
+    public func commit(_ id: UInt64) throws {
         if isJournaled {
             try writeBack(id)
             index.sync()
-            return waitForJournal ? try makeDurable() : ()
+            return
         }
         let attrs = try attributes(of: id)
         if attrs.type == .regular {

@@ -691,28 +691,30 @@ final class SegmentFile: @unchecked Sendable {
     /// Whether the file was zero-filled to its size before the first append (see `prepare`).
     let preallocated: Bool
 
-    init(creating path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    convenience init(creating path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw JournalError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .io, "create \(path): errno \(errno)")
         }
-        preallocated = false
-        try JournalFaults.check("write", path)
-        try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
-        bytes = JournalFormat.headerSize
-        JournalDirectory.syncDirectory(of: path)
+        try self.init(path: path, fd: fd, preallocated: false)
     }
 
     /// Takes the zero-filled file at `spare` as the segment `path`: renamed, its header
     /// written over the zeros; appends follow the header. Readers stop at the zeros after the
     /// last frame (`JournalFrameDecoder`: a frame header of zeros ends a segment).
-    init(adopting spare: String, as path: String) throws {
-        self.path = path
+    convenience init(adopting spare: String, as path: String) throws {
         guard rename(spare, path) == 0 else { throw JournalError(.io, "rename \(spare) to \(path): errno \(errno)") }
-        fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw JournalError(.io, "open \(path): errno \(errno)") }
-        preallocated = true
+        try self.init(path: path, fd: fd, preallocated: true)
+    }
+
+    /// Starts the segment on `fd` (owned from now on, its offset at 0): the header, and the
+    /// directory synced so that the file's name is durable too.
+    private init(path: String, fd: Int32, preallocated: Bool) throws {
+        self.path = path
+        self.fd = fd
+        self.preallocated = preallocated
         try JournalFaults.check("write", path)
         try JournalFormat.header().withUnsafeBytes { try JournalDirectory.writeAll(fd, $0, path: path) }
         bytes = JournalFormat.headerSize
@@ -726,16 +728,20 @@ final class SegmentFile: @unchecked Sendable {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        if JournalFaults.injected("write", temporary) != nil { unlink(temporary); return false }
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var at = 0
-        while at < size {
-            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min($0.count, size - at), off_t(at)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { unlink(temporary); return false }
-            at += n
+        do {
+            try JournalFaults.check("write", temporary)
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var left = size
+            while left > 0 {
+                let n = min(zeros.count, left)
+                try zeros.withUnsafeBytes { try JournalDirectory.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<n]), path: temporary) }
+                left -= n
+            }
+            guard fdatasync(fd) == 0, rename(temporary, path) == 0 else { throw JournalError(.io, "sync or rename \(temporary): errno \(errno)") }
+        } catch {
+            unlink(temporary)
+            return false
         }
-        guard fdatasync(fd) == 0, rename(temporary, path) == 0 else { unlink(temporary); return false }
         JournalDirectory.syncDirectory(of: path)
         return true
     }

@@ -12,14 +12,15 @@ extension NFS3Server {
             resolved = (export, id)
             before = preOp(export, id)
             do {
-                // With a journal: the data goes into it here, and the reply waits for its fsync.
-                try export.store.commit(id, waitForJournal: context.durability == nil)
-                try makeDurable(export, context, force: true)
+                try export.store.commit(id)
             } catch {
                 verifier.reset()
                 logger.warning("commit failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])
                 throw error
             }
+            // With a journal the data went into it above; stable once the journal's fsync covers
+            // it (waited for here, or the reply held for it; a failure replaces the verifier there).
+            try makeDurable(export, context, force: true)
             return NFS3CommitReply(result: .okay(NFS3CommitOkay(
                 wcc: NFS3WCCData(before: before, after: postOp(export, id)), verifier: verifier.current)))
         } catch {

@@ -23,8 +23,6 @@ extension NFS3Server {
             let written: Int
             do {
                 written = try export.store.write(id, offset: call.offset, data: data, durability: durability)
-                // With a journal, DATA_SYNC and FILE_SYNC are stable once the journal is.
-                if call.stable != .unstable { try makeDurable(export, context, force: true) }
             } catch let e as StoreError where e.code == .fileTooBig {
                 // Refused before anything was written: nothing to send again.
                 throw e
@@ -33,6 +31,9 @@ extension NFS3Server {
                 logger.warning("write failed; write verifier replaced", metadata: ["nfs.fileid": "\(id)", "nfs.error": "\(error)"])
                 throw error
             }
+            // With a journal, DATA_SYNC and FILE_SYNC are stable once the journal is (waited for
+            // here, or the reply held for it; a failure replaces the verifier there).
+            if call.stable != .unstable { try makeDurable(export, context, force: true) }
             let after = (try? export.store.openFileAttributes(id)).map { NFS3FileAttributes($0, fsid: export.store.exportID) }
             return NFS3WriteReply(result: .okay(NFS3WriteOkay(
                 wcc: NFS3WCCData(before: before, after: after), count: UInt32(written),
