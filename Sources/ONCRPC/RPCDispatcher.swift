@@ -113,9 +113,7 @@ public struct RPCDispatcher: Sendable {
 
     private static func reply(_ pending: RPCPendingCall, allocator: ByteBufferAllocator,
                               _ handle: (inout ByteBuffer) throws -> RPCProcedureOutcome?) -> RPCReplyMessage? {
-        var buffer = allocator.buffer(capacity: 256)
-        buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
-        buffer.writeRPCReplyHeader(xid: pending.call.xid, status: .success)
+        var buffer = replyHeader(xid: pending.call.xid, .success, capacity: 256, allocator: allocator)
         let outcome: RPCProcedureOutcome
         do {
             guard let o = try handle(&buffer) else { return nil }
@@ -148,18 +146,21 @@ public struct RPCDispatcher: Sendable {
         released.hold = nil
         hold.whenReleased(allocator: allocator) { [released] replacement in
             guard var results = replacement else { return send(released) }
-            var buffer = allocator.buffer(capacity: 64 + results.readableBytes)
-            buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
-            buffer.writeRPCReplyHeader(xid: released.xid, status: .success)
+            var buffer = replyHeader(xid: released.xid, .success, capacity: 64 + results.readableBytes, allocator: allocator)
             buffer.writeBuffer(&results)
             send(RPCReplyMessage(xid: released.xid, header: buffer, payload: nil))
         }
     }
 
     public static func errorReply(xid: UInt32, _ status: RPCReplyStatus, allocator: ByteBufferAllocator) -> RPCReplyMessage {
-        var buffer = allocator.buffer(capacity: 40)
+        RPCReplyMessage(xid: xid, header: replyHeader(xid: xid, status, capacity: 40, allocator: allocator), payload: nil)
+    }
+
+    /// A reply's buffer: the room for a record mark, then the reply header; results follow.
+    static func replyHeader(xid: UInt32, _ status: RPCReplyStatus, capacity: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: capacity)
         buffer.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
         buffer.writeRPCReplyHeader(xid: xid, status: status)
-        return RPCReplyMessage(xid: xid, header: buffer, payload: nil)
+        return buffer
     }
 }
