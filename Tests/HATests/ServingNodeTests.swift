@@ -127,7 +127,8 @@ final class FakeMover: AddressMover, @unchecked Sendable {
 
     /// A hook that outlives its limit is killed, with everything it started, and reported.
     @Test func aHookIsBoundedInTime() async throws {
-        let hook = TakeoverHook(command: "echo started; sleep 30 & sleep 30", timeout: .milliseconds(300))
+        // The limit leaves the shell time to start and print on a busy machine; the sleeps outlive it.
+        let hook = TakeoverHook(command: "echo started; sleep 30 & sleep 30", timeout: .seconds(2))
         let started = ContinuousClock.now
         let outcome = try await hook.run(role: .active, address: ServiceAddress("10.0.0.1/24", interface: "eth0")!, name: "n", epoch: 7)
         #expect(outcome.timedOut)
