@@ -90,6 +90,10 @@ extension FileStore {
 
     /// Writes `data` at `offset` straight from the received buffer.
     public func write(_ id: UInt64, offset: UInt64, data: ByteBuffer, durability: WriteDurability) throws -> Int {
+        try changing { try writeData(id, offset: offset, data: data, durability: durability) }
+    }
+
+    private func writeData(_ id: UInt64, offset: UInt64, data: ByteBuffer, durability: WriteDurability) throws -> Int {
         let d = try descriptor(id, writable: true)
         // Open until the last system call on it, even if the cache evicts it meanwhile.
         defer { withExtendedLifetime(d) {} }

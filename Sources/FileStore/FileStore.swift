@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The backing directory of one export. Every call takes server file ids (see `FileIndex`),
 /// resolves them to a place in the tree without following symlinks and without leaving the
@@ -31,6 +32,10 @@ public final class FileStore: Sendable {
     let pending: PendingNote?
     /// With a journal: UNSTABLE data not yet copied into it (see `WriteBackSettings`).
     let writeBackTable: WriteBackTable?
+    /// Changes to the served tree through this store that have begun, and that have ended
+    /// (see `TreeStamp`).
+    let changesBegun = Atomic<UInt64>(0)
+    let changesEnded = Atomic<UInt64>(0)
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
     /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
@@ -305,6 +310,10 @@ extension FileStore {
     /// cleared once the record is appended, or the change failed.
     @discardableResult
     func recording<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
+        try changing { try recordingChange(body, describe) }
+    }
+
+    private func recordingChange<T>(_ body: () throws -> T, _ describe: (T) throws -> [FileChange]) throws -> T {
         guard let recorder else { return try changeLock.withLock(body) }
         try recorder.waitForRoom(bytes: Self.namespaceRecordRoom)
         defer { recorder.releaseRoom(bytes: Self.namespaceRecordRoom) }
@@ -447,5 +456,34 @@ extension FileStore {
             index.place(fileID, parent: dir, name: name, inode: UInt64(st.st_ino))
             cache.invalidate(fileID)
         }
+    }
+}
+
+/// What the served tree looked like to this store at one moment, for what is kept from it
+/// (a directory listing with attributes): as long as no change through this store has begun
+/// since, the tree is as it was, except for what others do to the directory behind the
+/// server's back. Every change a client makes (namespace, attributes, data) counts.
+public struct TreeStamp: Hashable, Sendable {
+    let begun: UInt64
+}
+
+extension FileStore {
+    /// The stamp of the tree now, or nil while a change through this store is under way.
+    public func treeStamp() -> TreeStamp? {
+        let begun = changesBegun.load(ordering: .sequentiallyConsistent)
+        let ended = changesEnded.load(ordering: .sequentiallyConsistent)
+        return begun == ended ? TreeStamp(begun: begun) : nil
+    }
+
+    /// Whether no change through this store has begun since `stamp` was taken.
+    public func isUnchanged(since stamp: TreeStamp) -> Bool {
+        changesBegun.load(ordering: .sequentiallyConsistent) == stamp.begun
+    }
+
+    /// Runs a change to the served tree, counted for `treeStamp`.
+    func changing<T>(_ body: () throws -> T) rethrows -> T {
+        changesBegun.add(1, ordering: .sequentiallyConsistent)
+        defer { changesEnded.add(1, ordering: .sequentiallyConsistent) }
+        return try body()
     }
 }

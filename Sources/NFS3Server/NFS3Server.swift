@@ -66,6 +66,8 @@ package struct NFS3Server: Sendable {
     let handleKey: SipHash24
     let logger: Logger
     let refusals = RefusalLog()
+    /// What READDIRPLUS read, to answer the same listing again from (see `DirectoryListingCache`).
+    let listings = DirectoryListingCache()
 
     package init(exports: NFS3ExportRegistry, handleKey: SipHash24, verifier: WriteVerifier = WriteVerifier(), logger: Logger) {
         self.handleKey = handleKey
