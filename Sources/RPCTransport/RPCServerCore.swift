@@ -14,8 +14,10 @@ public struct RPCServerLimits: Sendable {
     public var maxFragmentsPerRecord: Int = RPCLimits.maxFragmentsPerRecord
     /// TCP connections from one client address (Linux `nconnect` allows up to 16).
     public var maxConnectionsPerClient: Int = 64
-    /// TCP connections in all.
-    public var maxConnections: Int = 1024
+    /// TCP connections in all: a thousand clients' idle mounts and more (an idle connection
+    /// costs a descriptor and a few KiB; the process's descriptor limit is raised to its hard
+    /// limit at start, and connections idle for `idleTimeout` are closed).
+    public var maxConnections: Int = 4096
     /// Bytes of calls received and not yet answered, over all TCP connections, before every
     /// connection stops reading (see `InFlightBudget`).
     public var maxInFlightBytes: Int = 48 << 20
