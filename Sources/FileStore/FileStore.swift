@@ -36,6 +36,10 @@ public final class FileStore: Sendable {
     /// (see `TreeStamp`).
     let changesBegun = Atomic<UInt64>(0)
     let changesEnded = Atomic<UInt64>(0)
+    /// Unique to this store among all opened in the process (a store opened again on the same
+    /// tree, as a takeover does, is another): what is kept of one never passes for another's.
+    public let instance = FileStore.instances.wrappingAdd(1, ordering: .relaxed).newValue
+    private static let instances = Atomic<UInt64>(0)
 
     /// Opens the export at `root`, keeping its identity index under `stateDirectory`. Handles
     /// are signed with `handleKey`. The process should run with umask 0 (the server sets it):
@@ -464,6 +468,7 @@ extension FileStore {
 /// since, the tree is as it was, except for what others do to the directory behind the
 /// server's back. Every change a client makes (namespace, attributes, data) counts.
 public struct TreeStamp: Hashable, Sendable {
+    let store: UInt64
     let begun: UInt64
 }
 
@@ -472,12 +477,12 @@ extension FileStore {
     public func treeStamp() -> TreeStamp? {
         let begun = changesBegun.load(ordering: .sequentiallyConsistent)
         let ended = changesEnded.load(ordering: .sequentiallyConsistent)
-        return begun == ended ? TreeStamp(begun: begun) : nil
+        return begun == ended ? TreeStamp(store: instance, begun: begun) : nil
     }
 
     /// Whether no change through this store has begun since `stamp` was taken.
     public func isUnchanged(since stamp: TreeStamp) -> Bool {
-        changesBegun.load(ordering: .sequentiallyConsistent) == stamp.begun
+        stamp.store == instance && changesBegun.load(ordering: .sequentiallyConsistent) == stamp.begun
     }
 
     /// Runs a change to the served tree, counted for `treeStamp`.

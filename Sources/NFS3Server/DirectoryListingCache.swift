@@ -28,7 +28,8 @@ final class DirectoryListingCache: Sendable {
     }
 
     struct Key: Hashable {
-        let store: ObjectIdentifier
+        /// `FileStore.instance`: a store opened again (a takeover's rebuild) starts afresh.
+        let store: UInt64
         let directory: UInt64
     }
 

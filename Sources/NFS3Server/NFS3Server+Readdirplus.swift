@@ -13,7 +13,7 @@ extension NFS3Server {
             let (export, dir) = try resolveDirectory(call.directory)
             resolved = (export, dir)
             let store = export.store
-            let key = DirectoryListingCache.Key(store: ObjectIdentifier(store), directory: dir)
+            let key = DirectoryListingCache.Key(store: store.instance, directory: dir)
             // Taken before anything is read: a change that begins after it keeps nothing read.
             let stamp = store.treeStamp()
             // The listing is the caller's to read (r) and its attributes to get (x).
