@@ -79,7 +79,7 @@ fi
 if [ -n "$SWIFTNFS_HA_ETCD" ]; then
     for HA_SH in "$HERE/ha-node.sh" "$HERE/ha/ha-node.sh" ""; do [ -r "$HA_SH" ] && break; done
     [ -n "$HA_SH" ] || die "SWIFTNFS_HA_ETCD: no ha-node.sh beside $HERE/server-init.sh"
-    # shellcheck source=ha/ha-node.sh
+    # shellcheck source-path=SCRIPTDIR source=ha/ha-node.sh
     . "$HA_SH"
 fi
 
