@@ -111,8 +111,11 @@ fi
 systemctl daemon-reload
 systemctl -q is-enabled etcd.service || { systemctl -q enable etcd.service; CHANGES=$((CHANGES + 1)); }
 if [ "$restart" = 1 ] || ! systemctl -q is-active etcd.service; then
-    # Not waited for here: the health check below waits for the peers as well.
-    systemctl restart --no-block etcd.service
+    # Stopped first and for sure: the package starts an etcd of its own at install, whose health
+    # the check below must not take for this cluster's. The start is not waited for here: a
+    # member of a new cluster is ready only with its peers, and the check below waits for them.
+    systemctl stop etcd.service
+    systemctl start --no-block etcd.service
     CHANGES=$((CHANGES + 1)); log "changed: (re)started etcd"
 fi
 i=0

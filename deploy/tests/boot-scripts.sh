@@ -586,6 +586,9 @@ scenario_ha() {
     /usr/bin/python3 "$HERE/unit_exec.py" /etc/systemd/system/swiftnfsd.service --notify-log "$S/notify.log" \
         --status "$S/status" --pidfile "$S/pid" >"$S/server.log" 2>&1 &
     ue=$!
+    # READY=1 whatever the role: systemctl start (and server-init.sh) returns on the standby too.
+    if wait_for_file_line "$S/notify.log" 'READY=1' 60; then pass "HA node: READY=1 sent"; else
+        fail "HA node: no READY=1"; show "$S/server.log"; fi
     i=0
     until "$BIN" ha status --ha-etcd http://127.0.0.1:2379 >"$S/status.json" 2>/dev/null \
         && grep -q '"active" *: *"node-a"' "$S/status.json" || [ $i -ge 150 ]; do sleep 0.2; i=$((i + 1)); done

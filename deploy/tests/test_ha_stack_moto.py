@@ -79,13 +79,17 @@ PARAMS = {"AdminCidr": "203.0.113.0/24", "ReleaseUrl": "https://releases.example
           "ClientCount": "2", "DurableVolumeSize": "250", "LeaseTtl": "4"}
 
 
-@pytest.fixture
-def ha_stack(aws, ha_moto):  # noqa: F811 - the fixture imported above
+def make_ha_stack(aws, **params):
     vpc, subnet, ami = network_and_ami(aws["ec2"])
-    params = {"VpcId": vpc, "SubnetId": subnet, **PARAMS}
+    params = {"VpcId": vpc, "SubnetId": subnet, **PARAMS, **params}
     physical, outputs = create_stack(aws["cloudformation"], "ha", HA_TEMPLATE, params, Capabilities=["CAPABILITY_IAM"])
     return {"vpc": vpc, "subnet": subnet, "ami": ami, "ids": physical, "outputs": outputs,
             "iam": boto3.client("iam", region_name=REGION), **aws}
+
+
+@pytest.fixture
+def ha_stack(aws, ha_moto):  # noqa: F811 - the fixture imported above
+    return make_ha_stack(aws)
 
 
 def eni(ec2, eni_id):
@@ -208,3 +212,19 @@ def test_user_data_is_base64_of_the_text(ha_stack):
     ec2, ids = ha_stack["ec2"], ha_stack["ids"]
     raw = ec2.describe_instance_attribute(InstanceId=ids["NodeAInstance"], Attribute="userData")["UserData"]["Value"]
     assert base64.b64decode(raw).decode().startswith("#!/bin/bash\n")
+
+
+def test_a_stack_with_node_b_disabled(aws, ha_moto):  # noqa: F811 - the fixtures imported above
+    """The first of the two updates that replace a dead node-b, as a stack of its own (moto does
+    not apply conditions on update): no node-b instance or volume, its interface kept, and the
+    service address still on node-a's."""
+    st = make_ha_stack(aws, NodeBEnabled="false")
+    ids, out = st["ids"], st["outputs"]
+    for gone in ("NodeBInstance", "NodeBDurableVolume", "NodeBDurableVolumeAttachment"):
+        assert gone not in ids
+    assert "NodeBInstanceId" not in out and "NodeBDurableVolumeId" not in out
+    assert out["NodeBPrivateIp"] == addresses(st["ec2"], ids["NodeBNetworkInterface"])[0]
+    assert out["ServiceAddress"] == addresses(st["ec2"], ids["NodeANetworkInterface"])[1][0]
+    assert {a["InstanceId"] for a in st["ec2"].describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]} \
+        == {ids["NodeAInstance"]}
+

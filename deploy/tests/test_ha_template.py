@@ -245,3 +245,10 @@ def test_template_size_and_how_to_create_it(ha_template):
     if size > 51_200:
         assert "--s3-bucket" in guide and "--template-body file://deploy/swiftnfs-ha.yaml" not in guide
     assert "CAPABILITY_IAM" in guide
+
+
+def test_both_nodes_disabled_is_refused(ha_template):
+    """The rule that keeps one node: CloudFormation checks it before it changes anything."""
+    (assertion,) = ha_template["Rules"]["OneNodeAtLeast"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Or": [{"Fn::Equals": [{"Ref": "NodeAEnabled"}, "true"]},
+                                              {"Fn::Equals": [{"Ref": "NodeBEnabled"}, "true"]}]}

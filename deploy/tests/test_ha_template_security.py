@@ -47,7 +47,7 @@ EXPECTED_TYPES = {
 
 # (group, protocol, port, source): everything any group admits.
 EXPECTED_RULES = {
-    (ADMIN["Fn::GetAtt"][0], "tcp", 22, "AdminCidr"),
+    ("AdminSecurityGroup", "tcp", 22, "AdminCidr"),
     *{("ServerSecurityGroup", proto, port, "ClientSecurityGroup") for proto in ("tcp", "udp") for port in (111, 2049)},
     ("ServerSecurityGroup", "tcp", 2050, "ServerSecurityGroup"),
     ("EtcdSecurityGroup", "tcp", 2379, "ServerSecurityGroup"),
