@@ -72,7 +72,7 @@ clients=http://$address:2379  # and on loopback, for the health check below
 
 if ! command -v etcd >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends etcd-server curl
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends etcd-server curl
     CHANGES=$((CHANGES + 1)); log "changed: installed etcd-server"
 fi
 

@@ -20,7 +20,7 @@ ha_check() {
     [ "$SWIFTNFS_HA_HOOK" != ec2 ] || command -v aws >/dev/null || pkgs+=(awscli)
     if [ ${#pkgs[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${pkgs[@]}"
         changed "installed ${pkgs[*]}"
     fi
     [ -n "$SWIFTNFS_HA_ADDRESS" ] || die "SWIFTNFS_HA_ETCD needs SWIFTNFS_HA_ADDRESS, the service address"
