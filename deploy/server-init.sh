@@ -4,6 +4,7 @@
 #   server-init.sh --storage  format a blank instance store only (swiftnfs-storage.service, each boot)
 # SWIFTNFS_STORAGE=none skips the disks (instance store, EBS): a host that already has its data
 # where /etc/exports says, e.g. one migrating from nfs-kernel-server.
+# SWIFTNFS_HA_ETCD makes it a node of a high-availability pair: deploy/ha/ha-node.sh, deploy/ha/README.md.
 # Settings are SWIFTNFS_* variables (below, with their defaults). The environment wins over
 # /etc/swiftnfs/server-init.conf, which keeps the values of the last run. See deploy/README.md.
 set -Eeuo pipefail
@@ -12,8 +13,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 CONF=/etc/swiftnfs/server-init.conf
 LIB=/usr/local/lib/swiftnfs
+HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 BIN=/usr/local/sbin/swiftnfsd
 SRV_LABEL=swiftnfs-srv
+HA_DROPIN=/etc/systemd/system/swiftnfsd.service.d/20-ha.conf
 DUR_LABEL=swiftnfs-dur
 VARS="STORAGE SERVED_DIR DURABLE_DIR STATE_DIR INSTANCE_STORE_DEVICE INSTANCE_STORE_WIPE DURABLE_DEVICE
 DEVICE_WAIT FS_TYPE SERVED_OWNER SERVED_MODE EXPORT_CLIENTS EXPORT_OPTIONS WRITE_EXPORTS
@@ -26,7 +29,7 @@ changed() { CHANGES=$((CHANGES + 1)); log "changed: $*"; }
 signal() { # CloudFormation wait condition (SWIFTNFS_READY_URL), if any
     [ -n "${SWIFTNFS_READY_URL:-}" ] || return 0
     curl -fsS -m 30 --retry 3 -X PUT -H 'Content-Type:' --data-binary \
-        "{\"Status\":\"$1\",\"Reason\":\"$(printf %s "$2" | tr -d '"\134' | head -c 400)\",\"UniqueId\":\"server\",\"Data\":\"-\"}" \
+        "{\"Status\":\"$1\",\"Reason\":\"$(printf %s "$2" | tr -d '"\134' | head -c 400)\",\"UniqueId\":\"${SWIFTNFS_READY_ID:-server}\",\"Data\":\"-\"}" \
         "$SWIFTNFS_READY_URL" >/dev/null || log "could not signal CloudFormation"
 }
 die() { trap - ERR; log "error: $*"; signal FAILURE "$*"; exit 1; }
@@ -72,6 +75,13 @@ fi
 : "${SWIFTNFS_ARGS:=}"                            # more `swiftnfsd serve` options
 : "${SWIFTNFS_DISABLE_CONFLICTS:=0}"              # 1: stop and disable nfs-kernel-server, rpcbind
 : "${SWIFTNFS_REGISTER_RPCBIND:=0}"               # 1: keep rpcbind and register with it
+: "${SWIFTNFS_HA_ETCD:=}"                         # etcd URLs: an HA node (its settings: ha-node.sh)
+if [ -n "$SWIFTNFS_HA_ETCD" ]; then
+    for HA_SH in "$HERE/ha-node.sh" "$HERE/ha/ha-node.sh" ""; do [ -r "$HA_SH" ] && break; done
+    [ -n "$HA_SH" ] || die "SWIFTNFS_HA_ETCD: no ha-node.sh beside $HERE/server-init.sh"
+    # shellcheck source-path=SCRIPTDIR source=ha/ha-node.sh
+    . "$HA_SH"
+fi
 
 # --- disks ------------------------------------------------------------------------------------
 nvme_disks() { # nvme_disks MODEL-PREFIX: NVMe disks whose model starts so
@@ -208,6 +218,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
     changed "installed ${pkgs[*]}"
 fi
+[ -z "$SWIFTNFS_HA_ETCD" ] || ha_check
 
 # --- nfs-kernel-server and rpcbind want the same ports ----------------------------------------
 held=$(ss -Hlnptu 2>/dev/null | awk '$5 ~ /:(111|2049)$/' | grep -v '"swiftnfsd"' || true)
@@ -291,7 +302,8 @@ elif [ -x "$BIN" ]; then
 else
     die "where is swiftnfsd? set SWIFTNFS_RELEASE_URL, SWIFTNFS_SOURCE or SWIFTNFS_BINARY"
 fi
-"$src" serve --help >/dev/null 2>&1 || die "$src does not run on this host (a build without --static-swift-stdlib?)"
+# Its options, read whole (grep -q on a pipe can end it early: SIGPIPE fails the pipeline).
+serve_help=$("$src" serve --help 2>&1) || die "$src does not run on this host (a build without --static-swift-stdlib?)"
 put "$BIN" 0755 <"$src"; restart=$PUT
 
 # --- /etc/exports -----------------------------------------------------------------------------
@@ -355,10 +367,16 @@ put /etc/systemd/system/swiftnfsd.service.d/10-server-init.conf 0644 <<EOF
 RequiresMountsFor=$SWIFTNFS_SERVED_DIR $SWIFTNFS_DURABLE_DIR
 EOF
 units=$((units | PUT))
+ha_args=""
+if [ -n "$SWIFTNFS_HA_ETCD" ]; then
+    ha_install
+elif [ -e "$HA_DROPIN" ]; then
+    rm -f "$HA_DROPIN"; units=1; changed "removed $HA_DROPIN: not an HA node"
+fi
 durable="--durable-dir $SWIFTNFS_DURABLE_DIR"
-if [ "$SWIFTNFS_STORAGE" = none ]; then
+if [ "$SWIFTNFS_STORAGE" = none ] && [ -z "$SWIFTNFS_HA_ETCD" ]; then
     durable=""  # the data is on the host's own disks already
-elif ! "$BIN" serve --help 2>&1 | grep -q -- --durable-dir; then
+elif ! grep -q -- --durable-dir <<<"$serve_help"; then
     durable=""; log "note: this swiftnfsd has no --durable-dir (older than the journal): SWIFTNFSD_DURABLE_ARGS is empty"
 fi
 args=$SWIFTNFS_ARGS
@@ -370,6 +388,8 @@ SWIFTNFSD_STATE_DIR=$SWIFTNFS_STATE_DIR
 # The EBS volume for the journal; empty while swiftnfsd does not accept --durable-dir.
 SWIFTNFSD_DURABLE_ARGS="$durable"
 SWIFTNFSD_ARGS="$args"
+# A node of a high-availability pair (deploy/ha/README.md); empty for a single server.
+SWIFTNFSD_HA_ARGS="$ha_args"
 EOF
 restart=$((restart | PUT | units))
 

@@ -70,6 +70,14 @@ label_of() { blkid -p -o value -s LABEL "$1" 2>/dev/null; }
 uuid_of() { blkid -p -o value -s UUID "$1" 2>/dev/null; }
 mounted_from() { [ "$(findmnt -rn -o SOURCE --mountpoint "$1")" = "$2" ]; }
 
+stop_unit() { # stop_unit PIDFILE UNIT_EXEC_PID: SIGTERM to the service, as systemctl stop sends it
+    local i=0
+    kill -TERM "$(cat "$1" 2>/dev/null || echo 0)" 2>/dev/null
+    while kill -0 "$2" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$2" 2>/dev/null
+    wait "$2" 2>/dev/null
+}
+
 wait_for_file_line() { # wait_for_file_line FILE REGEX SECONDS
     local i=0
     while [ "$i" -lt $(($3 * 10)) ]; do
@@ -103,7 +111,7 @@ scenario_fresh() {
     check "swiftnfsd installed from the archive" cmp -s "$BIN" /usr/local/sbin/swiftnfsd
     check "unit installed as shipped" cmp -s "$DEPLOY/swiftnfsd.service" /etc/systemd/system/swiftnfsd.service
     check "unit enabled (multi-user.target.wants)" [ -L /etc/systemd/system/multi-user.target.wants/swiftnfsd.service ]
-    if "$BIN" serve --help 2>&1 | grep -q -- --durable-dir; then
+    if grep -q -- --durable-dir <<<"$("$BIN" serve --help 2>&1)"; then
         check "/etc/default/swiftnfsd passes --durable-dir" grep -qx 'SWIFTNFSD_DURABLE_ARGS="--durable-dir /var/lib/swiftnfs"' /etc/default/swiftnfsd
     else
         check "/etc/default/swiftnfsd: --durable-dir left out (this swiftnfsd lacks it), said so" \
@@ -328,7 +336,7 @@ stop_start() {
         skip "rebuild after a stop/start: this swiftnfsd has no --durable-dir"
         return
     fi
-    local ue pid i
+    local ue i
     : >"$S/notify2.log"
     /usr/bin/python3 "$HERE/unit_exec.py" /etc/systemd/system/swiftnfsd.service --notify-log "$S/notify2.log" \
         --status "$S/status2" --pidfile "$S/pid2" >"$S/server2.log" 2>&1 &
@@ -350,12 +358,7 @@ stop_start() {
     else
         fail "after the rebuild: uid 1000 cannot read /srv/nfs/hello.txt through NFS"
     fi
-    pid=$(cat "$S/pid2" 2>/dev/null || echo 0)
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$ue" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$ue" 2>/dev/null
-    wait "$ue" 2>/dev/null
+    stop_unit "$S/pid2" "$ue"
 }
 
 # --- scenario "replaced": a new instance, the surviving EBS volume, other paths --------------
@@ -455,7 +458,7 @@ s.bind(("0.0.0.0", 111)); s.listen(); time.sleep(120)' &
 # --- scenario "migrate": a host that served /etc/exports with nfs-kernel-server ---------------
 scenario_migrate() {
     export SWIFTNFS_STORAGE=none SWIFTNFS_BINARY=$BIN SWIFTNFS_SERVED_DIR=/srv/data
-    local before_l1 before_l2 pid i ue
+    local before_l1 before_l2 i ue
     before_l1=$(blkid -p "$L1" 2>/dev/null); before_l2=$(blkid -p "$L2" 2>/dev/null)
     mkdir -p /srv/data
     echo "from the knfsd days" >/srv/data/old.txt
@@ -488,12 +491,143 @@ scenario_migrate() {
     else
         fail "migration: serving the existing exports"; show "$S/showmount"; show "$S/server.log"
     fi
-    pid=$(cat "$S/pid" 2>/dev/null || echo 0)
-    kill -TERM "$pid" 2>/dev/null
+    stop_unit "$S/pid" "$ue"
+}
+
+# --- scenario "ha": an etcd member (etcd-init.sh) and an HA node (server-init.sh), for real ---
+# One etcd member on loopback and one node whose service address goes on a veth of the sandbox:
+# the node must win the election, hold the address with the unit's capabilities (its drop-in),
+# run the hook, answer through the address, and give it all back at SIGTERM.
+HA_ADDRESS=10.99.0.100
+scenario_ha() {
+    if ! command -v etcd >/dev/null; then skip "HA node: no etcd here (Debian package etcd-server)"; return; fi
+    if ! grep -q -- --ha-etcd <<<"$("$BIN" serve --help 2>&1)"; then skip "HA node: this swiftnfsd has no --ha-etcd"; return; fi
+    local etcd_pid ue i args
+    # etcd-init.sh finds its member by this host's address (127.0.0.1 here).
+    if SWIFTNFS_ETCD_CLUSTER=m1=http://127.0.0.1:2380 bash "$DEPLOY/ha/etcd-init.sh" >"$S/etcd1.log" 2>&1 \
+        && grep -qx 'ETCD_NAME=m1' /etc/swiftnfs/etcd.env \
+        && grep -qx 'ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:2379' /etc/swiftnfs/etcd.env \
+        && grep -qx 'ETCD_INITIAL_CLUSTER=m1=http://127.0.0.1:2380' /etc/swiftnfs/etcd.env \
+        && grep -qx 'EnvironmentFile=/etc/swiftnfs/etcd.env' /etc/systemd/system/etcd.service.d/10-swiftnfs.conf; then
+        pass "etcd-init.sh: the member's settings (its name found by its address) and etcd.service's drop-in"
+    else
+        fail "etcd-init.sh"; show "$S/etcd1.log"; return
+    fi
+    if SWIFTNFS_ETCD_CLUSTER=m1=http://127.0.0.1:2380 bash "$DEPLOY/ha/etcd-init.sh" >"$S/etcd2.log" 2>&1 \
+        && grep -q "done: 0 changes" "$S/etcd2.log"; then
+        pass "etcd-init.sh: a second run changes nothing"
+    else
+        fail "etcd-init.sh: second run"; show "$S/etcd2.log"
+    fi
+    # etcd as its unit runs it: the package's binary with the member's environment.
+    # shellcheck source=/dev/null  # written by etcd-init.sh above
+    (set -a && . /etc/swiftnfs/etcd.env && exec etcd) >"$S/etcd.log" 2>&1 &
+    etcd_pid=$!
     i=0
-    while kill -0 "$ue" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$ue" 2>/dev/null
-    wait "$ue" 2>/dev/null
+    until curl -fsS -m 2 http://127.0.0.1:2379/health 2>/dev/null | grep -q '"health":"true"' || [ $i -ge 100 ]; do sleep 0.2; i=$((i + 1)); done
+    check "etcd from etcd-init.sh's settings is healthy" curl -fsS -m 2 -o /dev/null http://127.0.0.1:2379/health
+
+    # The node's network: the service address goes on ha0, the interface of the default route.
+    ip link add ha0 type veth peer name ha0p && ip link set ha0 up && ip link set ha0p up \
+        && ip addr add 10.99.0.2/24 dev ha0 && ip route add default via 10.99.0.1 dev ha0
+    server_env
+    wipefs -qa "$L1" "$L2"
+    # The EC2 hook needs the AWS CLI, which server-init.sh installs when it is missing: a stand-in
+    # here (no network; the hook itself is tested against moto in test_ha_hook_moto.py).
+    if ! PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v aws >/dev/null; then
+        printf '#!/bin/sh\necho "aws: a stand-in of boot-scripts.sh" >&2\nexit 1\n' >/usr/local/bin/aws
+        chmod 755 /usr/local/bin/aws
+    fi
+    # A client on this host reaches the service address from the service address.
+    export SWIFTNFS_EXPORT_CLIENTS="127.0.0.0/8 10.99.0.0/24"
+    export SWIFTNFS_BINARY=$BIN SWIFTNFS_HA_ETCD=http://127.0.0.1:2379 SWIFTNFS_HA_NAME=node-a \
+        SWIFTNFS_HA_ADDRESS=$HA_ADDRESS SWIFTNFS_HA_TTL=3 SWIFTNFS_HA_HOOK=ec2 SWIFTNFS_HA_EC2_REGION=eu-west-1
+    if run_server_init "$S/run1.log"; then
+        pass "server-init.sh with SWIFTNFS_HA_ETCD: an HA node set up"
+    else
+        fail "server-init.sh with SWIFTNFS_HA_ETCD"; show "$S/run1.log"; kill "$etcd_pid"; return
+    fi
+    args="--ha-etcd http://127.0.0.1:2379 --ha-name node-a --ha-address $HA_ADDRESS/32 --ha-interface ha0"
+    args+=" --ha-cluster default --ha-ttl 3 --ha-takeover-hook /usr/local/lib/swiftnfs/ec2-takeover-hook.sh"
+    check "/etc/default/swiftnfsd: the --ha-* options (address /32, interface of the default route, the EC2 hook)" \
+        grep -qx "SWIFTNFSD_HA_ARGS=\"$args\"" /etc/default/swiftnfsd
+    check "/etc/default/swiftnfsd: the durable directory, which replication needs" \
+        grep -qx 'SWIFTNFSD_DURABLE_ARGS="--durable-dir /var/lib/swiftnfs"' /etc/default/swiftnfsd
+    check "the EC2 hook and ha-node.sh installed as shipped" \
+        bash -c "cmp -s '$DEPLOY/ha/ec2-takeover-hook.sh' /usr/local/lib/swiftnfs/ec2-takeover-hook.sh \
+            && cmp -s '$DEPLOY/ha/ha-node.sh' /usr/local/lib/swiftnfs/ha-node.sh"
+    check "the hook's configuration: secondary-ip mode, the region" bash -c \
+        "grep -qx SWIFTNFS_EC2_MODE=secondary-ip /etc/swiftnfs/ec2-takeover-hook.conf && grep -qx SWIFTNFS_EC2_REGION=eu-west-1 /etc/swiftnfs/ec2-takeover-hook.conf"
+    check "drop-in 20-ha.conf: CAP_NET_ADMIN, CAP_NET_RAW and AF_PACKET for ip addr and arping" bash -c \
+        "grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW' /etc/systemd/system/swiftnfsd.service.d/20-ha.conf \
+            && grep -qx 'RestrictAddressFamilies=AF_PACKET' /etc/systemd/system/swiftnfsd.service.d/20-ha.conf"
+    check "the resolved settings are saved (interface, name, address with its prefix)" bash -c \
+        "grep -qx SWIFTNFS_HA_INTERFACE=ha0 /etc/swiftnfs/server-init.conf && grep -qx SWIFTNFS_HA_NAME=node-a /etc/swiftnfs/server-init.conf \
+            && grep -qx SWIFTNFS_HA_ADDRESS=$HA_ADDRESS/32 /etc/swiftnfs/server-init.conf"
+    if systemd-analyze verify /etc/systemd/system/swiftnfsd.service >"$S/verify.log" 2>&1 && ! [ -s "$S/verify.log" ]; then
+        pass "systemd-analyze verify: the installed unit with its HA drop-in"
+    else
+        fail "systemd-analyze verify with the HA drop-in"; show "$S/verify.log"
+    fi
+    if env -u SWIFTNFS_BINARY -u SWIFTNFS_HA_ETCD -u SWIFTNFS_HA_NAME -u SWIFTNFS_HA_ADDRESS -u SWIFTNFS_HA_TTL \
+        -u SWIFTNFS_HA_HOOK -u SWIFTNFS_HA_EC2_REGION -u SWIFTNFS_INSTANCE_STORE_DEVICE -u SWIFTNFS_DURABLE_DEVICE \
+        bash /usr/local/lib/swiftnfs/server-init.sh >"$S/run2.log" 2>&1 && grep -q "done: 0 changes" "$S/run2.log"; then
+        pass "server-init.sh from /usr/local/lib/swiftnfs, no environment: still an HA node, nothing to change"
+    else
+        fail "HA node: a run from the saved settings"; show "$S/run2.log"
+    fi
+
+    # Started as its unit starts it, with a hook that records its calls.
+    # shellcheck disable=SC2016  # expanded when the hook runs
+    printf '#!/bin/sh\nenv | grep ^SWIFTNFS_HA_ | sort >"/var/lib/hook.$SWIFTNFS_HA_ROLE"\n' >/usr/local/lib/record-hook.sh
+    chmod 755 /usr/local/lib/record-hook.sh
+    SWIFTNFS_HA_HOOK=/usr/local/lib/record-hook.sh run_server_init "$S/run3.log" || { fail "HA node: another hook"; show "$S/run3.log"; }
+    : >"$S/notify.log"
+    /usr/bin/python3 "$HERE/unit_exec.py" /etc/systemd/system/swiftnfsd.service --notify-log "$S/notify.log" \
+        --status "$S/status" --pidfile "$S/pid" >"$S/server.log" 2>&1 &
+    ue=$!
+    # READY=1 whatever the role: systemctl start (and server-init.sh) returns on the standby too.
+    if wait_for_file_line "$S/notify.log" 'READY=1' 60; then pass "HA node: READY=1 sent"; else
+        fail "HA node: no READY=1"; show "$S/server.log"; fi
+    i=0
+    until "$BIN" ha status --ha-etcd http://127.0.0.1:2379 >"$S/status.json" 2>/dev/null \
+        && grep -q '"active" *: *"node-a"' "$S/status.json" || [ $i -ge 150 ]; do sleep 0.2; i=$((i + 1)); done
+    if grep -q '"active" *: *"node-a"' "$S/status.json"; then
+        pass "the node runs from the unit's command line and leads: swiftnfsd ha status says $(tr -d '\n ' <"$S/status.json")"
+    else
+        fail "HA node: not the active"; show "$S/status.json"; show "$S/server.log"
+    fi
+    i=0
+    until ip -o addr show dev ha0 | grep -q " $HA_ADDRESS/32 " || [ $i -ge 50 ]; do sleep 0.2; i=$((i + 1)); done
+    check "the service address is on ha0 (ip addr under the unit's capabilities, with the drop-in's)" \
+        bash -c "ip -o addr show dev ha0 | grep -q ' $HA_ADDRESS/32 '"
+    i=0
+    until [ -s /var/lib/hook.active ] || [ $i -ge 50 ]; do sleep 0.2; i=$((i + 1)); done
+    check "the takeover hook ran with role active, the address and the node's name" bash -c \
+        "grep -qx SWIFTNFS_HA_ADDRESS=$HA_ADDRESS/32 /var/lib/hook.active && grep -qx SWIFTNFS_HA_NAME=node-a /var/lib/hook.active \
+            && grep -qx SWIFTNFS_HA_INTERFACE=ha0 /var/lib/hook.active"
+    if showmount -e "$HA_ADDRESS" 2>"$S/showmount.err" | grep -q '^/srv/nfs ' \
+        && echo "through the service address" >"$S/hello" \
+        && nfs-cp "$S/hello" "nfs://$HA_ADDRESS/srv/nfs/ha.txt?version=3&uid=1000&gid=1000" >"$S/nfscp.log" 2>&1 \
+        && [ "$(cat /srv/nfs/ha.txt)" = "through the service address" ]; then
+        pass "a client mounts and writes through the service address"
+    else
+        fail "NFS through the service address"; show "$S/showmount.err"; show "$S/nfscp.log"
+    fi
+    stop_unit "$S/pid" "$ue"
+    if ! ip -o addr show dev ha0 | grep -q " $HA_ADDRESS/" && [ -s /var/lib/hook.standby ]; then
+        pass "SIGTERM: the node resigned, dropped the address and ran the hook as standby"
+    else
+        fail "HA node: stop"; ip -o addr show dev ha0 | sed 's/^/    | /'; show "$S/server.log"
+    fi
+    kill "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null
+
+    if SWIFTNFS_HA_ETCD="" run_server_init "$S/run4.log" && [ ! -e /etc/systemd/system/swiftnfsd.service.d/20-ha.conf ] \
+        && grep -qx 'SWIFTNFSD_HA_ARGS=""' /etc/default/swiftnfsd; then
+        pass "SWIFTNFS_HA_ETCD= turns the node back into a single server (no --ha-* options, no drop-in)"
+    else
+        fail "leaving HA"; show "$S/run4.log"
+    fi
 }
 
 if [ "${1:-}" = --in-sandbox ]; then
@@ -506,6 +640,7 @@ if [ "${1:-}" = --in-sandbox ]; then
         replaced) scenario_replaced ;;
         refusals) scenario_refusals ;;
         migrate) scenario_migrate ;;
+        ha) scenario_ha ;;
         *) fail "no scenario $scenario" ;;
     esac
     exit $FAILED
@@ -544,7 +679,7 @@ fi
 echo "boot scripts: instance store = $L1, EBS volume = $L2, work dir $W" >&2
 
 export W L1 L2 BIN RELEASE_SHA256
-for scenario in ${BOOT_SCENARIOS:-fresh replaced refusals migrate}; do
+for scenario in ${BOOT_SCENARIOS:-fresh replaced refusals migrate ha}; do
     unshare --mount --net --propagation private bash "$0" --in-sandbox "$scenario" || FAILED=1
 done
 exit $FAILED

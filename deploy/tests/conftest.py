@@ -1,4 +1,4 @@
-"""Shared helpers for the deploy/ tests: the template, parsed with CloudFormation's short tags."""
+"""Shared helpers for the deploy/ tests: the templates, parsed with CloudFormation's short tags."""
 import os
 
 import pytest
@@ -6,6 +6,7 @@ import yaml
 
 DEPLOY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(DEPLOY, "swiftnfs.yaml")
+HA_TEMPLATE = os.path.join(DEPLOY, "swiftnfs-ha.yaml")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -41,6 +42,16 @@ def template():
 @pytest.fixture(scope="session")
 def resources(template):
     return template["Resources"]
+
+
+@pytest.fixture(scope="session")
+def ha_template():
+    return load_template(HA_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def ha_resources(ha_template):
+    return ha_template["Resources"]
 
 
 def read(name):

@@ -7,6 +7,7 @@ to the new interface but leaves it on the old one too (EC2 takes it off in the s
 the tests check where the address was assigned, not that it left the other interface.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -115,3 +116,45 @@ def test_a_failure_is_an_exit_status_with_the_reason(network):
     bad = run_hook(network, network["enis"][0], SWIFTNFS_EC2_MODE="teleport")
     assert bad.returncode == 2
     assert "unknown SWIFTNFS_EC2_MODE teleport" in bad.stderr
+
+
+def ha_unit(tmp_path, command, environment):
+    """deploy/swiftnfsd.service with an HA node's drop-in (as ha-node.sh writes it), running
+    COMMAND with ENVIRONMENT instead of swiftnfsd: the sandbox the hook runs in."""
+    deploy = os.path.dirname(HOOK.rsplit("/", 1)[0])
+    with open(os.path.join(deploy, "swiftnfsd.service"), encoding="utf-8") as f:
+        unit = f.read()
+    unit = re.sub(r"^ExecStart=.*$", f"ExecStart={command}", unit, flags=re.M)
+    unit = re.sub(r"^EnvironmentFile=.*$", f"EnvironmentFile={tmp_path}/env", unit, flags=re.M)
+    (tmp_path / "env").write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
+    (tmp_path / "hook.service").write_text(unit)
+    with open(os.path.join(deploy, "ha", "ha-node.sh"), encoding="utf-8") as f:
+        dropin = re.search(r'put "\$HA_DROPIN" 0644 <<EOF\n(.*?)\nEOF\n', f.read(), re.S).group(1)
+    (tmp_path / "hook.service.d").mkdir()
+    (tmp_path / "hook.service.d" / "20-ha.conf").write_text(dropin.replace("$SWIFTNFS_HA_INTERFACE", "eth0") + "\n")
+    return tmp_path / "hook.service"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping capabilities from the bounding set needs root")
+def test_the_hook_works_inside_the_unit_s_sandbox(network, tmp_path):
+    """The hook runs as a child of swiftnfsd, under its unit's capability bounding set (with the
+    HA drop-in), NoNewPrivileges, MemoryDenyWriteExecute and system call filter: the AWS CLI must
+    still move the address there (tests/unit_exec.py applies them as systemd would)."""
+    if not os.path.exists("/usr/bin/python3") or subprocess.run(["/usr/bin/python3", "-c", "import seccomp"]).returncode:
+        pytest.skip("unit_exec.py needs /usr/bin/python3 with python3-seccomp")
+    client, (a, b) = network["client"], network["enis"]
+    client.assign_private_ip_addresses(NetworkInterfaceId=a, PrivateIpAddresses=[SERVICE_IP])
+    env = {"PATH": f"{os.path.dirname(shutil.which('aws'))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "SWIFTNFS_HA_ROLE": "active", "SWIFTNFS_HA_ADDRESS": SERVICE_IP + "/24", "SWIFTNFS_HA_NAME": "b",
+           "SWIFTNFS_HA_EPOCH": "43", "SWIFTNFS_EC2_ENI": b, "SWIFTNFS_EC2_ENDPOINT_URL": network["endpoint"],
+           "SWIFTNFS_EC2_REGION": REGION, "SWIFTNFS_EC2_CONFIG": "/nonexistent"}
+    unit = ha_unit(tmp_path, f"/bin/sh {HOOK}", env)
+    run = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "unit_exec.py"), str(unit)],
+                         capture_output=True, text=True, timeout=180)
+    applied = re.search(r"^unit_exec: applied: (.*)$", run.stderr, re.M)
+    assert applied, run.stderr
+    for what in ("CapabilityBoundingSet", "NoNewPrivileges", "MemoryDenyWriteExecute", "SystemCallFilter ("):
+        assert what in applied.group(1), run.stderr
+    assert run.returncode == 0, run.stderr
+    assert SERVICE_IP in secondary_ips(client, b)

@@ -57,9 +57,8 @@ def aws(honor_security_group_ids, monkeypatch):
         yield {s: boto3.client(s, region_name=REGION) for s in ("ec2", "cloudformation", "autoscaling")}
 
 
-@pytest.fixture
-def stack(aws):
-    ec2, cf = aws["ec2"], aws["cloudformation"]
+def network_and_ami(ec2):
+    """A VPC with one subnet, and the AMI that the template's public SSM parameter names."""
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -67,21 +66,33 @@ def stack(aws):
         account_id=DEFAULT_ACCOUNT_ID, name=DEBIAN_AMI_PARAMETER, value=ami, parameter_type="String",
         description=None, allowed_pattern=None, keyid=None,
         last_modified_date=datetime.datetime.now(), version=1, data_type="aws:ec2:image"))
+    return vpc, subnet, ami
+
+
+def create_stack(cf, name, template, params, **kwargs):
+    """Creates the stack; its physical resource ids and its outputs, by logical name."""
+    with open(template, encoding="utf-8") as f:
+        body = f.read()
+    cf.create_stack(StackName=name, TemplateBody=body,
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()], **kwargs)
+    st = cf.describe_stacks(StackName=name)["Stacks"][0]
+    assert st["StackStatus"] == "CREATE_COMPLETE", st.get("StackStatusReason")
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId")
+                for r in cf.describe_stack_resources(StackName=name)["StackResources"]
+                if "LogicalResourceId" in r}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in st["Outputs"]}
+    return physical, outputs
+
+
+@pytest.fixture
+def stack(aws):
+    vpc, subnet, ami = network_and_ami(aws["ec2"])
     params = {
         "VpcId": vpc, "SubnetId": subnet, "AdminCidr": "203.0.113.0/24",
         "ReleaseUrl": "https://releases.example.invalid/swiftnfs-linux-x86_64.tar.gz",
         "ClientCount": "3", "DurableVolumeSize": "250",
     }
-    with open(TEMPLATE, encoding="utf-8") as f:
-        body = f.read()
-    cf.create_stack(StackName="nfs", TemplateBody=body,
-                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
-    st = cf.describe_stacks(StackName="nfs")["Stacks"][0]
-    assert st["StackStatus"] == "CREATE_COMPLETE", st.get("StackStatusReason")
-    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId")
-                for r in cf.describe_stack_resources(StackName="nfs")["StackResources"]
-                if "LogicalResourceId" in r}
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in st["Outputs"]}
+    physical, outputs = create_stack(aws["cloudformation"], "nfs", TEMPLATE, params)
     return {"vpc": vpc, "subnet": subnet, "ami": ami, "params": params, "ids": physical,
             "outputs": outputs, **aws}
 

@@ -30,11 +30,12 @@ def substitute(text, values):
     return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", one, text)
 
 
-def payload_files(text, which):
-    """The files of a payload, unpacked from the user data text."""
+def payload_files(text, which, names=None):
+    """The files of a payload, unpacked from the user data text; names: what its BEGIN line lists
+    (default: this template's PAYLOADS)."""
     m = re.search(rf"# BEGIN PAYLOAD {which}: (.+)\n *base64 -d <<'SWIFTNFS_PAYLOAD'.*\n((?:.*\n)*?) *SWIFTNFS_PAYLOAD\n *# END PAYLOAD {which}\n", text)
     assert m, f"no {which} payload"
-    assert m.group(1).split() == PAYLOADS[which]
+    assert m.group(1).split() == (names or PAYLOADS[which])
     blob = base64.b64decode("".join(m.group(2).split()))
     out = {}
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:

@@ -51,9 +51,13 @@ def test_starts_after_its_file_systems():
 def test_exec_start_and_the_durable_dir_variable():
     start = one("Service", "ExecStart")
     assert start.startswith("/usr/local/sbin/swiftnfsd serve --exports ${SWIFTNFSD_EXPORTS} --state-dir ${SWIFTNFSD_STATE_DIR} ")
-    assert "$SWIFTNFSD_DURABLE_ARGS" in start.split()
+    words = start.split()
+    assert "$SWIFTNFSD_DURABLE_ARGS" in words
+    # An HA node's --ha-* options (server-init.sh with SWIFTNFS_HA_ETCD), before the operator's own.
+    assert words.index("$SWIFTNFSD_DURABLE_ARGS") < words.index("$SWIFTNFSD_HA_ARGS") < words.index("$SWIFTNFSD_ARGS")
     env = " ".join(S["Service"]["Environment"])
     assert '"SWIFTNFSD_DURABLE_ARGS=--durable-dir /var/lib/swiftnfs"' in env
+    assert "SWIFTNFSD_HA_ARGS=" in S["Service"]["Environment"]
     assert one("Service", "EnvironmentFile") == "-/etc/default/swiftnfsd"
 
 
