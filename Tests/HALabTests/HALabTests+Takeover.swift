@@ -1,0 +1,183 @@
+import Foundation
+import NFS3
+import NFS3Client
+import NIOCore
+import SwiftNFSTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// After a takeover the new active serves what the old one acknowledged, under the handles the
+/// client already holds: data written FILE_SYNC or committed, files created and removed, a
+/// directory and what is in it. The client is the project's NFSv3 client in the root namespace
+/// (on the bridge), talking to the service address; it keeps its handles across the failover.
+extension HALabTests {
+    /// What the client wrote, and the handles it was given.
+    struct Written {
+        var root: NFS3FileHandle
+        var synced: NFS3FileHandle
+        var committed: NFS3FileHandle
+        var directory: NFS3FileHandle
+        var nested: NFS3FileHandle
+        var empty: NFS3FileHandle
+        var removed: NFS3FileHandle
+        static let syncedData = pattern(300_000, seed: 1)
+        static let committedData = pattern(150_000, seed: 2)
+        static let nestedData = pattern(5_000, seed: 3)
+    }
+
+    static func pattern(_ count: Int, seed: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9 &+ seed) }
+    }
+
+    static func name(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// Writes `data` at `offset` in calls of 64 KiB.
+    static func write(_ client: NFS3Client, _ file: NFS3FileHandle, _ data: [UInt8], at offset: UInt64 = 0,
+                      stable: NFS3StableHow) async throws {
+        var done = 0
+        while done < data.count {
+            let chunk = Array(data[done..<min(data.count, done + 65536)])
+            let reply = try await client.write(file, offset: offset + UInt64(done), data: ByteBuffer(bytes: chunk), stable: stable)
+            #expect(reply.count == UInt32(chunk.count))
+            if stable == .fileSync { #expect(reply.committed == .fileSync) }
+            done += chunk.count
+        }
+    }
+
+    /// Waits until the active's status shows the standby in sync (synchronous replication on).
+    static func waitInSync(_ lab: HALab, active: String, standby: String) async throws {
+        var status = try await lab.nodes[active]!.status()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !status.contains("standby \(standby): in sync"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            status = try await lab.nodes[active]!.status()
+        }
+        try #require(status.contains("standby \(standby): in sync"), "\(status)")
+    }
+
+    /// Through the service address: a file written FILE_SYNC, one written UNSTABLE and
+    /// committed, a directory with a file, an empty file (CREATE alone), a file created,
+    /// written and removed.
+    static func writeThroughService(_ lab: HALab) async throws -> Written {
+        let client = try await lab.nfsClient()
+        defer { Task { await client.close() } }
+        let root = try await client.mount(lab.exportPath)
+        let synced = try #require(try await client.create(root, name("synced.bin")).object)
+        try await write(client, synced, Written.syncedData, stable: .fileSync)
+        let committed = try #require(try await client.create(root, name("committed.bin")).object)
+        try await write(client, committed, Written.committedData, stable: .unstable)
+        _ = try await client.commit(committed, offset: 0, count: 0)
+        let directory = try #require(try await client.mkdir(root, name("dir")).object)
+        let nested = try #require(try await client.create(directory, name("nested.txt")).object)
+        try await write(client, nested, Written.nestedData, stable: .fileSync)
+        let empty = try #require(try await client.create(root, name("empty")).object)
+        let removed = try #require(try await client.create(root, name("removed.txt")).object)
+        try await write(client, removed, pattern(1000, seed: 4), stable: .fileSync)
+        try await client.remove(root, name("removed.txt"))
+        return Written(root: root, synced: synced, committed: committed, directory: directory, nested: nested, empty: empty,
+                       removed: removed)
+    }
+
+    /// The status an NFS call failed with, if it failed with one.
+    static func status(of call: () async throws -> Void) async -> NFS3Status? {
+        do {
+            try await call()
+            return .ok
+        } catch let error as NFS3ClientError {
+            return error.status
+        } catch {
+            return nil
+        }
+    }
+
+    /// Through the service address, with the handles held from before: every byte acknowledged
+    /// reads back, attributes and lookups answer with the same handles, the removed file is
+    /// gone (its handle stale), and new writes and creates work.
+    static func checkServed(_ written: Written, _ lab: HALab, newFile: String) async throws {
+        let client = try await lab.nfsClient()
+        defer { Task { await client.close() } }
+        #expect(try await client.mount(lab.exportPath) == written.root)
+        #expect(try await client.getattr(written.root).type == .directory)
+        #expect(try await client.readAll(written.synced) == Written.syncedData)
+        #expect(try await client.readAll(written.committed) == Written.committedData)
+        #expect(try await client.readAll(written.nested) == Written.nestedData)
+        #expect(try await client.getattr(written.synced).size == UInt64(Written.syncedData.count))
+        #expect(try await client.getattr(written.empty).size == 0)
+        #expect(try await client.getattr(written.directory).type == .directory)
+        #expect(try await client.lookup(written.root, name("synced.bin")).object == written.synced)
+        #expect(try await client.lookup(written.root, name("dir")).object == written.directory)
+        #expect(try await client.lookup(written.directory, name("nested.txt")).object == written.nested)
+        #expect(await status { _ = try await client.lookup(written.root, name("removed.txt")) } == .noent)
+        #expect(await status { _ = try await client.getattr(written.removed) } == .stale)
+        // New writes on the new active, through the old handles and to a new file.
+        let more = pattern(70_000, seed: 5)
+        try await write(client, written.synced, more, at: UInt64(Written.syncedData.count), stable: .fileSync)
+        #expect(try await client.readAll(written.synced) == Written.syncedData + more)
+        let created = try #require(try await client.create(written.directory, name(newFile)).object)
+        try await write(client, created, more, stable: .fileSync)
+        #expect(try await client.readAll(created) == more)
+    }
+
+    /// Once the standby is in sync, the client writes (`writeThroughService`); then the active
+    /// is killed (SIGKILL) and the other node answers through the service address.
+    static func writtenThenKilled(_ lab: HALab) async throws -> (Written, killed: String, active: String) {
+        let (active, standby) = try await settled(lab)
+        try await waitInSync(lab, active: active, standby: standby)
+        let written = try await writeThroughService(lab)
+        try await lab.nodes[active]!.kill9()
+        try await lab.waitForHolder(standby, timeout: .seconds(30))
+        let probe = try await lab.probe(untilOk: 30)
+        try #require(probe.ok, "\(probe.tool)")
+        return (written, active, standby)
+    }
+
+    /// SIGKILL of the active after the client's writes were acknowledged: the other node takes
+    /// over and serves them, under the handles the client holds (no ESTALE, no EIO).
+    @Test func aNewActiveServesWhatTheOldOneAcknowledgedUnderTheSameHandles() async throws {
+        try await lab { lab in
+            let (written, _, standby) = try await Self.writtenThenKilled(lab)
+            try await Self.checkServed(written, lab, newFile: "after-kill.txt")
+            #expect(lab.nodes[standby]!.log.contains("served trees rebuilt"), "\(lab.nodes[standby]!.log)")
+        }
+    }
+
+    /// The killed node comes back as a standby, follows the new active, and after a switchover
+    /// back to it serves what was written meanwhile (not its own older tree), still under the
+    /// handles the client got before the first failover.
+    @Test func aFormerActiveServesWhatItFollowedAfterASwitchoverBack() async throws {
+        try await lab { lab in
+            let (written, first, second) = try await Self.writtenThenKilled(lab)
+
+            try lab.restart(first)
+            try await Self.waitInSync(lab, active: second, standby: first)
+            // Written on the second active only: the first must serve it after the switchover.
+            let client = try await lab.nfsClient()
+            let late = Self.pattern(40_000, seed: 6)
+            try await Self.write(client, written.committed, late, at: UInt64(Written.committedData.count), stable: .fileSync)
+            let created = try #require(try await client.create(written.root, Self.name("while-second.txt")).object)
+            try await Self.write(client, created, late, stable: .fileSync)
+            try await client.remove(written.directory, Self.name("nested.txt"))
+            await client.close()
+
+            let switched = try await lab.swiftnfsd(["ha", "switchover", "--ha-etcd", lab.etcd.url, "--to", first])
+            try #require(switched.succeeded, "\(switched)")
+            try await lab.waitForHolder(first, timeout: .seconds(30))
+            try #require(try await lab.probe(untilOk: 30).ok)
+
+            let after = try await lab.nfsClient()
+            defer { Task { await after.close() } }
+            #expect(try await after.readAll(written.synced) == Written.syncedData)
+            #expect(try await after.readAll(written.committed) == Written.committedData + late)
+            #expect(try await after.readAll(created) == late)
+            #expect(try await after.lookup(written.root, Self.name("while-second.txt")).object == created)
+            #expect(await Self.status { _ = try await after.getattr(written.nested) } == .stale)
+            #expect(await Self.status { _ = try await after.lookup(written.directory, Self.name("nested.txt")) } == .noent)
+            let more = Self.pattern(1000, seed: 7)
+            try await Self.write(after, written.synced, more, stable: .fileSync)
+            #expect(Array(try await after.readAll(written.synced).prefix(1000)) == more)
+        }
+    }
+}
