@@ -162,10 +162,7 @@ extension HALabTests {
             try await client.remove(written.directory, Self.name("nested.txt"))
             await client.close()
 
-            let switched = try await lab.swiftnfsd(["ha", "switchover", "--ha-etcd", lab.etcd.url, "--to", first])
-            try #require(switched.succeeded, "\(switched)")
-            try await lab.waitForHolder(first, timeout: .seconds(30))
-            try #require(try await lab.probe(untilOk: 30).ok)
+            try await Self.switchOver(lab, to: first)
 
             let after = try await lab.nfsClient()
             defer { Task { await after.close() } }
@@ -178,6 +175,26 @@ extension HALabTests {
             let more = Self.pattern(1000, seed: 7)
             try await Self.write(after, written.synced, more, stable: .fileSync)
             #expect(Array(try await after.readAll(written.synced).prefix(1000)) == more)
+            try await after.rename(written.root, Self.name("while-second.txt"), to: written.directory, Self.name("renamed.txt"))
+
+            // The second node stepped down without a restart: it follows the first again, and
+            // after another switchover serves what the first wrote, not what it served before.
+            try await Self.waitInSync(lab, active: first, standby: second)
+            try await Self.switchOver(lab, to: second)
+            let last = try await lab.nfsClient()
+            defer { Task { await last.close() } }
+            #expect(Array(try await last.readAll(written.synced).prefix(1000)) == more)
+            #expect(try await last.lookup(written.directory, Self.name("renamed.txt")).object == created)
+            #expect(try await last.readAll(created) == late)
+            #expect(await Self.status { _ = try await last.lookup(written.root, Self.name("while-second.txt")) } == .noent)
         }
+    }
+
+    /// `swiftnfsd ha switchover --to NODE`, until the node answers through the service address.
+    static func switchOver(_ lab: HALab, to node: String) async throws {
+        let switched = try await lab.swiftnfsd(["ha", "switchover", "--ha-etcd", lab.etcd.url, "--to", node])
+        try #require(switched.succeeded, "\(switched)")
+        try await lab.waitForHolder(node, timeout: .seconds(30))
+        try #require(try await lab.probe(untilOk: 30).ok)
     }
 }
