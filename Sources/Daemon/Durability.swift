@@ -71,6 +71,10 @@ final class Durability: Sendable {
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
+    /// The highest file id this journal has carried (checkpointed or after the checkpoint):
+    /// a store rebuilt from it assigns ids above it (see `FileStore.reserveFileIDs`).
+    var highestFileID: UInt64 { max(directory.checkpointedFileIDs(), recovered.highestFileID) }
+
     /// The marker that tells a process crash (marker left behind, the served tree has every
     /// change the process made) from a reboot or a new instance (no marker: replay).
     static func markerPath(exportID: UInt64) -> String {

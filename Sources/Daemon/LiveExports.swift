@@ -157,6 +157,7 @@ final class LiveExports: Sendable {
                                   handleKey: handleKey, recorder: durability?.recorder,
                                   writeBack: durability?.settings.writeBack ?? WriteBackSettings(), logger: logger)
             if let durability {
+                store.reserveFileIDs(through: durability.highestFileID)
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
                 durability.settlePendingChange(of: store, rebuilt: rebuilt)
                 if rebuilt {

@@ -388,6 +388,13 @@ extension FileStore {
         }
     }
 
+    /// No new file gets an id up to `through`: the highest id a durable directory's journal has
+    /// carried (`Durability.highestFileID`), which includes ids an HA active assigned to files
+    /// it removed since. Their handles must stay stale here too, never name a new file.
+    public func reserveFileIDs(through: UInt64) {
+        index.reserve(through: through)
+    }
+
     /// After a rebuild and the replay: files the index knows that are not in the tree are gone.
     public func forgetMissingIdentities() {
         for id in index.allIDs where id != Self.rootID && index.node(id)?.inode == 0 {

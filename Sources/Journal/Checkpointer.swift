@@ -112,6 +112,7 @@ package final class Checkpointer: @unchecked Sendable {
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         var last = start, records = 0, bytes = 0, stoppedEarly = false
+        var highestFileID = directory.checkpointedFileIDs()
         struct Stop: Error {}
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
@@ -126,6 +127,7 @@ package final class Checkpointer: @unchecked Sendable {
                         marker.advance(to: r.sequence)
                     }
                     last = r.sequence
+                    highestFileID = max(highestFileID, r.change.fileID)
                     records += 1
                     bytes += frameBytes
                 }
@@ -147,7 +149,7 @@ package final class Checkpointer: @unchecked Sendable {
             return Report(appliedThrough: last, records: records, bytes: 0, damages: damages, journalKept: true)
         }
         try syncServed()
-        try directory.setCheckpointedSequence(last)
+        try directory.setCheckpointedSequence(last, fileIDsThrough: highestFileID)
         marker.remove()
         // Delete the segments every record of which is now in the copy: all but the newest
         // whose successor starts at or before the checkpoint.

@@ -119,6 +119,9 @@ extension HALabTests {
         let created = try #require(try await client.create(written.directory, name(newFile)).object)
         try await write(client, created, more, stable: .fileSync)
         #expect(try await client.readAll(created) == more)
+        // The new file does not take the removed one's id: that handle stays stale.
+        #expect(created != written.removed)
+        #expect(await status { _ = try await client.getattr(written.removed) } == .stale)
     }
 
     /// Once the standby is in sync, the client writes (`writeThroughService`); then the active
