@@ -143,7 +143,11 @@ extension HALabTests {
         try await lab { lab in
             let (written, _, standby) = try await Self.writtenThenKilled(lab)
             try await Self.checkServed(written, lab, newFile: "after-kill.txt")
-            #expect(lab.nodes[standby]!.log.contains("served trees rebuilt"), "\(lab.nodes[standby]!.log)")
+            let log = lab.nodes[standby]!.log
+            #expect(log.contains("served trees rebuilt"), "\(log)")
+            for line in log.split(separator: "\n") where line.contains("ha.caught_up") || line.contains("ha.serving") {
+                print("ha-lab: takeover after SIGKILL: \(line)")
+            }
         }
     }
 
@@ -190,6 +194,25 @@ extension HALabTests {
             #expect(try await last.lookup(written.directory, Self.name("renamed.txt")).object == created)
             #expect(try await last.readAll(created) == late)
             #expect(await Self.status { _ = try await last.lookup(written.root, Self.name("while-second.txt")) } == .noent)
+        }
+    }
+
+    /// A standby killed after it received the client's writes starts again by rebuilding its
+    /// served tree (it was behind its journal), follows the active again, and takes over when
+    /// the active is killed, serving everything under the same handles.
+    @Test func aRestartedStandbyRebuildsAtStartAndTakesOver() async throws {
+        try await lab { lab in
+            let (active, standby) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            let written = try await Self.writeThroughService(lab)
+            try await lab.nodes[standby]!.kill9()
+            try lab.restart(standby)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            #expect(lab.nodes[standby]!.log.contains("served tree is behind the journal"), "\(lab.nodes[standby]!.log)")
+            try await lab.nodes[active]!.kill9()
+            try await lab.waitForHolder(standby, timeout: .seconds(30))
+            try #require(try await lab.probe(untilOk: 30).ok)
+            try await Self.checkServed(written, lab, newFile: "after-restart.txt")
         }
     }
 
