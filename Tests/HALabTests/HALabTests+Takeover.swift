@@ -216,6 +216,36 @@ extension HALabTests {
         }
     }
 
+    /// An active that steps down with UNSTABLE data not committed does not copy it into its
+    /// journal afterwards: that record would be its own, past the new active's journal, and
+    /// the new active's next record of the same sequence would never reach it. The client,
+    /// seeing a new verifier, writes again on the new active; after a switchover back, the
+    /// old active serves that, not its own uncommitted data.
+    @Test func anActiveSteppingDownWithUnstableDataFollowsTheNewOne() async throws {
+        try await lab { lab in
+            let (active, standby) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            let client = try await lab.nfsClient()
+            let root = try await client.mount(lab.exportPath)
+            let file = try #require(try await client.create(root, Self.name("unstable.bin")).object)
+            let uncommitted = Self.pattern(20_000, seed: 8), rewritten = Self.pattern(20_000, seed: 9)
+            let first = try await client.write(file, offset: 0, data: ByteBuffer(bytes: uncommitted), stable: .unstable)
+            await client.close()
+            try await Self.switchOver(lab, to: standby)
+            // Past the write-back delay (2 s): the old active would have copied it by now.
+            try await Task.sleep(for: .seconds(4))
+            let again = try await lab.nfsClient()
+            let second = try await again.write(file, offset: 0, data: ByteBuffer(bytes: rewritten), stable: .fileSync)
+            #expect(second.verifier != first.verifier)
+            await again.close()
+            try await Self.waitInSync(lab, active: standby, standby: active)
+            try await Self.switchOver(lab, to: active)
+            let back = try await lab.nfsClient()
+            defer { Task { await back.close() } }
+            #expect(try await back.readAll(file) == rewritten)
+        }
+    }
+
     /// `swiftnfsd ha switchover --to NODE`, until the node answers through the service address.
     static func switchOver(_ lab: HALab, to node: String) async throws {
         let switched = try await lab.swiftnfsd(["ha", "switchover", "--ha-etcd", lab.etcd.url, "--to", node])

@@ -233,6 +233,7 @@ final class HAService: Service, RPCServingGate {
             state.withLock { $0.addressError = "\(error)" }
         }
         for l in listeners.withLock({ $0 }) { await l.closeConnections() }
+        for e in exports.current { e.export.store.discardUnstableData() }
         locking.stepDown()
     }
 
