@@ -26,6 +26,8 @@ extension HALabTests {
         static let syncedData = pattern(300_000, seed: 1)
         static let committedData = pattern(150_000, seed: 2)
         static let nestedData = pattern(5_000, seed: 3)
+        /// What `checkServed` appends to the synced file and writes to its new file.
+        static let moreData = pattern(70_000, seed: 5)
     }
 
     static func pattern(_ count: Int, seed: Int) -> [UInt8] {
@@ -113,7 +115,7 @@ extension HALabTests {
         #expect(await status { _ = try await client.lookup(written.root, name("removed.txt")) } == .noent)
         #expect(await status { _ = try await client.getattr(written.removed) } == .stale)
         // New writes on the new active, through the old handles and to a new file.
-        let more = pattern(70_000, seed: 5)
+        let more = Written.moreData
         try await write(client, written.synced, more, at: UInt64(Written.syncedData.count), stable: .fileSync)
         #expect(try await client.readAll(written.synced) == Written.syncedData + more)
         let created = try #require(try await client.create(written.directory, name(newFile)).object)
@@ -243,6 +245,31 @@ extension HALabTests {
             let back = try await lab.nfsClient()
             defer { Task { await back.close() } }
             #expect(try await back.readAll(file) == rewritten)
+        }
+    }
+
+    /// SIGSTOP of the active past its lease: the other node takes over and serves what was
+    /// acknowledged; the stopped node, continued, steps down (fenced), follows the new active,
+    /// and after a switchover back serves what was written on the new active meanwhile.
+    @Test func aStoppedActiveComesBackAsAStandbyOfWhatWasWrittenMeanwhile() async throws {
+        try await lab { lab in
+            let (stopped, other) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: stopped, standby: other)
+            let written = try await Self.writeThroughService(lab)
+            lab.nodes[stopped]!.signal(SIGSTOP)
+            try await lab.waitForHolder(other, timeout: .seconds(30))
+            try #require(try await lab.probe(untilOk: 30).ok)
+            try await Self.checkServed(written, lab, newFile: "while-stopped.txt")
+            lab.nodes[stopped]!.signal(SIGCONT)
+            try await Self.waitInSync(lab, active: other, standby: stopped)
+            try await Self.switchOver(lab, to: stopped)
+            let client = try await lab.nfsClient()
+            defer { Task { await client.close() } }
+            let more = Written.moreData
+            #expect(try await client.readAll(written.synced) == Written.syncedData + more)
+            let created = try await client.lookup(written.directory, Self.name("while-stopped.txt")).object
+            #expect(try await client.readAll(created) == more)
+            #expect(await Self.status { _ = try await client.getattr(written.removed) } == .stale)
         }
     }
 
