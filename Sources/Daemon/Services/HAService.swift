@@ -75,6 +75,7 @@ final class HAService: Service, RPCServingGate {
 
     var status: HAStatus {
         var s = state.withLock { $0 }
+        s.servedTreesBehind = durabilities.contains { $0.servedTreesBehind }
         if let replication = replication.withLock({ $0 }) {
             s.replication = replication.lines
             s.inSync = replication.inSync
@@ -313,6 +314,8 @@ struct HAStatus: Sendable {
     var takeovers = 0
     /// Why the last takeover could not serve (its served trees not rebuilt), if it could not.
     var takeoverError: String?
+    /// The served trees lack records received from an active (a takeover rebuilds them).
+    var servedTreesBehind = false
     var hook = "none"
     var hookFailures = 0
     /// The active: some standby holds what it has; a standby: it holds what the active has.
@@ -332,6 +335,8 @@ struct HAStatus: Sendable {
             "address: \(address) \(addressHeld ? "held" : "not held")" + (addressError.map { " (ERROR: \($0))" } ?? ""),
             "takeovers: \(takeovers)" + (takeoverError.map { " (LAST FAILED, not serving: \($0))" } ?? ""),
             "hook: \(hook)",
+            "served trees: " + (servedTreesBehind ? "behind the replicated journal (a takeover rebuilds them from the durable directory)"
+                : "up to date with the journal"),
         ]
         if let replication {
             lines.append("in sync: \(inSync) (lag \(lagBytes) bytes)")
