@@ -277,6 +277,32 @@ extension HALabTests {
         }
     }
 
+    /// A standby that cannot rebuild its served tree when it takes over (here its durable copy
+    /// is not a directory) does not serve: it holds no address, runs no hook, and says why in
+    /// its status, rather than answer with an older tree and stale handles.
+    @Test func aTakeoverThatCannotRebuildDoesNotServe() async throws {
+        try await lab { lab in
+            let (active, standby) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            _ = try await Self.writeThroughService(lab)
+            let copy = lab.root.appendingPathComponent(standby).appendingPathComponent("durable").appendingPathComponent("copy")
+            try FileManager.default.removeItem(at: copy)
+            try Data("not a directory".utf8).write(to: copy)
+            try await lab.nodes[active]!.kill9()
+            var status = ""
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !status.contains("LAST FAILED"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                status = try await lab.nodes[standby]!.status()
+            }
+            #expect(status.contains("takeovers: 0 (LAST FAILED, not serving:"), "\(status)")
+            #expect(try await lab.holders().isEmpty)
+            #expect(!(try await lab.probe(untilOk: 2).ok))
+            #expect(!lab.hookRuns().keys.contains { $0.hasPrefix("\(standby)-active-") }, "\(lab.hookRuns())")
+            #expect(lab.nodes[standby]!.log.contains("NOT serving"), "\(lab.nodes[standby]!.log)")
+        }
+    }
+
     /// `swiftnfsd ha switchover --to NODE`, until the node answers through the service address.
     static func switchOver(_ lab: HALab, to node: String) async throws {
         let switched = try await lab.swiftnfsd(["ha", "switchover", "--ha-etcd", lab.etcd.url, "--to", node])
