@@ -121,7 +121,8 @@ package final class Checkpointer: @unchecked Sendable {
                         if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
-                                                                   mayBeAhead: progress == .unknown)
+                                                                   mayBeAhead: progress == .unknown,
+                                                                   untaggedLog: directory.untaggedIdentitiesPath(exportID: r.exportID))
                         }
                         try appliers[r.exportID]!.apply(r.change)
                         marker.advance(to: r.sequence)

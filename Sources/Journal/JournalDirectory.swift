@@ -17,6 +17,8 @@ package struct JournalDirectory: Sendable {
     package var segmentsDirectory: String { root + "/journal" }
     package var checkpointFile: String { root + "/checkpoint" }
     package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+    /// The ids of the copy's objects that carry no tag (`UntaggedIdentities`).
+    package func untaggedIdentitiesPath(exportID: UInt64) -> String { root + "/untagged-ids-" + String(exportID, radix: 16) }
 
     /// The next segment, zero-filled ahead of need (not a segment until it is renamed to one).
     package var spareSegmentPath: String { segmentsDirectory + "/next.spare" }

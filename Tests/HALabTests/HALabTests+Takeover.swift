@@ -23,6 +23,8 @@ extension HALabTests {
         var nested: NFS3FileHandle
         var empty: NFS3FileHandle
         var removed: NFS3FileHandle
+        /// A symbolic link (no identity tag: its id is kept beside the durable copy).
+        var link: NFS3FileHandle
         static let syncedData = pattern(300_000, seed: 1)
         static let committedData = pattern(150_000, seed: 2)
         static let nestedData = pattern(5_000, seed: 3)
@@ -79,8 +81,9 @@ extension HALabTests {
         let removed = try #require(try await client.create(root, name("removed.txt")).object)
         try await write(client, removed, pattern(1000, seed: 4), stable: .fileSync)
         try await client.remove(root, name("removed.txt"))
+        let link = try #require(try await client.symlink(directory, name("link"), to: name("../synced.bin")).object)
         return Written(root: root, synced: synced, committed: committed, directory: directory, nested: nested, empty: empty,
-                       removed: removed)
+                       removed: removed, link: link)
     }
 
     /// The status an NFS call failed with, if it failed with one.
@@ -112,6 +115,8 @@ extension HALabTests {
         #expect(try await client.lookup(written.root, name("synced.bin")).object == written.synced)
         #expect(try await client.lookup(written.root, name("dir")).object == written.directory)
         #expect(try await client.lookup(written.directory, name("nested.txt")).object == written.nested)
+        #expect(try await client.readlink(written.link).path == name("../synced.bin"))
+        #expect(try await client.lookup(written.directory, name("link")).object == written.link)
         #expect(await status { _ = try await client.lookup(written.root, name("removed.txt")) } == .noent)
         #expect(await status { _ = try await client.getattr(written.removed) } == .stale)
         // New writes on the new active, through the old handles and to a new file.
