@@ -31,8 +31,8 @@ final class Durability: Sendable {
     let writer: JournalWriter
     let checkpointer: Checkpointer
     let logger: Logger
-    /// What the journal held after the last checkpoint when the server started (or, after a
-    /// takeover, when it finished applying what the old active sent: `finishApplying`).
+    /// What the journal held after the last checkpoint when the server started (or when what
+    /// an active sent was checkpointed before a rebuild: `checkpointReceived`).
     var recovered: JournalLog.Summary { summary.withLock { $0 } }
     private let summary: Mutex<JournalLog.Summary>
     /// Whether `servedBehindPath` is known to be there (it is written once, not per frame).
@@ -73,7 +73,7 @@ final class Durability: Sendable {
 
     /// The highest file id this journal has carried (checkpointed or after the checkpoint):
     /// a store rebuilt from it assigns ids above it (see `FileStore.reserveFileIDs`).
-    var highestFileID: UInt64 { max(directory.checkpointedFileIDs(), recovered.highestFileID) }
+    var highestFileID: UInt64 { max(directory.highestCheckpointedFileID(), recovered.highestFileID) }
 
     /// The marker that tells a process crash (marker left behind, the served tree has every
     /// change the process made) from a reboot or a new instance (no marker: replay).

@@ -112,7 +112,7 @@ package final class Checkpointer: @unchecked Sendable {
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         var last = start, records = 0, bytes = 0, stoppedEarly = false
-        var highestFileID = directory.checkpointedFileIDs()
+        var highestFileID = directory.highestCheckpointedFileID()
         struct Stop: Error {}
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
