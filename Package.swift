@@ -151,7 +151,8 @@ let package = Package(
                                                    .product(name: "NIOCore", package: "swift-nio"),
                                                    .product(name: "Logging", package: "swift-log")]),
         // Serving nodes against a real etcd, in network namespaces: the service address moves, the hook runs.
-        .testTarget(name: "HALabTests", dependencies: ["HA", "SwiftNFSTesting"]),
+        .testTarget(name: "HALabTests", dependencies: ["HA", "SwiftNFSTesting", "NFS3Client", "NFS3",
+                                                      .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "NLMTests", dependencies: ["NLM", "XDR", "Locking", "ONCRPC", .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         .testTarget(name: "LockServiceTests", dependencies: [

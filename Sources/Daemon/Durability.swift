@@ -5,6 +5,7 @@ import Journal
 import Logging
 import Metrics
 import NIOPosix
+import Synchronization
 
 /// The write-back journal of a server with a durable directory (the EBS volume): recovery at
 /// start, the writer the file stores record into, the periodic flush of UNSTABLE data and the
@@ -30,8 +31,12 @@ final class Durability: Sendable {
     let writer: JournalWriter
     let checkpointer: Checkpointer
     let logger: Logger
-    /// What the journal held after the last checkpoint when the server started.
-    let recovered: JournalLog.Summary
+    /// What the journal held after the last checkpoint when the server started (or when what
+    /// an active sent was checkpointed before a rebuild: `checkpointReceived`).
+    var recovered: JournalLog.Summary { summary.withLock { $0 } }
+    private let summary: Mutex<JournalLog.Summary>
+    /// Whether `servedBehindPath` is known to be there (it is written once, not per frame).
+    private let servedBehindNoted = Atomic<Bool>(false)
     let statusFile: JournalStatusFile
     /// Copies UNSTABLE data that is due (all of it when true) into the journal.
     let writeBack: @Sendable (Bool) throws -> Void
@@ -49,7 +54,8 @@ final class Durability: Sendable {
         statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
         let checkpoint = directory.checkpointedSequence()
-        recovered = JournalLog.summary(directory, after: checkpoint)
+        let recovered = JournalLog.summary(directory, after: checkpoint)
+        summary = Mutex(recovered)
         for d in recovered.damages {
             if d.damage.isStaleEpoch {
                 logger.error("journal: a record of a deposed HA active is rejected, not replayed", metadata: ["journal.damage": "\(d)"])
@@ -65,6 +71,10 @@ final class Durability: Sendable {
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
+    /// The highest file id this journal has carried (checkpointed or after the checkpoint):
+    /// a store rebuilt from it assigns ids above it (see `FileStore.reserveFileIDs`).
+    var highestFileID: UInt64 { max(directory.highestCheckpointedFileID(), recovered.highestFileID) }
+
     /// The marker that tells a process crash (marker left behind, the served tree has every
     /// change the process made) from a reboot or a new instance (no marker: replay).
     static func markerPath(exportID: UInt64) -> String {
@@ -76,18 +86,27 @@ final class Durability: Sendable {
         return names.filter { $0 != "lost+found" }.isEmpty
     }
 
-    /// Rebuilds an export whose served tree is gone (a new or restarted instance) from the
-    /// durable copy. Returns whether it did.
+    /// Rebuilds an export whose served tree is gone (a new or restarted instance), or behind
+    /// its journal (a standby's: `servedTreesBehind`), from the durable copy. Returns whether
+    /// it did.
     func rebuildIfLost(exportID: UInt64, root: String) throws -> Bool {
         let copy = directory.copyDirectory(exportID: exportID)
         // A rebuild that was interrupted (the marker is still there) starts over.
         let marker = rebuildMarker(exportID)
         let interrupted = FileManager.default.fileExists(atPath: marker)
+        let behind = servedTreesBehind
         // Lost: the served tree is empty while the copy, or the journal, has content.
         let hasRecords = recovered.hasRecords(of: exportID)
-        guard interrupted || Self.isEmptyOrMissing(root), !Self.isEmptyOrMissing(copy) || hasRecords else { return false }
-        if interrupted {
+        guard behind || ((interrupted || Self.isEmptyOrMissing(root)) && (!Self.isEmptyOrMissing(copy) || hasRecords)) else {
+            return false
+        }
+        if behind {
+            logger.notice("served tree is behind the journal replicated from an active; rebuilding it", metadata: ["journal.export": "\(root)"])
+            checkpointReceived()
+        } else if interrupted {
             logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
+        }
+        if behind || interrupted {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
                 try FileManager.default.removeItem(atPath: root + "/" + name)
             }
@@ -150,6 +169,66 @@ final class Durability: Sendable {
 
     func rebuildMarker(_ exportID: UInt64) -> String {
         directory.root + "/rebuilding-" + String(exportID, radix: 16)
+    }
+
+    // MARK: Served trees behind a replicated journal
+
+    /// Present while this durable directory's journal holds records received from an HA active
+    /// (`ReplicationFollower`) that the served trees have not had: the standby applies them to
+    /// its durable copy only (its checkpoints), so the served trees are rebuilt from that copy
+    /// when the node takes over or starts (`rebuildIfLost`), by the recovery a lost instance
+    /// gets. Durable before the first such record is appended, so no crash loses it.
+    var servedBehindPath: String { directory.root + "/served-behind" }
+
+    var servedTreesBehind: Bool { FileManager.default.fileExists(atPath: servedBehindPath) }
+
+    /// Before a replicated record is appended: notes (once) that the served trees fall behind.
+    func noteServedTreesBehind() throws {
+        guard !servedBehindNoted.load(ordering: .acquiring) else { return }
+        try JournalDirectory.writeFileAtomically(servedBehindPath, [])
+        JournalDirectory.syncDirectory(of: servedBehindPath)
+        servedBehindNoted.store(true, ordering: .releasing)
+    }
+
+    /// Every export of this directory was rebuilt: the served trees hold what the journal has.
+    func servedTreesCaughtUp() {
+        try? FileManager.default.removeItem(atPath: servedBehindPath)
+        JournalDirectory.syncDirectory(of: servedBehindPath)
+        servedBehindNoted.store(false, ordering: .releasing)
+    }
+
+    /// A node takes over: no more frames of the old active are appended (`refuseReplicated`).
+    /// Returns whether the served trees are behind (they must then be rebuilt, by
+    /// `rebuildIfLost`, before anything is served).
+    func finishApplying() -> Bool {
+        writer.refuseReplicated(true)
+        return servedTreesBehind
+    }
+
+    /// Before a served tree that is behind is rebuilt: everything received is made durable and
+    /// checkpointed into the copy, so that the rebuild copies it, identities included (the
+    /// untagged ones are only in the copy's record of them), rather than replays it; what the
+    /// journal holds after that is summarized again. Harmless when it has run already.
+    private func checkpointReceived() {
+        do {
+            try writer.waitDurable(writer.lastAppended)
+            try checkpointer.checkpoint()
+        } catch {
+            // The rebuild replays from the journal what the copy lacks.
+            logger.error("checkpoint before a rebuild failed; the journal is replayed instead", metadata: ["journal.error": "\(error)"])
+        }
+        summary.withLock { $0 = JournalLog.summary(directory, after: directory.checkpointedSequence()) }
+    }
+
+    /// Runs `body` with the ids the durable copy keeps for its untagged objects (symbolic links,
+    /// special files: `UntaggedIdentities`), by path: for a served tree rebuilt from the copy,
+    /// whose paths are the copy's.
+    func withUntaggedIdentities<T>(exportID: UInt64, _ body: (([UInt8]) -> UInt64?) throws -> T) throws -> T {
+        let ids = UntaggedIdentities.load(directory.untaggedIdentitiesPath(exportID: exportID))
+        guard !ids.isEmpty else { return try body { _ in nil } }
+        let copy = try TreeApplier(root: directory.copyDirectory(exportID: exportID))
+        defer { copy.close() }
+        return try body { path in copy.inode(of: path).flatMap { ids[$0] } }
     }
 
     /// The rebuild of an export is complete (tree copied, journal replayed, identities settled).

@@ -123,6 +123,27 @@ final class LiveExports: Sendable {
         registry.replace(with: new.map(\.export))
     }
 
+    /// A node takes over (before it serves): the exports whose served trees are behind their
+    /// journal (a standby's, `Durability.servedTreesBehind`) are opened again, which rebuilds
+    /// them from the durable directory exactly as a start after a lost instance does (`open`:
+    /// the copy, the journal after it, the identities from the files' tags), with new stores
+    /// (an empty handle cache, the index brought in line). One recovery serves both: a
+    /// takeover is a start on what the old active made durable here.
+    func catchUp(_ durabilities: [Durability]) throws {
+        let behind = durabilities.filter { $0.finishApplying() }
+        guard !behind.isEmpty else { return }
+        let reopened = try current.map { entry -> Entry in
+            guard let d = try durability(for: entry.config), behind.contains(where: { $0 === d }) else { return entry }
+            return (entry.config, try open(entry.config))
+        }
+        entries.withLockedValue { $0 = reopened }
+        registry.replace(with: reopened.map(\.export))
+        for d in behind { d.servedTreesCaughtUp() }
+        logger.notice("served trees rebuilt from what the old active replicated", metadata: [
+            "nfs.exports": "\(reopened.map(\.config.path))",
+        ])
+    }
+
     private func open(_ config: ExportEntryConfig) throws -> NFS3Export {
         let path = config.path
         let exportID = NFSServer.exportID(config)
@@ -136,10 +157,11 @@ final class LiveExports: Sendable {
                                   handleKey: handleKey, recorder: durability?.recorder,
                                   writeBack: durability?.settings.writeBack ?? WriteBackSettings(), logger: logger)
             if let durability {
+                store.reserveFileIDs(through: durability.highestFileID)
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
                 durability.settlePendingChange(of: store, rebuilt: rebuilt)
                 if rebuilt {
-                    store.adoptTaggedIdentities()
+                    try durability.withUntaggedIdentities(exportID: exportID) { store.adoptTaggedIdentities(untaggedID: $0) }
                     store.forgetMissingIdentities()
                     store.syncIndex()
                     durability.rebuildDone(exportID: exportID)

@@ -81,6 +81,7 @@ package final class NFSServer: Service, Sendable {
         umask(0)
         // Opening the exports and journals blocks on the disk (a rebuild, a replay, a
         // checkpoint): on a thread of its own, never on the threads Swift's tasks run on.
+        if let ha = configuration.highAvailability { try await agreeOnHandleKey(ha) }
         let (handleKey, exports, durabilities) = try await NIOThreadPool.singleton.runIfActive { try self.open() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         // Two pools: calls that may wait for storage (changes held back by the journal, COMMIT)
@@ -116,7 +117,7 @@ package final class NFSServer: Service, Sendable {
         let locking = try LockService(configuration: configuration, nfs: nfs, registry: registry, group: group, logger: logger)
         // A cluster node answers NFS, MOUNT and locking only while it is the active.
         let ha = configuration.highAvailability.map { ha in
-            makeHAService(ha, verifier: nfs.verifier, locking: locking, durabilities: durabilities)
+            makeHAService(ha, verifier: nfs.verifier, locking: locking, exports: exports, durabilities: durabilities)
         }
         func core(_ programs: [any RPCProgram], gate: (any RPCServingGate)? = nil) -> RPCServerCore {
             var core = RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pools.reads,
@@ -194,6 +195,46 @@ package final class NFSServer: Service, Sendable {
         try await ServiceGroup(services: services, logger: logger).run()
     }
 
+    /// The nodes of a cluster sign handles with one key, so that a handle a client got from one
+    /// active resolves on the next: the first node to start puts its key in etcd
+    /// (`ClusterKeys.handleKey`), every node takes the key there into its state directory
+    /// before it opens its exports. etcd must answer first: until it does, the start waits (a
+    /// node that cannot reach etcd could not lead anyway).
+    func agreeOnHandleKey(_ ha: HighAvailabilityConfiguration) async throws {
+        let stateDirectory = configuration.stateDirectory
+        let local: [UInt8]
+        do {
+            local = try SipHash24.handleKeyBytes(stateDirectory: stateDirectory)
+        } catch {
+            throw ServerStartError(description: "state directory \(stateDirectory): \(error)")
+        }
+        var failures = 0
+        while true {
+            let shared: [UInt8]
+            do {
+                shared = Array(try await ha.etcd.value(of: ha.keys.handleKey, settingIfAbsent: Data(local), timeout: ha.etcdTimeout))
+            } catch {
+                if failures % 10 == 0 {
+                    logger.error("ha.handle_key: etcd does not answer; the start waits for it", metadata: ["ha.error": "\(error)"])
+                }
+                failures += 1
+                try await Task.sleep(for: .seconds(1))
+                continue
+            }
+            guard shared.count == 16 else {
+                throw ServerStartError(description: "the cluster's handle key in etcd (\(ha.keys.handleKey)) is damaged: \(shared.count) bytes")
+            }
+            guard shared != local else { return }
+            do {
+                try SipHash24.storeHandleKey(shared, stateDirectory: stateDirectory)
+            } catch {
+                throw ServerStartError(description: "state directory \(stateDirectory): \(error)")
+            }
+            logger.notice("ha.handle_key: the cluster's key replaces this node's own; handles this node gave before are stale")
+            return
+        }
+    }
+
     /// The replication of the default durable directory's journal, as the configuration asks:
     /// its listener (bound now), and the follower of an active (a cluster node follows the
     /// service address while it is not the active).
@@ -223,9 +264,10 @@ package final class NFSServer: Service, Sendable {
             let election = ha?.election
             follower = ReplicationFollower(
                 writer: durability.writer, name: configuration.highAvailability?.name ?? "standby", group: group, logger: logger,
-                // An active follows no one.
-                source: { ha?.isOpen == true ? nil : from },
-                onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) })
+                // An active (or a node taking over) follows no one.
+                source: { ha?.isLeading == true ? nil : from },
+                onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) },
+                willAppend: { try durability.noteServedTreesBehind() })
         }
         let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
         ha?.attach(service)
@@ -233,12 +275,12 @@ package final class NFSServer: Service, Sendable {
     }
 
     /// The election of a cluster node, and the service that serves or stands by as it says.
-    func makeHAService(_ ha: HighAvailabilityConfiguration, verifier: WriteVerifier, locking: LockService,
+    func makeHAService(_ ha: HighAvailabilityConfiguration, verifier: WriteVerifier, locking: LockService, exports: LiveExports,
                        durabilities: [Durability]) -> HAService {
         var settings = LeaderElection.Configuration(keys: ha.keys, name: ha.name, address: ha.address.ip, ttl: ha.ttl)
         settings.callTimeout = ha.etcdTimeout
         let election = LeaderElection(configuration: settings, client: ha.etcd, clock: configuration.clock, logger: logger)
-        return HAService(configuration: ha, election: election, verifier: verifier, locking: locking,
+        return HAService(configuration: ha, election: election, verifier: verifier, locking: locking, exports: exports,
                          durabilities: durabilities, logger: logger)
     }
 
@@ -281,6 +323,8 @@ package final class NFSServer: Service, Sendable {
         try exports.load()
         let durabilities = exports.startedDurabilities()
         for durability in durabilities {
+            // Every export of it was opened, and so rebuilt if its served tree was behind.
+            if durability.servedTreesBehind { durability.servedTreesCaughtUp() }
             // Bring the copy up to date with everything recovered, before serving.
             do {
                 try durability.checkpointer.checkpoint()

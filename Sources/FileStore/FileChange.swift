@@ -23,6 +23,16 @@ public enum FileChange: Hashable, Sendable {
 }
 
 extension FileChange {
+    /// The file the change is about (0 for none: a checkpoint).
+    public var fileID: UInt64 {
+        switch self {
+        case .write(let id, _, _, _), .setAttributes(let id, _, _), .create(let id, _, _, _, _, _, _, _),
+             .remove(let id, _, _), .rename(let id, _, _), .link(let id, _, _):
+            id
+        case .checkpoint: 0
+        }
+    }
+
     /// Whether the change adds, removes or moves a name.
     public var isNamespaceChange: Bool {
         switch self {

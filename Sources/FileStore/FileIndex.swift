@@ -156,6 +156,19 @@ final class FileIndex: Sendable {
         }
     }
 
+    /// Assigns no id up to `through` from now on (ids another node assigned, known from a
+    /// replicated journal: a handle to a file removed there must stay stale here). Logged as
+    /// a `next` record.
+    func reserve(through: UInt64) {
+        state.withLockedValue { s in
+            guard s.nextID <= through else { return }
+            s.nextID = through + 1
+            var record: [UInt8] = [3]
+            Self.appendUInt64(&record, s.nextID)
+            Self.write(&s, record)
+        }
+    }
+
     /// Forgets a file that no longer exists.
     func forget(_ id: UInt64) {
         guard id != Self.rootID else { return }

@@ -376,8 +376,9 @@ extension FileStore {
 extension FileStore {
     /// After the served tree was rebuilt (and the journal replayed onto it), learns every
     /// file's identity from its tag: walks the tree and records each tagged object's id at the
-    /// place and inode it has now. Untagged objects are left to the index's own paths.
-    public func adoptTaggedIdentities() {
+    /// place and inode it has now. An untagged object takes the id `untaggedID` gives for its
+    /// path (the durable copy's record of it), else the one the index has for its place.
+    public func adoptTaggedIdentities(untaggedID: ([UInt8]) -> UInt64? = { _ in nil }) {
         let byPlace = index.idsByPlace()
         index.forgetAllInodes()
         cache.invalidateAll()
@@ -389,6 +390,9 @@ extension FileStore {
             if let tag = entry.fileIDTag, tag > Self.rootID {
                 id = tag
                 index.place(id, parent: dirID, name: name, inode: entry.inode)
+            } else if let recorded = untaggedID(path(dirID, name)), recorded > Self.rootID {
+                id = recorded
+                index.place(id, parent: dirID, name: name, inode: entry.inode)
             } else if let known = byPlace[FileIndex.Place(parent: dirID, name: name)] {
                 // Untagged (a symlink, a special file, a file system without user.* attributes):
                 // the id the index has for this place.
@@ -399,6 +403,13 @@ extension FileStore {
             }
             return id
         }
+    }
+
+    /// No new file gets an id up to `through`: the highest id a durable directory's journal has
+    /// carried (`Durability.highestFileID`), which includes ids an HA active assigned to files
+    /// it removed since. Their handles must stay stale here too, never name a new file.
+    public func reserveFileIDs(through: UInt64) {
+        index.reserve(through: through)
     }
 
     /// After a rebuild and the replay: files the index knows that are not in the tree are gone.

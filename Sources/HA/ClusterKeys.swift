@@ -9,6 +9,8 @@ import FoundationEssentials
 ///     <prefix>/nodes/<name>     each node that ever joined (no lease): a node there but not in
 ///                               members/ is down
 ///     <prefix>/switchover       a planned handover's SwitchoverRecord, under the requester's lease
+///     <prefix>/handle-key       the 16 bytes every node signs file handles with (no lease): set
+///                               by the first node that starts, taken by every other
 package struct ClusterKeys: Sendable, Hashable {
     package let prefix: String
 
@@ -22,6 +24,7 @@ package struct ClusterKeys: Sendable, Hashable {
 
     package var leader: String { prefix + "/leader" }
     package var switchover: String { prefix + "/switchover" }
+    package var handleKey: String { prefix + "/handle-key" }
     package var membersPrefix: String { prefix + "/members/" }
     package var nodesPrefix: String { prefix + "/nodes/" }
     package func member(_ name: String) -> String { membersPrefix + name }

@@ -30,6 +30,19 @@ extension EtcdClient {
         return answer.deleted?.value ?? 0
     }
 
+    /// The value of `key`, which is set to `proposed` first if the key does not exist (one
+    /// transaction: of several nodes proposing at once, one value wins and all get it).
+    package func value(of key: String, settingIfAbsent proposed: Data, timeout: Duration? = nil) async throws -> Data {
+        let k = Data(key.utf8)
+        let answer = try await txn(TxnRequest(compare: [.created(k, at: 0)], success: [.put(PutRequest(key: k, value: proposed))],
+                                              failure: [.range(RangeRequest(key: k))]), timeout: timeout)
+        if answer.succeeded == true { return proposed }
+        guard let value = answer.responses?.compactMap({ $0.responseRange?.kvs?.first?.value }).first else {
+            throw EtcdError(.malformedValue, "\(key): neither created nor read")
+        }
+        return value
+    }
+
     package func txn(_ request: TxnRequest, timeout: Duration? = nil) async throws -> TxnResponse {
         try await call("/v3/kv/txn", request, as: TxnResponse.self, timeout: timeout)
     }

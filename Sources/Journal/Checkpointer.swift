@@ -112,6 +112,7 @@ package final class Checkpointer: @unchecked Sendable {
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         var last = start, records = 0, bytes = 0, stoppedEarly = false
+        var highestFileID = directory.highestCheckpointedFileID()
         struct Stop: Error {}
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
@@ -120,12 +121,14 @@ package final class Checkpointer: @unchecked Sendable {
                         if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
-                                                                   mayBeAhead: progress == .unknown)
+                                                                   mayBeAhead: progress == .unknown,
+                                                                   untaggedLog: directory.untaggedIdentitiesPath(exportID: r.exportID))
                         }
                         try appliers[r.exportID]!.apply(r.change)
                         marker.advance(to: r.sequence)
                     }
                     last = r.sequence
+                    highestFileID = max(highestFileID, r.change.fileID)
                     records += 1
                     bytes += frameBytes
                 }
@@ -147,7 +150,7 @@ package final class Checkpointer: @unchecked Sendable {
             return Report(appliedThrough: last, records: records, bytes: 0, damages: damages, journalKept: true)
         }
         try syncServed()
-        try directory.setCheckpointedSequence(last)
+        try directory.setCheckpointedSequence(last, fileIDsThrough: highestFileID)
         marker.remove()
         // Delete the segments every record of which is now in the copy: all but the newest
         // whose successor starts at or before the checkpoint.

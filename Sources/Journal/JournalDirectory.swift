@@ -17,6 +17,8 @@ package struct JournalDirectory: Sendable {
     package var segmentsDirectory: String { root + "/journal" }
     package var checkpointFile: String { root + "/checkpoint" }
     package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+    /// The ids of the copy's objects that carry no tag (`UntaggedIdentities`).
+    package func untaggedIdentitiesPath(exportID: UInt64) -> String { root + "/untagged-ids-" + String(exportID, radix: 16) }
 
     /// The next segment, zero-filled ahead of need (not a segment until it is renamed to one).
     package var spareSegmentPath: String { segmentsDirectory + "/next.spare" }
@@ -52,9 +54,19 @@ package struct JournalDirectory: Sendable {
         return UInt64(String(decoding: text, as: UTF8.self).split(separator: "\n").first ?? "", radix: 10) ?? 0
     }
 
+    /// The highest file id of any record a checkpoint has applied (0 when none, or recorded by
+    /// a version that did not keep it): the file's second line. Ids are never reused, so a
+    /// node that rebuilds its served tree from the copy assigns new ids above it, even though
+    /// the records of removed files are gone from the journal.
+    package func highestCheckpointedFileID() -> UInt64 {
+        guard let text = try? Self.readFile(checkpointFile) else { return 0 }
+        let lines = String(decoding: text, as: UTF8.self).split(separator: "\n")
+        return lines.count > 1 ? UInt64(lines[1], radix: 10) ?? 0 : 0
+    }
+
     /// Records a checkpoint durably (write a temporary file, fsync, rename, fsync the directory).
-    package func setCheckpointedSequence(_ sequence: UInt64) throws {
-        try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n".utf8))
+    package func setCheckpointedSequence(_ sequence: UInt64, fileIDsThrough highestFileID: UInt64) throws {
+        try Self.writeFileAtomically(checkpointFile, Array("\(sequence)\n\(highestFileID)\n".utf8))
     }
 
     /// How far the copies got in a checkpoint that stopped before it was recorded.

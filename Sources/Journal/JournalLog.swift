@@ -57,6 +57,8 @@ package enum JournalLog {
         package var recordsByExport: [UInt64: Int] = [:]
         /// The last namespace change after the checkpoint, by export.
         package var lastNamespaceChange: [UInt64: FileChange] = [:]
+        /// The highest file id of the records after the checkpoint.
+        package var highestFileID: UInt64 = 0
 
         package func hasRecords(of exportID: UInt64) -> Bool { recordsByExport[exportID, default: 0] > 0 }
     }
@@ -67,6 +69,7 @@ package enum JournalLog {
             s.bytesAfterCheckpoint += bytes
             s.recordsByExport[r.exportID, default: 0] += 1
             if r.change.isNamespaceChange { s.lastNamespaceChange[r.exportID] = r.change }
+            s.highestFileID = max(s.highestFileID, r.change.fileID)
         }
         s.damages = result.damages
         s.lastSequence = result.lastSequence

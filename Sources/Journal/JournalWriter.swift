@@ -82,7 +82,7 @@ package final class JournalWriter: @unchecked Sendable {
         package var replicaFallbacks = 0
     }
 
-    let directory: JournalDirectory
+    package let directory: JournalDirectory
     let limits: Limits
     let logger: Logger
     private let condition = Condition()
@@ -123,6 +123,8 @@ package final class JournalWriter: @unchecked Sendable {
     private var draining = false
     /// The highest sequence appended (in the segment or, while failing, in memory) so far.
     private var appendedThrough: UInt64
+    /// Set while this node leads: it appends its own records, none an old active sends.
+    private var refusingReplicated = false
     /// Whether `directory.spareSegmentPath` holds a zero-filled segment ready to be taken.
     private var spareReady = false
     /// Whether the thread that prepares spares runs.
@@ -273,6 +275,9 @@ package final class JournalWriter: @unchecked Sendable {
     /// byte (the caller has checked the frame, `JournalFormat.record(inFrame:)`). Never waits.
     package func appendReplicated(sequence: UInt64, frame: ByteBuffer) throws {
         try condition.withLock {
+            guard !refusingReplicated else {
+                throw JournalError(.damaged, "replicated record \(sequence) refused: this node took over")
+            }
             // Nothing of this node's own may be under way: the sequences are the active's.
             guard sequence > appendedThrough, nextSequence == appendedThrough + 1 else {
                 throw JournalError(.damaged, "replicated record \(sequence) does not follow record \(appendedThrough)")
@@ -281,6 +286,14 @@ package final class JournalWriter: @unchecked Sendable {
             take(frame, sequence: sequence)
             if waitingForOrder > 0 { condition.broadcast(.order) }
         }
+    }
+
+    /// Refuses (`true`) or accepts again (`false`) replicated frames. Once it returns with
+    /// `true`, no replicated append is under way or will be (they hold the same lock): a node
+    /// that takes over calls it before it applies what it received, and again with `false`
+    /// when it steps down.
+    package func refuseReplicated(_ refuse: Bool) {
+        condition.withLock { refusingReplicated = refuse }
     }
 
     /// Starts handing each frame appended from now on to `follower` (under the writer's lock:

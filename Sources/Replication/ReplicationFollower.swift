@@ -58,11 +58,15 @@ package final class ReplicationFollower: Sendable {
     let retryInterval: Duration
     /// Called whenever the status changes (a cluster node publishes lag and in_sync from it).
     let onStatus: @Sendable (Status) -> Void
+    /// Called (on a thread that may block) before each frame is appended; a throw appends
+    /// nothing. A server notes there that its served trees fall behind its journal.
+    let willAppend: @Sendable () throws -> Void
     private let state = Mutex(Status())
 
     package init(writer: JournalWriter, name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                  retryInterval: Duration = .seconds(1), logger: Logger, source: @escaping @Sendable () -> Endpoint?,
-                 onStatus: @escaping @Sendable (Status) -> Void = { _ in }) {
+                 onStatus: @escaping @Sendable (Status) -> Void = { _ in },
+                 willAppend: @escaping @Sendable () throws -> Void = {}) {
         self.writer = writer
         self.name = name
         self.group = group
@@ -70,6 +74,7 @@ package final class ReplicationFollower: Sendable {
         self.logger = logger
         self.source = source
         self.onStatus = onStatus
+        self.willAppend = willAppend
         state.withLock { $0.appended = writer.lastAppended }
     }
 
@@ -116,7 +121,8 @@ package final class ReplicationFollower: Sendable {
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.replicationAsyncChannel() }
             }
-        let after = writer.lastAppended
+        let (writer, after) = (self.writer, self.writer.lastAppended)
+        let epoch = try await NIOThreadPool.singleton.runIfActive { JournalFrameCursor.epoch(of: after, in: writer.directory) ?? 0 }
         update {
             $0.source = endpoint.description
             $0.connected = true
@@ -126,7 +132,7 @@ package final class ReplicationFollower: Sendable {
         }
         logger.notice("replication.following", metadata: ["replication.source": "\(endpoint)", "replication.after": "\(after)"])
         try await connection.executeThenClose { inbound, outbound in
-            try await outbound.write(.hello(name: name, after: after))
+            try await outbound.write(.hello(name: name, after: after, epoch: epoch))
             // Acknowledgements beside the receiving: each covers everything appended before its
             // fsync, so frames that arrive during one fsync share the next.
             let (due, ack) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -179,9 +185,12 @@ package final class ReplicationFollower: Sendable {
             logger.error("replication.frame refused; connection dropped", metadata: ["replication.sequence": "\(record.sequence)", "replication.after": "\(last)"])
             throw ReplicationError(.badFrame, "record \(record.sequence) after record \(last)")
         }
-        let writer = self.writer
+        let (writer, willAppend) = (self.writer, self.willAppend)
         do {
-            try await NIOThreadPool.singleton.runIfActive { try writer.appendReplicated(sequence: record.sequence, frame: frame) }
+            try await NIOThreadPool.singleton.runIfActive {
+                try willAppend()
+                try writer.appendReplicated(sequence: record.sequence, frame: frame)
+            }
         } catch {
             throw ReplicationError(.journal, "\(error)")
         }

@@ -176,6 +176,15 @@ package final class HALab: @unchecked Sendable {
         return try LabNode(name: name, address: Self.nodeAddresses[name]!, arguments: arguments, directory: dir)
     }
 
+    /// Starts node `name` again (after it was killed) on its directories as they were; the
+    /// log of its earlier run is kept beside as `log.1`.
+    package func restart(_ name: String) throws {
+        let dir = root.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("log.1"))
+        try? FileManager.default.moveItem(at: dir.appendingPathComponent("log"), to: dir.appendingPathComponent("log.1"))
+        nodes[name] = try start(name)
+    }
+
     func killAll() {
         for node in nodes.values { node.signal(SIGKILL) }
         for node in nodes.values { node.waitForExit() }

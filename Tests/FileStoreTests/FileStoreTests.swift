@@ -243,6 +243,22 @@ final class Scratch {
         #expect(throws: StoreError.self) { try store.fileID(fromHandle: removedHandle) }
     }
 
+    /// Ids reserved (another node's, known from its journal) are given to no new file, after
+    /// a restart too (the reservation is in the index's log).
+    @Test func reservedIDsAreNeverGivenOut() throws {
+        let scratch = try Scratch()
+        do {
+            let store = try scratch.open()
+            store.reserveFileIDs(through: 100)
+            #expect(try store.create(FileStore.rootID, name: name("a"), mode: 0o644, how: .guarded).fileID == 101)
+            store.reserveFileIDs(through: 50)
+            #expect(try store.create(FileStore.rootID, name: name("b"), mode: 0o644, how: .guarded).fileID == 102)
+            store.reserveFileIDs(through: 200)
+        }
+        let store = try scratch.open()
+        #expect(try store.create(FileStore.rootID, name: name("c"), mode: 0o644, how: .guarded).fileID == 201)
+    }
+
     /// A file removed without the index hearing of it (a crash between the unlink and the
     /// index's `forget`, or a removal on the server itself) leaves its id on its inode number;
     /// a file the server creates next often gets that number back (ext4 reuses it at once).

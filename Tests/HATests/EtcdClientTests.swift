@@ -29,6 +29,19 @@ struct EtcdClientTests {
         }
     }
 
+    /// The cluster's handle key: the first proposal is kept, every later one gets it back.
+    @Test func aValueSetIfAbsentIsTheFirstProposal() async throws {
+        try await EtcdProcess.with { etcd in
+            let client = try EtcdClient(endpoints: [etcd.url])
+            let keys = ClusterKeys(cluster: "t")
+            let first = Data((0..<16).map { UInt8($0) }), second = Data((0..<16).map { UInt8(100 + $0) })
+            #expect(try await client.value(of: keys.handleKey, settingIfAbsent: first) == first)
+            #expect(try await client.value(of: keys.handleKey, settingIfAbsent: second) == first)
+            #expect(try await client.get(keys.handleKey)?.value == first)
+            #expect(try await client.get(keys.handleKey)?.lease == nil)
+        }
+    }
+
     @Test func aLeaseKeepsItsKeysUntilRevoked() async throws {
         try await EtcdProcess.with { etcd in
             let client = try EtcdClient(endpoints: [etcd.url])

@@ -99,4 +99,32 @@ struct CheckpointResumeTests {
             #expect(actual == expected, "seed \(seed), stopped after \(stopped): \(Set(actual.keys).symmetricDifference(expected.keys).sorted()) differ in presence, \(actual.filter { expected[$0.key] != nil && expected[$0.key] != $0.value }.keys.sorted()) in content")
         }
     }
+
+    /// A checkpoint keeps the highest file id of the records it applied, removed files'
+    /// included, beside the sequence: the records go, the ids must not come back.
+    @Test func aCheckpointKeepsTheHighestFileID() throws {
+        let base = NSTemporaryDirectory() + "swiftnfs-ids-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let directory = JournalDirectory(root: base)
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, logger: Logger(label: "test"))
+        func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+        func create(_ id: UInt64, _ name: String) -> FileChange {
+            .create(fileID: id, path: b(name), type: .regular, mode: 0o644, uid: 0, gid: 0, rdev: 0, target: [])
+        }
+        #expect(directory.highestCheckpointedFileID() == 0)
+        for c in [create(7, "a"), .write(fileID: 7, path: b("a"), offset: 0, data: [1]), create(12, "b"),
+                  .remove(fileID: 12, path: b("b"), isDirectory: false)] {
+            writer.append(exportID: Self.export, c)
+        }
+        try writer.waitDurable(writer.lastAppended)
+        try Checkpointer.checkpoint(directory: directory, through: .max, syncServed: {}, rotate: {})
+        #expect(directory.checkpointedSequence() == writer.lastAppended)
+        #expect(directory.highestCheckpointedFileID() == 12)
+        writer.append(exportID: Self.export, create(3, "c"))
+        try writer.waitDurable(writer.lastAppended)
+        try Checkpointer.checkpoint(directory: directory, through: .max, syncServed: {}, rotate: {})
+        #expect(directory.checkpointedSequence() == writer.lastAppended)
+        #expect(directory.highestCheckpointedFileID() == 12)
+        #expect(JournalLog.summary(directory, after: 0).highestFileID == 12)
+    }
 }

@@ -5,6 +5,7 @@ import Journal
 import Logging
 import NFS3Server
 import NIOCore
+import NIOPosix
 import RPCTransport
 import ServiceLifecycle
 import Synchronization
@@ -15,7 +16,8 @@ import Synchronization
 /// at each call and each reply, so a node whose lease is no longer proven answers nothing more,
 /// whether or not it has heard of it yet.
 ///
-/// Takeover (role `active`): a new write verifier (clients resend what they have not seen
+/// Takeover (role `active`): what the old active sent served (the served trees rebuilt from
+/// the durable directory where they are behind it: `LiveExports.catchUp`), a new write verifier (clients resend what they have not seen
 /// committed), the epoch into the journals, the lock grace period, the gate opened, the address
 /// held and announced (gratuitous ARP), SM_NOTIFY to the clients on record, then the hook.
 /// Step-down (`fenced`, `resigned`): the gate closed first, the address dropped, connections
@@ -29,6 +31,7 @@ final class HAService: Service, RPCServingGate {
     let election: LeaderElection
     private let verifier: WriteVerifier
     private let locking: LockService
+    private let exports: LiveExports
     private let durabilities: [Durability]
     /// The NFS listeners, whose connections close at a step-down (known once bound).
     private let listeners = Mutex<[RPCListener]>([])
@@ -36,14 +39,17 @@ final class HAService: Service, RPCServingGate {
     private let logger: Logger
     /// The epoch this node took over and serves for; 0 while not serving.
     private let servingEpoch = Atomic<Int64>(0)
+    /// From the start of a takeover to the step-down: the node follows no other.
+    private let leading = Atomic<Bool>(false)
     private let state = Mutex(HAStatus())
 
     init(configuration: HighAvailabilityConfiguration, election: LeaderElection, verifier: WriteVerifier, locking: LockService,
-         durabilities: [Durability], logger: Logger) {
+         exports: LiveExports, durabilities: [Durability], logger: Logger) {
         self.configuration = configuration
         self.election = election
         self.verifier = verifier
         self.locking = locking
+        self.exports = exports
         self.durabilities = durabilities
         self.logger = logger
         state.withLock {
@@ -60,6 +66,9 @@ final class HAService: Service, RPCServingGate {
         return epoch != 0 && election.activeEpoch() == epoch
     }
 
+    /// Whether this node leads or is taking over (it follows no other node then).
+    var isLeading: Bool { leading.load(ordering: .acquiring) || isOpen }
+
     func refusesOpenly(localAddress: SocketAddress?) -> Bool {
         guard let ip = localAddress?.ipAddress, ip != "0.0.0.0", ip != "::" else { return false }
         return ip != configuration.address.ip && ip != "::ffff:" + configuration.address.ip
@@ -67,6 +76,7 @@ final class HAService: Service, RPCServingGate {
 
     var status: HAStatus {
         var s = state.withLock { $0 }
+        s.servedTreesBehind = durabilities.contains { $0.servedTreesBehind }
         if let replication = replication.withLock({ $0 }) {
             s.replication = replication.lines
             s.inSync = replication.inSync
@@ -120,8 +130,10 @@ final class HAService: Service, RPCServingGate {
             for await event in events {
                 switch event {
                 case .role(.active(let epoch)):
-                    await takeOver(epoch: epoch, announce: { tasks.addTask(operation: $0) })
-                    hookSink.yield((.active, epoch))
+                    // A takeover that cannot serve runs no hook (it would move the address here).
+                    if await takeOver(epoch: epoch, announce: { tasks.addTask(operation: $0) }) {
+                        hookSink.yield((.active, epoch))
+                    }
                 case .role(.fenced(let epoch, _, _)), .role(.resigned(let epoch, _)):
                     await stepDown(epoch: epoch, why: event)
                     hookSink.yield((.standby, epoch))
@@ -151,9 +163,13 @@ final class HAService: Service, RPCServingGate {
         try? await gracefulShutdown()
     }
 
-    private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async {
+    /// Returns whether the node serves (not when its served trees could not be rebuilt).
+    private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async -> Bool {
         let started = ContinuousClock.now
         logger.notice("ha.takeover", metadata: ["ha.epoch": "\(epoch)", "ha.address": "\(configuration.address)"])
+        leading.store(true, ordering: .releasing)
+        // Finish applying: what the old active sent is served before anything is answered.
+        guard await catchUp() else { return false }
         verifier.reset()
         for d in durabilities { d.writer.epoch.store(UInt64(epoch), ordering: .releasing) }
         locking.beginTakeover()
@@ -180,10 +196,33 @@ final class HAService: Service, RPCServingGate {
         logger.notice("ha.serving", metadata: [
             "ha.epoch": "\(epoch)", "ha.address_held": "\(held)", "ha.takeover_seconds": "\(ContinuousClock.now - started)",
         ])
+        return true
+    }
+
+    /// Rebuilds the served trees that are behind what the old active replicated (see
+    /// `LiveExports.catchUp`). A node that cannot must not serve: it would answer with older
+    /// data, or stale handles, than the clients were given; it holds the lease without
+    /// serving and says so (critical log, status) until an operator steps in.
+    private func catchUp() async -> Bool {
+        let started = ContinuousClock.now
+        do {
+            try await NIOThreadPool.singleton.runIfActive { [exports, durabilities] in try exports.catchUp(durabilities) }
+            logger.notice("ha.caught_up", metadata: ["ha.catch_up_seconds": "\(ContinuousClock.now - started)"])
+            state.withLock { $0.takeoverError = nil }
+            return true
+        } catch {
+            logger.critical("ha.takeover cannot serve what the old active replicated; NOT serving", metadata: ["ha.error": "\(error)"])
+            state.withLock { $0.takeoverError = "\(error)" }
+            return false
+        }
     }
 
     private func stepDown(epoch: Int64, why: Event?) async {
         servingEpoch.store(0, ordering: .releasing)
+        leading.store(false, ordering: .releasing)
+        // Standing by again: it follows the new active (a journal that went on past the new
+        // active's needs a full copy: ReplicationFollower reports it).
+        for d in durabilities { d.writer.refuseReplicated(false) }
         logger.notice("ha.step_down", metadata: ["ha.epoch": "\(epoch)", "ha.why": "\(why.map { "\($0)" } ?? "stopping")"])
         state.withLock {
             $0.role = "standby"
@@ -200,6 +239,7 @@ final class HAService: Service, RPCServingGate {
             state.withLock { $0.addressError = "\(error)" }
         }
         for l in listeners.withLock({ $0 }) { await l.closeConnections() }
+        for e in exports.current { e.export.store.discardUnstableData() }
         locking.stepDown()
     }
 
@@ -277,6 +317,10 @@ struct HAStatus: Sendable {
     var addressHeld = false
     var addressError: String?
     var takeovers = 0
+    /// Why the last takeover could not serve (its served trees not rebuilt), if it could not.
+    var takeoverError: String?
+    /// The served trees lack records received from an active (a takeover rebuilds them).
+    var servedTreesBehind = false
     var hook = "none"
     var hookFailures = 0
     /// The active: some standby holds what it has; a standby: it holds what the active has.
@@ -294,8 +338,10 @@ struct HAStatus: Sendable {
             "epoch: \(epoch.map(String.init) ?? "none")",
             "leader: \(leader ?? "unknown")",
             "address: \(address) \(addressHeld ? "held" : "not held")" + (addressError.map { " (ERROR: \($0))" } ?? ""),
-            "takeovers: \(takeovers)",
+            "takeovers: \(takeovers)" + (takeoverError.map { " (LAST FAILED, not serving: \($0))" } ?? ""),
             "hook: \(hook)",
+            "served trees: " + (servedTreesBehind ? "behind the replicated journal (a takeover rebuilds them from the durable directory)"
+                : "up to date with the journal"),
         ]
         if let replication {
             lines.append("in sync: \(inSync) (lag \(lagBytes) bytes)")
