@@ -31,8 +31,8 @@ final class Durability: Sendable {
     let writer: JournalWriter
     let checkpointer: Checkpointer
     let logger: Logger
-    /// What the journal held after the last checkpoint when the server started (or, after a
-    /// takeover, when it finished applying what the old active sent: `finishApplying`).
+    /// What the journal held after the last checkpoint when the server started (or when what
+    /// an active sent was checkpointed before a rebuild: `checkpointReceived`).
     var recovered: JournalLog.Summary { summary.withLock { $0 } }
     private let summary: Mutex<JournalLog.Summary>
     /// Whether `servedBehindPath` is known to be there (it is written once, not per frame).
@@ -73,7 +73,7 @@ final class Durability: Sendable {
 
     /// The highest file id this journal has carried (checkpointed or after the checkpoint):
     /// a store rebuilt from it assigns ids above it (see `FileStore.reserveFileIDs`).
-    var highestFileID: UInt64 { max(directory.checkpointedFileIDs(), recovered.highestFileID) }
+    var highestFileID: UInt64 { max(directory.highestCheckpointedFileID(), recovered.highestFileID) }
 
     /// The marker that tells a process crash (marker left behind, the served tree has every
     /// change the process made) from a reboot or a new instance (no marker: replay).
@@ -102,6 +102,7 @@ final class Durability: Sendable {
         }
         if behind {
             logger.notice("served tree is behind the journal replicated from an active; rebuilding it", metadata: ["journal.export": "\(root)"])
+            checkpointReceived()
         } else if interrupted {
             logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
         }
@@ -196,23 +197,38 @@ final class Durability: Sendable {
         servedBehindNoted.store(false, ordering: .releasing)
     }
 
-    /// A node takes over: no more frames of the old active are appended (`refuseReplicated`),
-    /// everything received is made durable and checkpointed into the copy (so the rebuild that
-    /// follows copies it rather than replaying it), and what the journal holds after that is
-    /// summarized again for the rebuild. Returns whether the served trees are behind (they
-    /// must then be rebuilt before anything is served).
+    /// A node takes over: no more frames of the old active are appended (`refuseReplicated`).
+    /// Returns whether the served trees are behind (they must then be rebuilt, by
+    /// `rebuildIfLost`, before anything is served).
     func finishApplying() -> Bool {
         writer.refuseReplicated(true)
-        guard servedTreesBehind else { return false }
+        return servedTreesBehind
+    }
+
+    /// Before a served tree that is behind is rebuilt: everything received is made durable and
+    /// checkpointed into the copy, so that the rebuild copies it, identities included (the
+    /// untagged ones are only in the copy's record of them), rather than replays it; what the
+    /// journal holds after that is summarized again. Harmless when it has run already.
+    private func checkpointReceived() {
         do {
             try writer.waitDurable(writer.lastAppended)
             try checkpointer.checkpoint()
         } catch {
             // The rebuild replays from the journal what the copy lacks.
-            logger.error("checkpoint at the takeover failed; the journal is replayed instead", metadata: ["journal.error": "\(error)"])
+            logger.error("checkpoint before a rebuild failed; the journal is replayed instead", metadata: ["journal.error": "\(error)"])
         }
         summary.withLock { $0 = JournalLog.summary(directory, after: directory.checkpointedSequence()) }
-        return true
+    }
+
+    /// Runs `body` with the ids the durable copy keeps for its untagged objects (symbolic links,
+    /// special files: `UntaggedIdentities`), by path: for a served tree rebuilt from the copy,
+    /// whose paths are the copy's.
+    func withUntaggedIdentities<T>(exportID: UInt64, _ body: (([UInt8]) -> UInt64?) throws -> T) throws -> T {
+        let ids = UntaggedIdentities.load(directory.untaggedIdentitiesPath(exportID: exportID))
+        guard !ids.isEmpty else { return try body { _ in nil } }
+        let copy = try TreeApplier(root: directory.copyDirectory(exportID: exportID))
+        defer { copy.close() }
+        return try body { path in copy.inode(of: path).flatMap { ids[$0] } }
     }
 
     /// The rebuild of an export is complete (tree copied, journal replayed, identities settled).

@@ -161,7 +161,7 @@ final class LiveExports: Sendable {
                 try durability.replay(onto: store, root: path, rebuilt: rebuilt)
                 durability.settlePendingChange(of: store, rebuilt: rebuilt)
                 if rebuilt {
-                    store.adoptTaggedIdentities()
+                    try durability.withUntaggedIdentities(exportID: exportID) { store.adoptTaggedIdentities(untaggedID: $0) }
                     store.forgetMissingIdentities()
                     store.syncIndex()
                     durability.rebuildDone(exportID: exportID)

@@ -88,6 +88,11 @@ final class WriteBackTable: Sendable {
         for r in ranges { note(id, r) }
     }
 
+    /// Forgets every file's waiting data (see `FileStore.discardUnstableData`).
+    func discardAll() {
+        state.withLockedValue { $0 = ([:], 0) }
+    }
+
     /// The files whose data has waited `delay`, or all of them while more than half the bound
     /// waits (oldest first).
     func due(all: Bool = false) -> [UInt64] {
@@ -159,6 +164,14 @@ extension FileStore {
     public func writeBackDue(all: Bool = false) throws {
         guard let table = writeBackTable else { return }
         for id in table.due(all: all) { try writeBack(id, waiting: all) }
+    }
+
+    /// An HA node that steps down: its UNSTABLE data not committed is never copied into its
+    /// journal (it would be a record of its own past the new active's, and the new active's
+    /// record of that sequence would never reach it). The clients, seeing the new active's
+    /// write verifier, send that data again there.
+    public func discardUnstableData() {
+        writeBackTable?.discardAll()
     }
 
     /// Bytes of UNSTABLE data waiting to be copied into the journal.

@@ -363,8 +363,9 @@ extension FileStore {
 extension FileStore {
     /// After the served tree was rebuilt (and the journal replayed onto it), learns every
     /// file's identity from its tag: walks the tree and records each tagged object's id at the
-    /// place and inode it has now. Untagged objects are left to the index's own paths.
-    public func adoptTaggedIdentities() {
+    /// place and inode it has now. An untagged object takes the id `untaggedID` gives for its
+    /// path (the durable copy's record of it), else the one the index has for its place.
+    public func adoptTaggedIdentities(untaggedID: ([UInt8]) -> UInt64? = { _ in nil }) {
         let byPlace = index.idsByPlace()
         index.forgetAllInodes()
         cache.invalidateAll()
@@ -375,6 +376,9 @@ extension FileStore {
             let id: UInt64
             if let tag = entry.fileIDTag, tag > Self.rootID {
                 id = tag
+                index.place(id, parent: dirID, name: name, inode: entry.inode)
+            } else if let recorded = untaggedID(path(dirID, name)), recorded > Self.rootID {
+                id = recorded
                 index.place(id, parent: dirID, name: name, inode: entry.inode)
             } else if let known = byPlace[FileIndex.Place(parent: dirID, name: name)] {
                 // Untagged (a symlink, a special file, a file system without user.* attributes):

@@ -112,7 +112,7 @@ package final class Checkpointer: @unchecked Sendable {
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         var last = start, records = 0, bytes = 0, stoppedEarly = false
-        var highestFileID = directory.checkpointedFileIDs()
+        var highestFileID = directory.highestCheckpointedFileID()
         struct Stop: Error {}
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
@@ -121,7 +121,8 @@ package final class Checkpointer: @unchecked Sendable {
                         if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
-                                                                   mayBeAhead: progress == .unknown)
+                                                                   mayBeAhead: progress == .unknown,
+                                                                   untaggedLog: directory.untaggedIdentitiesPath(exportID: r.exportID))
                         }
                         try appliers[r.exportID]!.apply(r.change)
                         marker.advance(to: r.sequence)

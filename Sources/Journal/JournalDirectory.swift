@@ -17,6 +17,8 @@ package struct JournalDirectory: Sendable {
     package var segmentsDirectory: String { root + "/journal" }
     package var checkpointFile: String { root + "/checkpoint" }
     package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
+    /// The ids of the copy's objects that carry no tag (`UntaggedIdentities`).
+    package func untaggedIdentitiesPath(exportID: UInt64) -> String { root + "/untagged-ids-" + String(exportID, radix: 16) }
 
     /// The next segment, zero-filled ahead of need (not a segment until it is renamed to one).
     package var spareSegmentPath: String { segmentsDirectory + "/next.spare" }
@@ -56,7 +58,7 @@ package struct JournalDirectory: Sendable {
     /// a version that did not keep it): the file's second line. Ids are never reused, so a
     /// node that rebuilds its served tree from the copy assigns new ids above it, even though
     /// the records of removed files are gone from the journal.
-    package func checkpointedFileIDs() -> UInt64 {
+    package func highestCheckpointedFileID() -> UInt64 {
         guard let text = try? Self.readFile(checkpointFile) else { return 0 }
         let lines = String(decoding: text, as: UTF8.self).split(separator: "\n")
         return lines.count > 1 ? UInt64(lines[1], radix: 10) ?? 0 : 0

@@ -53,6 +53,17 @@ package final class JournalFrameCursor: @unchecked Sendable {
 
     deinit { closeSegment() }
 
+    /// The epoch of record `sequence`, if the journal still holds it (nil: a checkpoint deleted
+    /// it, or there is none). A standby says which epoch its last record is of, and the active
+    /// compares it with its own record of that sequence: two journals that share a sequence
+    /// but not its epoch have different histories (see `ReplicationMessage.hello`).
+    package static func epoch(of sequence: UInt64, in directory: JournalDirectory) -> UInt64? {
+        guard sequence > 0, let cursor = try? JournalFrameCursor(directory: directory, after: sequence - 1, through: sequence),
+              let first = try? cursor.nextBatch(maxBytes: 1).first, first.sequence == sequence,
+              case .success(let record) = JournalFormat.record(inFrame: first.frame) else { return nil }
+        return record.epoch
+    }
+
     /// Whether every record through the limit has been given.
     package var isDone: Bool { last >= limit }
 

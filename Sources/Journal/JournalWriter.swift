@@ -82,7 +82,7 @@ package final class JournalWriter: @unchecked Sendable {
         package var replicaFallbacks = 0
     }
 
-    let directory: JournalDirectory
+    package let directory: JournalDirectory
     let limits: Limits
     let logger: Logger
     private let condition = Condition()

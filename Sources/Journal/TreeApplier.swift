@@ -22,13 +22,23 @@ package struct TreeApplier {
     let rootFD: Int32
     /// The ids in the tree when a tree that may be ahead was opened.
     let presentIDs: Set<UInt64>?
+    /// A durable copy's: where the ids of objects created untagged are kept.
+    let untagged: UntaggedIdentities.Log?
 
-    package init(root: String, mayBeAhead: Bool = false) throws {
+    /// `untaggedLog`: for a durable copy, where to keep the ids of the objects it creates that
+    /// cannot carry a tag (`UntaggedIdentities`).
+    package init(root: String, mayBeAhead: Bool = false, untaggedLog: String? = nil) throws {
         try JournalDirectory.makeDirectories(root)
         self.root = root
         rootFD = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
         presentIDs = mayBeAhead ? Self.fileIDs(under: rootFD) : nil
+        do {
+            untagged = try untaggedLog.map(UntaggedIdentities.Log.init(path:))
+        } catch {
+            _ = Glibc.close(rootFD)
+            throw error
+        }
     }
 
     static func fileIDs(under rootFD: Int32) -> Set<UInt64> {
@@ -40,7 +50,10 @@ package struct TreeApplier {
         return ids
     }
 
-    package func close() { _ = Glibc.close(rootFD) }
+    package func close() {
+        _ = Glibc.close(rootFD)
+        untagged?.close()
+    }
 
     /// Makes everything applied so far durable (syncfs of the tree's file system).
     package func sync() throws {
@@ -49,6 +62,15 @@ package struct TreeApplier {
         guard fd >= 0 else { throw JournalError(.io, "open \(root): errno \(errno)") }
         defer { _ = Glibc.close(fd) }
         guard cnfs_syncfs(fd) == 0 else { throw JournalError(errno == ENOSPC ? .noSpace : .io, "syncfs \(root): errno \(errno)") }
+        try untagged?.sync()
+    }
+
+    /// The inode number of the object at `path` in the tree (never following a symlink).
+    package func inode(of path: [UInt8]) -> UInt64? {
+        try? inParent(path) { dirFD, name -> UInt64? in
+            var st = stat()
+            return cString(name) { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) } == 0 ? UInt64(st.st_ino) : nil
+        } ?? nil
     }
 
     /// Splits a journal path into its directory and final name, refusing anything that is not
@@ -178,8 +200,12 @@ package struct TreeApplier {
                     try check(fchownat(dirFD, p, uid, gid, AT_SYMLINK_NOFOLLOW), "replay chown")
                     if type != .symlink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
                     // A tag is a help, not a must (none on symlinks and special files, none on a
-                    // file system without user.* attributes): identities also live in the index.
-                    if id != 0 { _ = cnfs_set_file_id(dirFD, p, id) }
+                    // file system without user.* attributes): identities also live in the index,
+                    // and a copy keeps the untagged ones by inode number.
+                    if id != 0, cnfs_set_file_id(dirFD, p, id) != 0, let untagged {
+                        var st = stat()
+                        if fstatat(dirFD, p, &st, AT_SYMLINK_NOFOLLOW) == 0 { try untagged.note(inode: UInt64(st.st_ino), id: id) }
+                    }
                 }
             }
         case .remove(let id, let path, let isDirectory):

@@ -121,7 +121,8 @@ package final class ReplicationFollower: Sendable {
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.replicationAsyncChannel() }
             }
-        let after = writer.lastAppended
+        let (writer, after) = (self.writer, self.writer.lastAppended)
+        let epoch = try await NIOThreadPool.singleton.runIfActive { JournalFrameCursor.epoch(of: after, in: writer.directory) ?? 0 }
         update {
             $0.source = endpoint.description
             $0.connected = true
@@ -131,7 +132,7 @@ package final class ReplicationFollower: Sendable {
         }
         logger.notice("replication.following", metadata: ["replication.source": "\(endpoint)", "replication.after": "\(after)"])
         try await connection.executeThenClose { inbound, outbound in
-            try await outbound.write(.hello(name: name, after: after))
+            try await outbound.write(.hello(name: name, after: after, epoch: epoch))
             // Acknowledgements beside the receiving: each covers everything appended before its
             // fsync, so frames that arrive during one fsync share the next.
             let (due, ack) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -13,7 +13,9 @@ import XDR
 //
 //   HELLO = 1     standby -> active, first:  opaque magic[8] "SNFSREPL"; unsigned int version;
 //                                            string name<255>; unsigned hyper after;
-//                                            ("send me every record after `after`")
+//                                            unsigned hyper epoch;
+//                                            ("send me every record after `after`", whose epoch
+//                                            is `epoch` here; 0: not known)
 //   ACK = 2       standby -> active:         unsigned hyper durable;
 //                                            (every record through `durable` is fsynced here)
 //   FRAME = 3     active -> standby:         one journal frame, byte for byte as in the active's
@@ -23,13 +25,16 @@ import XDR
 //                                            standby, which it publishes as its own member record)
 //   FULL_COPY_NEEDED = 5  active -> standby: unsigned hyper oldest; unsigned hyper appended;
 //                                            string reason<1024>;  (the journal no longer reaches
-//                                            back to `after + 1`, or the standby is ahead of it)
+//                                            back to `after + 1`, the standby is ahead of it, or
+//                                            its record `after` is of another epoch than the
+//                                            active's: another history)
 //   REFUSED = 6   active -> standby:         string reason<1024>;  (not the active, bad hello)
 //
 // The standby answers every POSITION with an ACK, so the active hears from a live standby
 // several times a second even when nothing is written.
 package enum ReplicationMessage: Hashable, Sendable {
-    case hello(name: String, after: UInt64)
+    /// `epoch`: of the standby's record `after` (0 when it cannot tell: none, or checkpointed away).
+    case hello(name: String, after: UInt64, epoch: UInt64 = 0)
     case ack(durable: UInt64)
     case frame(ByteBuffer)
     case position(appended: UInt64, lagBytes: UInt64, inSync: Bool)
@@ -43,7 +48,8 @@ package enum ReplicationMessage: Hashable, Sendable {
 
 package enum ReplicationLimits {
     package static let magic: [UInt8] = Array("SNFSREPL".utf8)
-    package static let version: UInt32 = 1
+    /// 2: HELLO says the epoch of the standby's last record.
+    package static let version: UInt32 = 2
     /// A message's header: kind and length.
     package static let headerSize = 8
     /// The largest body: a journal frame of the largest record.
@@ -60,11 +66,12 @@ extension ByteBuffer {
         writeXDRUInt32(message.kind.rawValue)
         writeXDRUInt32(0)  // the length, set below
         switch message {
-        case .hello(let name, let after):
+        case .hello(let name, let after, let epoch):
             writeBytes(ReplicationLimits.magic)
             writeXDRUInt32(ReplicationLimits.version)
             writeXDRString(name)
             writeXDRUInt64(after)
+            writeXDRUInt64(epoch)
         case .ack(let durable):
             writeXDRUInt64(durable)
         case .frame(var frame):
@@ -128,7 +135,7 @@ extension ReplicationMessage {
                 throw ReplicationError(.protocolViolation, "replication protocol version \(version), this server speaks \(ReplicationLimits.version)")
             }
             let name = try body.readXDRString(limit: ReplicationLimits.maxName)
-            return .hello(name: name, after: try body.readXDRUInt64())
+            return .hello(name: name, after: try body.readXDRUInt64(), epoch: try body.readXDRUInt64())
         case .ack:
             return .ack(durable: try body.readXDRUInt64())
         case .frame:

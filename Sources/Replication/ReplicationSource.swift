@@ -101,7 +101,7 @@ package final class ReplicationSource: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var messages = inbound.makeAsyncIterator()
-                guard case .hello(let name, let after)? = try await messages.next() else {
+                guard case .hello(let name, let after, let epoch)? = try await messages.next() else {
                     try await outbound.write(.refused("the first message must be HELLO"))
                     return
                 }
@@ -114,7 +114,7 @@ package final class ReplicationSource: Sendable {
                 ])
                 standbys.withLock { $0[id] = (StandbyProgress(name: name, after: after, policy: settings.policy), nil) }
                 await withTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { await self.send(after: after, id: id, name: name, outbound, channel: connection.channel) }
+                    tasks.addTask { await self.send(after: after, epoch: epoch, id: id, name: name, outbound, channel: connection.channel) }
                     tasks.addTask { await self.tellPositions(id: id, outbound, channel: connection.channel) }
                     do {
                         while let message = try await messages.next() {
@@ -139,7 +139,7 @@ package final class ReplicationSource: Sendable {
 
     /// Sends the frames after `after`: from the segments, then live. Ends (closing the
     /// connection) when the standby needs a full copy, or the connection fails.
-    private func send(after: UInt64, id: Int, name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
+    private func send(after: UInt64, epoch: UInt64, id: Int, name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
                       channel: Channel) async {
         defer { channel.close(promise: nil) }
         var last = after
@@ -147,6 +147,14 @@ package final class ReplicationSource: Sendable {
             let appended = writer.lastAppended
             guard after <= appended else {
                 return try await needsFullCopy(name, outbound, reason: "the standby holds records through \(after), past this journal's last (\(appended)): another history")
+            }
+            // A record of the same sequence and another epoch: appended by an active after it was
+            // deposed (a call under way at its step-down), never this journal's. Not known (0, or
+            // checkpointed away here): the histories are taken to agree.
+            let directory = self.directory
+            if epoch != 0, let own = try await NIOThreadPool.singleton.runIfActive({ JournalFrameCursor.epoch(of: after, in: directory) }),
+               own != epoch {
+                return try await needsFullCopy(name, outbound, reason: "the standby's record \(after) is of epoch \(epoch), this journal's of epoch \(own): another history")
             }
             while !Task.isCancelled {
                 // Followed from now on; everything before is in the segments.

@@ -23,9 +23,13 @@ extension HALabTests {
         var nested: NFS3FileHandle
         var empty: NFS3FileHandle
         var removed: NFS3FileHandle
+        /// A symbolic link (no identity tag: its id is kept beside the durable copy).
+        var link: NFS3FileHandle
         static let syncedData = pattern(300_000, seed: 1)
         static let committedData = pattern(150_000, seed: 2)
         static let nestedData = pattern(5_000, seed: 3)
+        /// What `checkServed` appends to the synced file and writes to its new file.
+        static let moreData = pattern(70_000, seed: 5)
     }
 
     static func pattern(_ count: Int, seed: Int) -> [UInt8] {
@@ -77,8 +81,9 @@ extension HALabTests {
         let removed = try #require(try await client.create(root, name("removed.txt")).object)
         try await write(client, removed, pattern(1000, seed: 4), stable: .fileSync)
         try await client.remove(root, name("removed.txt"))
+        let link = try #require(try await client.symlink(directory, name("link"), to: name("../synced.bin")).object)
         return Written(root: root, synced: synced, committed: committed, directory: directory, nested: nested, empty: empty,
-                       removed: removed)
+                       removed: removed, link: link)
     }
 
     /// The status an NFS call failed with, if it failed with one.
@@ -110,10 +115,12 @@ extension HALabTests {
         #expect(try await client.lookup(written.root, name("synced.bin")).object == written.synced)
         #expect(try await client.lookup(written.root, name("dir")).object == written.directory)
         #expect(try await client.lookup(written.directory, name("nested.txt")).object == written.nested)
+        #expect(try await client.readlink(written.link).path == name("../synced.bin"))
+        #expect(try await client.lookup(written.directory, name("link")).object == written.link)
         #expect(await status { _ = try await client.lookup(written.root, name("removed.txt")) } == .noent)
         #expect(await status { _ = try await client.getattr(written.removed) } == .stale)
         // New writes on the new active, through the old handles and to a new file.
-        let more = pattern(70_000, seed: 5)
+        let more = Written.moreData
         try await write(client, written.synced, more, at: UInt64(Written.syncedData.count), stable: .fileSync)
         #expect(try await client.readAll(written.synced) == Written.syncedData + more)
         let created = try #require(try await client.create(written.directory, name(newFile)).object)
@@ -205,14 +212,99 @@ extension HALabTests {
             let (active, standby) = try await Self.settled(lab)
             try await Self.waitInSync(lab, active: active, standby: standby)
             let written = try await Self.writeThroughService(lab)
+            let behind = try await lab.nodes[standby]!.status()
+            #expect(behind.contains("served trees: behind the replicated journal"), "\(behind)")
             try await lab.nodes[standby]!.kill9()
             try lab.restart(standby)
             try await Self.waitInSync(lab, active: active, standby: standby)
             #expect(lab.nodes[standby]!.log.contains("served tree is behind the journal"), "\(lab.nodes[standby]!.log)")
+            let rebuilt = try await lab.nodes[standby]!.status()
+            #expect(rebuilt.contains("served trees: up to date"), "\(rebuilt)")
             try await lab.nodes[active]!.kill9()
             try await lab.waitForHolder(standby, timeout: .seconds(30))
             try #require(try await lab.probe(untilOk: 30).ok)
             try await Self.checkServed(written, lab, newFile: "after-restart.txt")
+        }
+    }
+
+    /// An active that steps down with UNSTABLE data not committed does not copy it into its
+    /// journal afterwards: that record would be its own, past the new active's journal, and
+    /// the new active's next record of the same sequence would never reach it. The client,
+    /// seeing a new verifier, writes again on the new active; after a switchover back, the
+    /// old active serves that, not its own uncommitted data.
+    @Test func anActiveSteppingDownWithUnstableDataFollowsTheNewOne() async throws {
+        try await lab { lab in
+            let (active, standby) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            let client = try await lab.nfsClient()
+            let root = try await client.mount(lab.exportPath)
+            let file = try #require(try await client.create(root, Self.name("unstable.bin")).object)
+            let uncommitted = Self.pattern(20_000, seed: 8), rewritten = Self.pattern(20_000, seed: 9)
+            let first = try await client.write(file, offset: 0, data: ByteBuffer(bytes: uncommitted), stable: .unstable)
+            await client.close()
+            try await Self.switchOver(lab, to: standby)
+            // Past the write-back delay (2 s): the old active would have copied it by now.
+            try await Task.sleep(for: .seconds(4))
+            let again = try await lab.nfsClient()
+            let second = try await again.write(file, offset: 0, data: ByteBuffer(bytes: rewritten), stable: .fileSync)
+            #expect(second.verifier != first.verifier)
+            await again.close()
+            try await Self.waitInSync(lab, active: standby, standby: active)
+            try await Self.switchOver(lab, to: active)
+            let back = try await lab.nfsClient()
+            defer { Task { await back.close() } }
+            #expect(try await back.readAll(file) == rewritten)
+        }
+    }
+
+    /// SIGSTOP of the active past its lease: the other node takes over and serves what was
+    /// acknowledged; the stopped node, continued, steps down (fenced), follows the new active,
+    /// and after a switchover back serves what was written on the new active meanwhile.
+    @Test func aStoppedActiveComesBackAsAStandbyOfWhatWasWrittenMeanwhile() async throws {
+        try await lab { lab in
+            let (stopped, other) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: stopped, standby: other)
+            let written = try await Self.writeThroughService(lab)
+            lab.nodes[stopped]!.signal(SIGSTOP)
+            try await lab.waitForHolder(other, timeout: .seconds(30))
+            try #require(try await lab.probe(untilOk: 30).ok)
+            try await Self.checkServed(written, lab, newFile: "while-stopped.txt")
+            lab.nodes[stopped]!.signal(SIGCONT)
+            try await Self.waitInSync(lab, active: other, standby: stopped)
+            try await Self.switchOver(lab, to: stopped)
+            let client = try await lab.nfsClient()
+            defer { Task { await client.close() } }
+            let more = Written.moreData
+            #expect(try await client.readAll(written.synced) == Written.syncedData + more)
+            let created = try await client.lookup(written.directory, Self.name("while-stopped.txt")).object
+            #expect(try await client.readAll(created) == more)
+            #expect(await Self.status { _ = try await client.getattr(written.removed) } == .stale)
+        }
+    }
+
+    /// A standby that cannot rebuild its served tree when it takes over (here its durable copy
+    /// is not a directory) does not serve: it holds no address, runs no hook, and says why in
+    /// its status, rather than answer with an older tree and stale handles.
+    @Test func aTakeoverThatCannotRebuildDoesNotServe() async throws {
+        try await lab { lab in
+            let (active, standby) = try await Self.settled(lab)
+            try await Self.waitInSync(lab, active: active, standby: standby)
+            _ = try await Self.writeThroughService(lab)
+            let copy = lab.root.appendingPathComponent(standby).appendingPathComponent("durable").appendingPathComponent("copy")
+            try FileManager.default.removeItem(at: copy)
+            try Data("not a directory".utf8).write(to: copy)
+            try await lab.nodes[active]!.kill9()
+            var status = ""
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !status.contains("LAST FAILED"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                status = try await lab.nodes[standby]!.status()
+            }
+            #expect(status.contains("takeovers: 0 (LAST FAILED, not serving:"), "\(status)")
+            #expect(try await lab.holders().isEmpty)
+            #expect(!(try await lab.probe(untilOk: 2).ok))
+            #expect(!lab.hookRuns().keys.contains { $0.hasPrefix("\(standby)-active-") }, "\(lab.hookRuns())")
+            #expect(lab.nodes[standby]!.log.contains("NOT serving"), "\(lab.nodes[standby]!.log)")
         }
     }
 

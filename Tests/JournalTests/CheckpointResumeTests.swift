@@ -111,7 +111,7 @@ struct CheckpointResumeTests {
         func create(_ id: UInt64, _ name: String) -> FileChange {
             .create(fileID: id, path: b(name), type: .regular, mode: 0o644, uid: 0, gid: 0, rdev: 0, target: [])
         }
-        #expect(directory.checkpointedFileIDs() == 0)
+        #expect(directory.highestCheckpointedFileID() == 0)
         for c in [create(7, "a"), .write(fileID: 7, path: b("a"), offset: 0, data: [1]), create(12, "b"),
                   .remove(fileID: 12, path: b("b"), isDirectory: false)] {
             writer.append(exportID: Self.export, c)
@@ -119,12 +119,12 @@ struct CheckpointResumeTests {
         try writer.waitDurable(writer.lastAppended)
         try Checkpointer.checkpoint(directory: directory, through: .max, syncServed: {}, rotate: {})
         #expect(directory.checkpointedSequence() == writer.lastAppended)
-        #expect(directory.checkpointedFileIDs() == 12)
+        #expect(directory.highestCheckpointedFileID() == 12)
         writer.append(exportID: Self.export, create(3, "c"))
         try writer.waitDurable(writer.lastAppended)
         try Checkpointer.checkpoint(directory: directory, through: .max, syncServed: {}, rotate: {})
         #expect(directory.checkpointedSequence() == writer.lastAppended)
-        #expect(directory.checkpointedFileIDs() == 12)
+        #expect(directory.highestCheckpointedFileID() == 12)
         #expect(JournalLog.summary(directory, after: 0).highestFileID == 12)
     }
 }

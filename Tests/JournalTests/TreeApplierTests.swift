@@ -75,4 +75,32 @@ struct TreeApplierTests {
             #expect(actual == expected, "seed \(seed), \(ahead) changes ahead: \(actual.filter { expected[$0.key] != $0.value }.keys.sorted()) differ, \(expected.keys.filter { actual[$0] == nil }.sorted()) missing")
         }
     }
+
+    /// A copy keeps the ids of the objects it could not tag (a symbolic link, a fifo) by inode
+    /// number, durably with the copy; a tagged file is not in that record.
+    @Test func aCopyKeepsTheIdsOfObjectsItCannotTag() throws {
+        let base = NSTemporaryDirectory() + "swiftnfs-untagged-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let log = base + "/untagged"
+        let applier = try TreeApplier(root: base + "/copy", untaggedLog: log)
+        func create(_ id: UInt64, _ name: String, _ type: FileType, target: String = "") -> FileChange {
+            .create(fileID: id, path: Array(name.utf8), type: type, mode: 0o644, uid: 0, gid: 0, rdev: 0, target: Array(target.utf8))
+        }
+        try applier.apply(create(42, "link", .symlink, target: "file"))
+        try applier.apply(create(43, "fifo", .fifo))
+        try applier.apply(create(44, "file", .regular))
+        try applier.apply(.rename(fileID: 42, from: Array("link".utf8), to: Array("moved".utf8)))
+        try applier.sync()
+        let ids = UntaggedIdentities.load(log)
+        #expect(applier.inode(of: Array("moved".utf8)).flatMap { ids[$0] } == 42)
+        #expect(applier.inode(of: Array("fifo".utf8)).flatMap { ids[$0] } == 43)
+        let fileInode = try #require(applier.inode(of: Array("file".utf8)))
+        // Tagged where the file system keeps user.* attributes; recorded by inode where not.
+        var tag: UInt64 = 0
+        let copyFD = open(base + "/copy", O_RDONLY | O_DIRECTORY)
+        defer { close(copyFD) }
+        let tagged = cnfs_get_file_id(copyFD, "file", &tag) == 0
+        #expect(tagged ? ids[fileInode] == nil : ids[fileInode] == 44)
+        applier.close()
+    }
 }

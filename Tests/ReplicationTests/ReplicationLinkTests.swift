@@ -250,6 +250,42 @@ import Testing
         }
     }
 
+    /// A node deposed at epoch 3 that appended a record of its own afterwards (a call under
+    /// way at its step-down) shares the new active's sequence 3 but not its epoch (4): it is
+    /// told it needs a full copy, and appends nothing, rather than taking record 4 onto a
+    /// record 3 the active never had. A standby whose last record the active has follows on.
+    @Test func aStandbyWhoseLastRecordIsOfAnotherEpochIsToldItNeedsAFullCopy() async throws {
+        let active = Self.scratch("active"), deposed = Self.scratch("deposed"), behind = Self.scratch("behind")
+        defer { for d in [active, deposed, behind] { try? FileManager.default.removeItem(atPath: d.root) } }
+        // Records 1 and 2 of epoch 3 on all three journals; record 3 of epoch 3 on the deposed one.
+        for (directory, count) in [(deposed, 3), (behind, 2)] {
+            let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, logger: Self.logger)
+            writer.epoch.store(3, ordering: .relaxed)
+            for n in 0..<count { writer.append(exportID: 1, Self.write(n)) }
+            try writer.waitDurable(writer.lastAppended)
+            writer.stop()
+        }
+        #expect(JournalFrameCursor.epoch(of: 3, in: deposed) == 3)
+        try await Self.withSource(active) { writer, _, port in
+            writer.epoch.store(3, ordering: .relaxed)
+            for n in 0..<2 { writer.append(exportID: 1, Self.write(n)) }
+            writer.epoch.store(4, ordering: .relaxed)
+            for n in 10..<12 { writer.append(exportID: 1, Self.write(n)) }
+            try writer.waitDurable(writer.lastAppended)
+            #expect(JournalFrameCursor.epoch(of: 3, in: active) == 4)
+            try await Self.withStandby(deposed, following: port) { follower, standbyWriter in
+                try await Self.eventually("told") { follower.status.fullCopyNeeded && follower.status.lastError != nil }
+                #expect(follower.status.lastError?.contains("another history") == true, "\(follower.status)")
+                #expect(standbyWriter.lastAppended == 3)
+            }
+            try await Self.withStandby(behind, following: port) { follower, standbyWriter in
+                try await Self.eventually("followed") { follower.status.acknowledged == 4 }
+                #expect(!follower.status.fullCopyNeeded)
+            }
+            #expect(try Self.frames(behind) == Self.frames(active))
+        }
+    }
+
     @Test func aCorruptedFrameIsRefusedAndTheConnectionDropped() async throws {
         let standby = Self.scratch("standby")
         defer { try? FileManager.default.removeItem(atPath: standby.root) }

@@ -9,7 +9,7 @@ import Testing
     static let frame = JournalFormat.frame(JournalRecord(sequence: 7, exportID: 1, epoch: 3,
                                                          change: .write(fileID: 9, path: Array("f".utf8), offset: 4, data: [1, 2, 3])))
     static let messages: [ReplicationMessage] = [
-        .hello(name: "node-b", after: 42), .ack(durable: 1 << 40), .frame(frame),
+        .hello(name: "node-b", after: 42, epoch: 7), .hello(name: "node-c", after: 0), .ack(durable: 1 << 40), .frame(frame),
         .position(appended: 99, lagBytes: 1234, inSync: true), .fullCopyNeeded(oldest: 100, appended: 200, reason: "gone"),
         .refused("not the active"),
     ]

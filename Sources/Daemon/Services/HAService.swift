@@ -17,7 +17,8 @@ import Synchronization
 /// at each call and each reply, so a node whose lease is no longer proven answers nothing more,
 /// whether or not it has heard of it yet.
 ///
-/// Takeover (role `active`): a new write verifier (clients resend what they have not seen
+/// Takeover (role `active`): what the old active sent served (the served trees rebuilt from
+/// the durable directory where they are behind it: `LiveExports.catchUp`), a new write verifier (clients resend what they have not seen
 /// committed), the epoch into the journals, the lock grace period, the gate opened, the address
 /// held and announced (gratuitous ARP), SM_NOTIFY to the clients on record, then the hook.
 /// Step-down (`fenced`, `resigned`): the gate closed first, the address dropped, connections
@@ -76,6 +77,7 @@ final class HAService: Service, RPCServingGate {
 
     var status: HAStatus {
         var s = state.withLock { $0 }
+        s.servedTreesBehind = durabilities.contains { $0.servedTreesBehind }
         if let replication = replication.withLock({ $0 }) {
             s.replication = replication.lines
             s.inSync = replication.inSync
@@ -129,8 +131,10 @@ final class HAService: Service, RPCServingGate {
             for await event in events {
                 switch event {
                 case .role(.active(let epoch)):
-                    await takeOver(epoch: epoch, announce: { tasks.addTask(operation: $0) })
-                    hookSink.yield((.active, epoch))
+                    // A takeover that cannot serve runs no hook (it would move the address here).
+                    if await takeOver(epoch: epoch, announce: { tasks.addTask(operation: $0) }) {
+                        hookSink.yield((.active, epoch))
+                    }
                 case .role(.fenced(let epoch, _, _)), .role(.resigned(let epoch, _)):
                     await stepDown(epoch: epoch, why: event)
                     hookSink.yield((.standby, epoch))
@@ -160,12 +164,13 @@ final class HAService: Service, RPCServingGate {
         try? await gracefulShutdown()
     }
 
-    private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async {
+    /// Returns whether the node serves (not when its served trees could not be rebuilt).
+    private func takeOver(epoch: Int64, announce: (@escaping @Sendable () async -> Void) -> Void) async -> Bool {
         let started = ContinuousClock.now
         logger.notice("ha.takeover", metadata: ["ha.epoch": "\(epoch)", "ha.address": "\(configuration.address)"])
         leading.store(true, ordering: .releasing)
         // Finish applying: what the old active sent is served before anything is answered.
-        guard await catchUp() else { return }
+        guard await catchUp() else { return false }
         verifier.reset()
         for d in durabilities { d.writer.epoch.store(UInt64(epoch), ordering: .releasing) }
         locking.beginTakeover(cluster: await lockClients())
@@ -193,6 +198,7 @@ final class HAService: Service, RPCServingGate {
         logger.notice("ha.serving", metadata: [
             "ha.epoch": "\(epoch)", "ha.address_held": "\(held)", "ha.takeover_seconds": "\(ContinuousClock.now - started)",
         ])
+        return true
     }
 
     /// The status monitor's memory of the active before (`ClusterKeys.lockClients`): the
@@ -276,6 +282,7 @@ final class HAService: Service, RPCServingGate {
             state.withLock { $0.addressError = "\(error)" }
         }
         for l in listeners.withLock({ $0 }) { await l.closeConnections() }
+        for e in exports.current { e.export.store.discardUnstableData() }
         locking.mirrorMonitor(to: nil)
         locking.stepDown()
     }
@@ -356,6 +363,8 @@ struct HAStatus: Sendable {
     var takeovers = 0
     /// Why the last takeover could not serve (its served trees not rebuilt), if it could not.
     var takeoverError: String?
+    /// The served trees lack records received from an active (a takeover rebuilds them).
+    var servedTreesBehind = false
     var hook = "none"
     var hookFailures = 0
     /// The active: some standby holds what it has; a standby: it holds what the active has.
@@ -375,6 +384,8 @@ struct HAStatus: Sendable {
             "address: \(address) \(addressHeld ? "held" : "not held")" + (addressError.map { " (ERROR: \($0))" } ?? ""),
             "takeovers: \(takeovers)" + (takeoverError.map { " (LAST FAILED, not serving: \($0))" } ?? ""),
             "hook: \(hook)",
+            "served trees: " + (servedTreesBehind ? "behind the replicated journal (a takeover rebuilds them from the durable directory)"
+                : "up to date with the journal"),
         ]
         if let replication {
             lines.append("in sync: \(inSync) (lag \(lagBytes) bytes)")
