@@ -11,6 +11,8 @@ import FoundationEssentials
 ///     <prefix>/switchover       a planned handover's SwitchoverRecord, under the requester's lease
 ///     <prefix>/handle-key       the 16 bytes every node signs file handles with (no lease): set
 ///                               by the first node that starts, taken by every other
+///     <prefix>/lock-clients     the active's status monitor memory (no lease): the clients that
+///                               hold locks, which the next active notifies and lets reclaim
 package struct ClusterKeys: Sendable, Hashable {
     package let prefix: String
 
@@ -25,6 +27,7 @@ package struct ClusterKeys: Sendable, Hashable {
     package var leader: String { prefix + "/leader" }
     package var switchover: String { prefix + "/switchover" }
     package var handleKey: String { prefix + "/handle-key" }
+    package var lockClients: String { prefix + "/lock-clients" }
     package var membersPrefix: String { prefix + "/members/" }
     package var nodesPrefix: String { prefix + "/nodes/" }
     package func member(_ name: String) -> String { membersPrefix + name }

@@ -59,6 +59,25 @@ package final class ClientMonitor: Sendable {
     /// The clients on record.
     package var clients: [MonitoredClient] { saved.withLockedValue { $0.clients } }
 
+    /// What is on record, as `save` is given it.
+    package var encoded: [UInt8] { Self.encode(saved.withLockedValue { $0 }) }
+
+    /// A high-availability takeover: the clients that another node (the active before) had on
+    /// record (`bytes`, as it saved them) are this node's too, to be notified and to reclaim
+    /// their locks here; and this node's state passes the other's, so that the next notice
+    /// is newer than any the clients had. Local monitors stay this host's own.
+    package func adopt(_ bytes: [UInt8]) throws {
+        let other = try Self.decode(bytes)
+        try update { s in
+            let missing = other.clients.filter { !s.clients.contains($0) }
+            let state = max(s.state, other.state)
+            guard !missing.isEmpty || state != s.state else { return false }
+            s.clients += missing
+            s.state = state
+            return true
+        }
+    }
+
     /// The local monitors on record.
     package var localMonitors: [NSMMonitor] { saved.withLockedValue { $0.local } }
 

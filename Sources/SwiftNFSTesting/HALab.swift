@@ -45,25 +45,28 @@ package final class HALab: @unchecked Sendable {
     package let root: URL
     package let etcd: EtcdProcess
     package let ttl: Int
+    /// The nodes' lock grace period (`--lock-grace-seconds`).
+    package let lockGrace: Int
     /// What every node exports, the same path on each.
     package var exportPath: String { root.appendingPathComponent("export").path }
     package private(set) var nodes: [String: LabNode] = [:]
 
-    private init(root: URL, etcd: EtcdProcess, ttl: Int) {
+    private init(root: URL, etcd: EtcdProcess, ttl: Int, lockGrace: Int) {
         self.root = root
         self.etcd = etcd
         self.ttl = ttl
+        self.lockGrace = lockGrace
     }
 
     /// Builds the network, starts etcd and both nodes (with `hook` as their takeover hook, if
     /// given), runs `body`, then stops and removes everything.
-    package static func with<T>(ttl: Int = 3, _ body: (HALab) async throws -> T) async throws -> T {
+    package static func with<T>(ttl: Int = 3, lockGrace: Int = 2, _ body: (HALab) async throws -> T) async throws -> T {
         await removeNetwork()
         try await buildNetwork()
         let root = URL(fileURLWithPath: "/tmp/swiftnfs-halab-\(UUID().uuidString.prefix(8))")
         do {
             let result = try await EtcdProcess.with(host: bridgeAddress) { etcd in
-                let lab = HALab(root: root, etcd: etcd, ttl: ttl)
+                let lab = HALab(root: root, etcd: etcd, ttl: ttl, lockGrace: lockGrace)
                 defer { lab.killAll() }
                 try FileManager.default.createDirectory(atPath: lab.exportPath, withIntermediateDirectories: true)
                 try FileManager.default.createDirectory(at: lab.hooks, withIntermediateDirectories: true)
@@ -166,7 +169,7 @@ package final class HALab: @unchecked Sendable {
         }
         let serve = [try Binaries.swiftnfsd().path, "serve", "--export", exportPath, "--state-dir", dir.appendingPathComponent("state").path,
                      "--durable-dir", dir.appendingPathComponent("durable").path, "--portmap-port", "0", "--rpcbind-socket", "",
-                     "--lock-grace-seconds", "2", "--log-level", "info",
+                     "--lock-grace-seconds", String(lockGrace), "--log-level", "info",
                      "--ha-etcd", etcd.url, "--ha-name", name, "--ha-address", Self.service, "--ha-interface", Self.interface,
                      "--ha-ttl", String(ttl), "--ha-takeover-hook", hook]
         // In the node's own mount namespace: its directory on the common export path, its own /run/swiftnfs.

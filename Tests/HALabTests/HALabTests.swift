@@ -17,12 +17,12 @@ import Glibc
     static let ttl = 3
 
     /// Runs `body` in a fresh lab, or skips (fails in CI) when the lab cannot run here.
-    func lab(_ body: (HALab) async throws -> Void) async throws {
+    func lab(lockGrace: Int = 2, _ body: (HALab) async throws -> Void) async throws {
         if let why = HALab.unavailable {
             if HALab.isRequired { Issue.record("HA lab required in CI: \(why)") } else { print("ha-lab: skipped: \(why)") }
             return
         }
-        try await HALab.with(ttl: Self.ttl, body)
+        try await HALab.with(ttl: Self.ttl, lockGrace: lockGrace, body)
     }
 
     /// Waits until one node holds the address and answers through it; returns it and the other.

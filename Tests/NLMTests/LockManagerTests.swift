@@ -166,6 +166,31 @@ import Testing
         #expect(third.state == 5 && third.previousClients.isEmpty && third.previousLocalMonitors.isEmpty)
     }
 
+    @Test("a takeover adopts the clients another node had on record, and a state past both")
+    func adoptsAnotherNodesClients() throws {
+        let saved = NIOLockedValueBox<[UInt8]?>(nil)
+        // The old active: started three times (state 5), one client.
+        var other = try ClientMonitor(saved: nil) { _ in }
+        for _ in 0..<2 { other = try ClientMonitor(saved: other.encoded) { _ in } }
+        let a = MonitoredClient(name: "a", address: "10.0.0.9", serverAddress: "10.0.0.100")
+        try other.watch(a)
+        #expect(other.state == 5)
+        // The new active (state 1), with a client of its own from an earlier term.
+        let mine = try ClientMonitor(saved: nil) { bytes in saved.withLockedValue { $0 = bytes } }
+        let b = MonitoredClient(name: "b", address: "10.0.0.8", serverAddress: "10.0.0.100")
+        try mine.watch(b)
+        try mine.adopt(other.encoded)
+        #expect(Set(mine.clients) == [a, b] && mine.state == 5)
+        try mine.advance()
+        #expect(mine.state == 7)
+        // What it saved is the union too; adopting the same again changes nothing.
+        let reread = try ClientMonitor(saved: saved.withLockedValue { $0 }) { _ in }
+        #expect(Set(reread.previousClients) == [a, b])
+        try mine.adopt(other.encoded)
+        #expect(mine.clients.count == 2 && mine.state == 7)
+        #expect(throws: (any Error).self) { try mine.adopt(Array("hello".utf8)) }
+    }
+
     @Test("a file that is not the monitor's is refused, not misread")
     func refusesForeignFiles() {
         #expect(throws: (any Error).self) { _ = try ClientMonitor(saved: Array("hello".utf8)) { _ in } }

@@ -4,6 +4,7 @@ import HA
 import Journal
 import Logging
 import NFS3Server
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RPCTransport
@@ -172,7 +173,8 @@ final class HAService: Service, RPCServingGate {
         guard await catchUp() else { return false }
         verifier.reset()
         for d in durabilities { d.writer.epoch.store(UInt64(epoch), ordering: .releasing) }
-        locking.beginTakeover()
+        locking.beginTakeover(cluster: await lockClients())
+        await publishLockClients()
         servingEpoch.store(epoch, ordering: .releasing)
         state.withLock {
             $0.role = "active"
@@ -197,6 +199,47 @@ final class HAService: Service, RPCServingGate {
             "ha.epoch": "\(epoch)", "ha.address_held": "\(held)", "ha.takeover_seconds": "\(ContinuousClock.now - started)",
         ])
         return true
+    }
+
+    /// The status monitor's memory of the active before (`ClusterKeys.lockClients`): the
+    /// clients that hold locks, to notify and let reclaim here. Nil when there is none or etcd
+    /// does not answer (logged: those clients are then not told, as after a lost state file).
+    private func lockClients() async -> [UInt8]? {
+        do {
+            return try await configuration.etcd.get(configuration.keys.lockClients, timeout: configuration.etcdTimeout)?.value.map { Array($0) }
+        } catch {
+            logger.error("ha.lock_clients not read from etcd; clients that held locks are not notified", metadata: ["ha.error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Puts this node's status monitor memory (the clients taken over included) in etcd, and
+    /// from now on every change of it before the lock that made it is granted.
+    private func publishLockClients() async {
+        let (etcd, key, timeout) = (configuration.etcd, configuration.keys.lockClients, configuration.etcdTimeout)
+        do {
+            try await etcd.put(key, Data(locking.monitor.encoded), timeout: timeout)
+        } catch {
+            logger.error("ha.lock_clients not written to etcd", metadata: ["ha.error": "\(error)"])
+        }
+        // Called on a lock manager's thread (a thread pool's, never one of Swift's own): it
+        // waits for etcd there, at most the etcd timeout.
+        locking.mirrorMonitor { bytes in try Self.blocking(timeout: timeout) { try await etcd.put(key, Data(bytes), timeout: timeout) } }
+    }
+
+    /// Runs `body` and waits for it, from a thread that may wait (not one of Swift concurrency's).
+    static func blocking(timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        let failure = NIOLockedValueBox<Error?>(nil)
+        Task {
+            do { try await body() } catch { failure.withLockedValue { $0 = error } }
+            done.signal()
+        }
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18 + 1
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            throw EtcdError(.unreachable, "no answer in \(timeout)")
+        }
+        if let error = failure.withLockedValue({ $0 }) { throw error }
     }
 
     /// Rebuilds the served trees that are behind what the old active replicated (see
@@ -240,6 +283,7 @@ final class HAService: Service, RPCServingGate {
         }
         for l in listeners.withLock({ $0 }) { await l.closeConnections() }
         for e in exports.current { e.export.store.discardUnstableData() }
+        locking.mirrorMonitor(to: nil)
         locking.stepDown()
     }
 

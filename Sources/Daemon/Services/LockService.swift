@@ -3,6 +3,7 @@ import Journal
 import Logging
 import NFS3
 import NFS3Server
+import NIOConcurrencyHelpers
 import NIOCore
 import NLM
 import ONCRPC
@@ -26,6 +27,9 @@ struct LockService: Service {
     /// A high-availability node: no grace period and no SM_NOTIFY at start (a standby serves
     /// no locks); both at each takeover instead (`beginTakeover`, `announceTakeover`).
     let highAvailability: Bool
+    /// A high-availability active: where the status monitor's memory also goes each time it is
+    /// saved (the cluster's copy in etcd), before the lock that made it change is granted.
+    private let mirror: NIOLockedValueBox<(@Sendable ([UInt8]) throws -> Void)?>
     private let takeovers: AsyncStream<Void>
     private let takeoverContinuation: AsyncStream<Void>.Continuation
 
@@ -36,7 +40,12 @@ struct LockService: Service {
     init(configuration: ServerConfiguration, nfs: NFS3Server, registry: PortmapRegistry, group: EventLoopGroup,
          logger: Logger) throws {
         let path = Self.monitorPath(stateDirectory: configuration.stateDirectory)
-        let save: @Sendable ([UInt8]) throws -> Void = { bytes in try JournalDirectory.writeFileAtomically(path, bytes) }
+        let mirror = NIOLockedValueBox<(@Sendable ([UInt8]) throws -> Void)?>(nil)
+        self.mirror = mirror
+        let save: @Sendable ([UInt8]) throws -> Void = { bytes in
+            try JournalDirectory.writeFileAtomically(path, bytes)
+            try mirror.withLockedValue { $0 }?(bytes)
+        }
         do {
             do {
                 monitor = try ClientMonitor(saved: FileManager.default.contents(atPath: path).map { Array($0) }, save: save)
@@ -107,10 +116,20 @@ struct LockService: Service {
         }
     }
 
-    /// A takeover, before the node serves: to its clients the server restarted. The NSM state
-    /// moves on, locks of an earlier term here are dropped, and the grace period begins if any
-    /// client is on record (only their reclaims are granted).
-    func beginTakeover() {
+    /// A takeover, before the node serves: to its clients the server restarted. The clients
+    /// the active before had on record (`cluster`: its saved memory, nil if none) become this
+    /// node's, the NSM state moves on past both, locks of an earlier term here are dropped,
+    /// and the grace period begins if any client is on record (only their reclaims are
+    /// granted).
+    func beginTakeover(cluster: [UInt8]?) {
+        if let cluster {
+            do {
+                try monitor.adopt(cluster)
+            } catch {
+                logger.error("the cluster's lock clients could not be taken over; they are not notified and cannot reclaim here",
+                             metadata: ["nsm.error": "\(error)"])
+            }
+        }
         do {
             try monitor.advance()
         } catch {
@@ -130,6 +149,13 @@ struct LockService: Service {
     /// reclaim their locks here.
     func announceTakeover() {
         callbacks.notify(monitor.clients, local: monitor.localMonitors)
+    }
+
+    /// While this node is the active, every save of the monitor's memory also goes to
+    /// `destination` (nil: no more), and fails if it cannot: a client's first lock is granted
+    /// only once the next active would know to notify it.
+    func mirrorMonitor(to destination: (@Sendable ([UInt8]) throws -> Void)?) {
+        mirror.withLockedValue { $0 = destination }
     }
 
     /// The node stopped being the active: its locks are the next active's to grant (clients
