@@ -213,6 +213,7 @@ public final class CallPool: RPCCallExecutor, @unchecked Sendable {
             guard head < queue.count else {
                 watchdogWaiting = true
                 pthread_cond_wait(conditions + threads, mutex)
+                watchdogWaiting = false
                 continue
             }
             let now = Self.now()
