@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "RPCTransport", dependencies: [
             "ONCRPC", "XDR",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

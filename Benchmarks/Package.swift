@@ -49,6 +49,7 @@ let package = Package(
         // Record reassembly and the duplicate request cache.
         benchmark("TransportBenchmarks", [
             .product(name: "ONCRPC", package: root), .product(name: "RPCTransport", package: root),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Handle verification and attribute lookup under contention.
         benchmark("FileStoreBenchmarks", [

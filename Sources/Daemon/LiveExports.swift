@@ -13,7 +13,7 @@ final class LiveExports: Sendable {
 
     let registry = NFS3ExportRegistry()
     private let entries = NIOLockedValueBox<[Entry]>([])
-    private let configsByPath = NIOLockedValueBox<[String: ExportEntryConfig]>([:])
+    private let configs = NIOLockedValueBox<Configs>(Configs())
     let stateDirectory: String
     let handleKey: SipHash24
     let logger: Logger
@@ -68,9 +68,31 @@ final class LiveExports: Sendable {
 
     var current: [Entry] { entries.withLockedValue { $0 } }
 
+    /// The configuration of each export by path, and what each granted the callers seen since
+    /// it was installed: every call is authorized, and a connection's address is matched against
+    /// the client specifications once instead of at each call.
+    struct Configs {
+        var byPath: [String: ExportEntryConfig] = [:]
+        var granted: [AccessKey: ClientAccess?] = [:]
+        /// Addresses of clients remembered at most (a new client beyond them starts over).
+        static let maxGranted = 4096
+    }
+
+    struct AccessKey: Hashable {
+        var path: String
+        var address: SocketAddress?
+    }
+
     /// What export `path` grants a caller at `address`, by the configuration in force now.
     func access(path: String, address: SocketAddress?) -> ClientAccess? {
-        configsByPath.withLockedValue { $0[path] }?.access(for: address)
+        let key = AccessKey(path: path, address: address)
+        return configs.withLockedValue { c -> ClientAccess? in
+            if let known = c.granted[key] { return known }
+            let access = c.byPath[path]?.access(for: address)
+            if c.granted.count >= Configs.maxGranted { c.granted = [:] }
+            c.granted[key] = .some(access)
+            return access
+        }
     }
 
     /// Reads the exports file (if any) and installs the result.
@@ -115,9 +137,9 @@ final class LiveExports: Sendable {
             }
             new.append((config, try open(config)))
         }
-        configsByPath.withLockedValue { byPath in
-            byPath = [:]
-            for e in new { byPath[e.config.path] = e.config }
+        self.configs.withLockedValue { c in
+            c = Configs()
+            for e in new { c.byPath[e.config.path] = e.config }
         }
         entries.withLockedValue { $0 = new }
         registry.replace(with: new.map(\.export))

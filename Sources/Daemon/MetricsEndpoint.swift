@@ -19,6 +19,7 @@ enum MetricsEndpoint {
         "nfs_read_bytes_total": "Bytes of file data returned by READ.",
         "nfs_written_bytes_total": "Bytes of file data taken by WRITE.",
         "rpc_connections": "TCP connections open, by listener.",
+        "rpc_calls_total": "RPC calls the NFS port received, by event loop and by where they ran (the event loop itself, or a pool thread).",
         "rpc_duplicate_request_cache_hits_total": "Retransmitted calls answered from the duplicate request cache.",
         "journal_uncheckpointed_bytes": "Bytes in the journal that the durable copy does not have yet.",
         "journal_limit_bytes": "The journal's limit: beyond it changes are held back until a checkpoint.",

@@ -85,26 +85,27 @@ package final class NFSServer: Service, Sendable {
         let (handleKey, exports, durabilities) = try await NIOThreadPool.singleton.runIfActive { try self.open() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
         // Two pools: calls that may wait for storage (changes held back by the journal, COMMIT)
-        // never take the threads of calls that only read.
-        let pool = NIOThreadPool(numberOfThreads: configuration.threads)
-        let storagePool = NIOThreadPool(numberOfThreads: configuration.threads)
+        // never take the threads of calls that only read. Each wakes a thread only when its
+        // awake ones (as many as cores) are busy or stuck (see `CallPool`).
+        let pool = CallPool(threads: configuration.threads, name: "calls")
+        let storagePool = CallPool(threads: configuration.threads, name: "changes")
         pool.start()
         storagePool.start()
         do {
             try await serve(exports, handleKey: handleKey, durabilities: durabilities, group: group, pools: (pool, storagePool))
         } catch {
-            try? await pool.shutdownGracefully()
-            try? await storagePool.shutdownGracefully()
+            await pool.shutdownGracefully()
+            await storagePool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
-        try? await pool.shutdownGracefully()
-        try? await storagePool.shutdownGracefully()
+        await pool.shutdownGracefully()
+        await storagePool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }
 
     func serve(_ exports: LiveExports, handleKey: SipHash24, durabilities: [Durability], group: EventLoopGroup,
-               pools: (reads: NIOThreadPool, storage: NIOThreadPool)) async throws {
+               pools: (reads: any RPCCallExecutor, storage: any RPCCallExecutor)) async throws {
         let nfs = NFS3Server(exports: exports.registry, handleKey: handleKey, logger: logger)
         let mount = MountProgram(table: ExportTable(exports: exports, logger: logger))
         let registrations = Self.registrationsPath(stateDirectory: configuration.stateDirectory)

@@ -18,6 +18,10 @@ final class StateMetrics: Sendable {
 
     private let journals: [JournalGauges]
     private let listeners: [(RPCListener, Gauge)]
+    /// Calls by event loop of the NFS listener, and by where they ran (`ran` = event_loop or
+    /// pool): whether connections spread over the cores.
+    private let loopCalls: EventLoopCallCounts?
+    private let loopCounters = NIOLockedValueBox<[Int: LoopCounters]>([:])
     private let cache: DuplicateRequestCache
     private let cacheHits = Counter(label: "rpc_duplicate_request_cache_hits_total")
     private let writeBack = Gauge(label: "journal_write_back_bytes")
@@ -58,6 +62,7 @@ final class StateMetrics: Sendable {
                 syncs: Counter(label: "journal_fsyncs_total", dimensions: dims))
         }
         self.listeners = listeners.map { ($0.1, Gauge(label: "rpc_connections", dimensions: [("listener", $0.0)])) }
+        loopCalls = listeners.first { $0.0 == "nfs" }?.1.calls
         self.cache = cache
         self.exports = exports
         seen.withLockedValue {
@@ -68,6 +73,7 @@ final class StateMetrics: Sendable {
 
     func collect() {
         for (listener, gauge) in listeners { gauge.record(listener.openConnections) }
+        collectLoopCalls()
         writeBack.record(Int64(exports.current.reduce(0) { $0 + $1.export.store.writeBackBytes }))
         let hits = cache.hits
         var failures: [Int] = []
@@ -115,4 +121,36 @@ final class StateMetrics: Sendable {
             if syncs[i] > before.syncs[i] { j.syncs.increment(by: syncs[i] - before.syncs[i]) }
         }
     }
+}
+
+extension StateMetrics {
+    /// `rpc_calls_total{event_loop,ran}`: what each loop received since the last scrape.
+    private func collectLoopCalls() {
+        guard let loopCalls else { return }
+        for loop in loopCalls.loops {
+            loopCounters.withLockedValue { counters in
+                let dims = [("event_loop", "\(loop.index)")]
+                var c = counters[loop.index] ?? LoopCounters(
+                    onLoop: Counter(label: "rpc_calls_total", dimensions: dims + [("ran", "event_loop")]),
+                    handedOff: Counter(label: "rpc_calls_total", dimensions: dims + [("ran", "pool")]))
+                // A call is counted as received before it is handed off: the first total may
+                // run ahead for a moment, never behind.
+                let onLoop = loop.received - loop.handedOff
+                if onLoop > c.onLoopReported { c.onLoop.increment(by: onLoop - c.onLoopReported); c.onLoopReported = onLoop }
+                if loop.handedOff > c.handedOffReported {
+                    c.handedOff.increment(by: loop.handedOff - c.handedOffReported)
+                    c.handedOffReported = loop.handedOff
+                }
+                counters[loop.index] = c
+            }
+        }
+    }
+}
+
+/// One event loop's `rpc_calls_total` counters, and what they have been given.
+struct LoopCounters {
+    let onLoop: Counter
+    let handedOff: Counter
+    var onLoopReported = 0
+    var handedOffReported = 0
 }

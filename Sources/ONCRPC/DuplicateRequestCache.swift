@@ -1,3 +1,4 @@
+import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -6,10 +7,18 @@ import NIOCore
 ///
 /// Keyed as knfsd keys its cache (fs/nfsd/nfscache.c): client address and port, xid, program,
 /// version, procedure, and a checksum of the arguments so a reused xid with other arguments is a
-/// new call. Completed entries are evicted oldest first beyond `capacity`.
+/// new call. Completed entries are evicted oldest first beyond `capacity` (per shard: a shard
+/// keeps its share).
 public final class DuplicateRequestCache: Sendable {
+    /// Plain numbers only: making, hashing and dropping a key allocates nothing and counts no
+    /// references (the client's address was a string, made for every non-idempotent call).
     public struct Key: Hashable, Sendable {
-        var client: String
+        /// The client's address: an IPv6 address's bytes, an IPv4 address, or a hash of a
+        /// local socket's path.
+        var addressHigh: UInt64
+        var addressLow: UInt64
+        /// The client's port, and its address family above it.
+        var port: UInt32
         var xid: UInt32
         var program: UInt32
         var version: UInt32
@@ -18,7 +27,7 @@ public final class DuplicateRequestCache: Sendable {
         var argumentsChecksum: UInt64
 
         public init(call: RPCCall, client: SocketAddress?) {
-            self.client = client.map { "\($0)" } ?? "-"
+            (addressHigh, addressLow, port) = Self.client(client)
             self.xid = call.xid
             self.program = call.program
             self.version = call.version
@@ -27,13 +36,40 @@ public final class DuplicateRequestCache: Sendable {
             self.argumentsChecksum = Self.checksum(call.arguments)
         }
 
-        /// FNV-1a over at most the first 256 bytes (knfsd checksums the same prefix).
-        static func checksum(_ buffer: ByteBuffer) -> UInt64 {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            buffer.withUnsafeReadableBytes { bytes in
-                for b in bytes.prefix(256) {
-                    h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        static func client(_ address: SocketAddress?) -> (UInt64, UInt64, UInt32) {
+            switch address {
+            case .v4(let a)?:
+                return (0, UInt64(a.address.sin_addr.s_addr), UInt32(a.address.sin_port) | 4 << 16)
+            case .v6(let a)?:
+                let (high, low) = withUnsafeBytes(of: a.address.sin6_addr) {
+                    ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
                 }
+                return (high, low, UInt32(a.address.sin6_port) | 6 << 16)
+            case .unixDomainSocket(let u)?:
+                let path = withUnsafeBytes(of: u.address.sun_path) { Self.fnv(UnsafeRawBufferPointer(rebasing: $0.prefix { $0 != 0 })) }
+                return (0, path, 1 << 16)
+            case nil:
+                return (0, 0, 0)
+            }
+        }
+
+        /// A hash of at most the first 256 bytes (knfsd checksums the same prefix).
+        static func checksum(_ buffer: ByteBuffer) -> UInt64 {
+            buffer.withUnsafeReadableBytes { fnv(UnsafeRawBufferPointer(rebasing: $0.prefix(256))) }
+        }
+
+        /// FNV-1a over 8-byte words (then the bytes left): a few cycles a word, not a byte.
+        static func fnv(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            var i = 0
+            while i + 8 <= bytes.count {
+                h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+                h ^= h >> 29
+                i += 8
+            }
+            while i < bytes.count {
+                h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3
+                i += 1
             }
             return h
         }
@@ -62,16 +98,27 @@ public final class DuplicateRequestCache: Sendable {
         var hits = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    /// Shards of the cache, each with its own lock: the event loops begin calls and the pools'
+    /// threads complete them, all at once.
+    private let shards: [NIOLockedValueBox<State>]
     public let capacity: Int
+    /// Completed entries each shard keeps.
+    private let shardCapacity: Int
 
     public init(capacity: Int = 16_384) {
         self.capacity = capacity
+        let count = capacity >= 1024 ? 16 : 1
+        shards = (0..<count).map { _ in NIOLockedValueBox(State()) }
+        shardCapacity = capacity / count
+    }
+
+    private func shard(_ key: Key) -> NIOLockedValueBox<State> {
+        shards.count == 1 ? shards[0] : shards[Int(truncatingIfNeeded: (key.argumentsChecksum ^ UInt64(key.xid)) % UInt64(shards.count))]
     }
 
     /// Looks the call up; when it is new, marks it in progress.
     public func begin(_ key: Key, waiter: Waiter?) -> Lookup {
-        state.withLockedValue { s in
+        shard(key).withLockedValue { s in
             switch s.entries[key] {
             case nil:
                 s.entries[key] = .inProgress([])
@@ -90,7 +137,8 @@ public final class DuplicateRequestCache: Sendable {
 
     /// Stores the reply and hands it to anyone who retransmitted meanwhile.
     public func complete(_ key: Key, reply: RPCReplyMessage) {
-        let waiters: [Waiter] = state.withLockedValue { s in
+        let capacity = shardCapacity
+        let waiters: [Waiter] = shard(key).withLockedValue { s in
             guard case .inProgress(let w)? = s.entries[key] else { return [] }
             s.entries[key] = .done(reply)
             s.order.append(key)
@@ -108,5 +156,5 @@ public final class DuplicateRequestCache: Sendable {
     }
 
     /// Calls answered from the cache so far.
-    public var hits: Int { state.withLockedValue { $0.hits } }
+    public var hits: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.hits } } }
 }

@@ -16,6 +16,8 @@ public struct RPCListener: Sendable {
     /// The sockets on the further addresses and the local socket.
     let more: [Channel]
     let connections: ConnectionLimiter
+    /// What each event loop received and handed off (shared by every listener of one core).
+    public let calls: EventLoopCallCounts
     /// The addresses listened on: the main one first, then those of `alsoOn` that could be bound.
     public let hosts: [String]
     /// The local socket listened on, removed at the close.
@@ -54,7 +56,8 @@ public struct RPCListener: Sendable {
             more.append(channel)
             local = localSocket
         }
-        return RPCListener(tcp: tcp, udp: udp, more: more, connections: limiter, hosts: hosts, localSocket: local)
+        return RPCListener(tcp: tcp, udp: udp, more: more, connections: limiter, calls: core.loopCounts, hosts: hosts,
+                           localSocket: local)
     }
 
     static func streamBootstrap(core: RPCServerCore, limiter: ConnectionLimiter, group: EventLoopGroup) -> ServerBootstrap {

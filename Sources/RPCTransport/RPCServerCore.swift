@@ -47,18 +47,20 @@ public protocol RPCServingGate: Sendable {
 public struct RPCServerCore: Sendable {
     public var dispatcher: RPCDispatcher
     public var cache: DuplicateRequestCache
-    public var threadPool: NIOThreadPool
+    public var threadPool: any RPCCallExecutor
     /// Runs the procedures that may wait for storage (`RPCProcedureTraits.mayWaitForStorage`).
-    public var storagePool: NIOThreadPool
+    public var storagePool: any RPCCallExecutor
     public var logger: Logger
     public var limits: RPCServerLimits
     /// Shared by every listener made with this core.
     public var budget: InFlightBudget
     /// When set, calls are answered only while it is open.
     public var gate: (any RPCServingGate)?
+    /// What each event loop received and handed off, over every listener made with this core.
+    public let loopCounts = EventLoopCallCounts()
 
-    public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: NIOThreadPool,
-                storagePool: NIOThreadPool? = nil, logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
+    public init(dispatcher: RPCDispatcher, cache: DuplicateRequestCache, threadPool: any RPCCallExecutor,
+                storagePool: (any RPCCallExecutor)? = nil, logger: Logger, limits: RPCServerLimits = RPCServerLimits()) {
         self.dispatcher = dispatcher
         self.cache = cache
         self.threadPool = threadPool
@@ -71,9 +73,11 @@ public struct RPCServerCore: Sendable {
     /// Handles one record. `send` is called exactly once for every call that is answered
     /// (possibly on another thread) and never for records that are dropped; returns whether a
     /// reply will come.
+    /// `counts` are those of the event loop this runs on.
     func receive(record: ByteBuffer, remote: SocketAddress?, local: SocketAddress?,
-                 transport: RPCTransportProtocol, allocator: ByteBufferAllocator,
+                 transport: RPCTransportProtocol, allocator: ByteBufferAllocator, counts: EventLoopCallCounts.Slot,
                  send: @escaping @Sendable (RPCReplyMessage) -> Void) -> Bool {
+        counts.received.add(1, ordering: .relaxed)
         var route = dispatcher.route(record: record, remoteAddress: remote, localAddress: local,
                                      transport: transport, allocator: allocator)
         // The reply of a call that ran goes out only if the gate is still open then.
@@ -95,7 +99,7 @@ public struct RPCServerCore: Sendable {
             send(reply)
             return true
         case .execute(let pending):
-            execute(pending, allocator: allocator, send: sendResults)
+            if !execute(pending, allocator: allocator, send: sendResults) { counts.handedOff.add(1, ordering: .relaxed) }
             return true
         }
     }
@@ -110,8 +114,10 @@ public struct RPCServerCore: Sendable {
         }
     }
 
+    /// Returns whether the call was answered (or left to the duplicate request cache) here,
+    /// false when it went to a pool.
     private func execute(_ pending: RPCPendingCall, allocator: ByteBufferAllocator,
-                         send: @escaping @Sendable (RPCReplyMessage) -> Void) {
+                         send: @escaping @Sendable (RPCReplyMessage) -> Void) -> Bool {
         var cacheKey: DuplicateRequestCache.Key?
         if !pending.traits.isIdempotent {
             let k = DuplicateRequestCache.Key(call: pending.call, client: pending.context.remoteAddress)
@@ -120,10 +126,10 @@ public struct RPCServerCore: Sendable {
             case .replay(let reply):
                 logger.debug("rpc reply replayed from the duplicate request cache", metadata: ["rpc.xid": "\(pending.call.xid)"])
                 send(reply)
-                return
+                return true
             case .waiting:
                 logger.debug("rpc retransmission of a call in progress", metadata: ["rpc.xid": "\(pending.call.xid)"])
-                return
+                return true
             }
         }
         let logger = self.logger
@@ -142,17 +148,20 @@ public struct RPCServerCore: Sendable {
             send(reply)
         }
         guard pending.traits.isBlocking else {
-            return RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
+            RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
+            return true
         }
         if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) {
-            return RPCDispatcher.release(reply, allocator: allocator, finish)
+            RPCDispatcher.release(reply, allocator: allocator, finish)
+            return true
         }
-        (pending.traits.mayWaitForStorage ? storagePool : threadPool).submit { state in
-            guard case .active = state else {
+        (pending.traits.mayWaitForStorage ? storagePool : threadPool).run { active in
+            guard active else {
                 return finish(RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator))
             }
             // A reply held for stable storage frees this thread for the next call meanwhile.
             RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
         }
+        return false
     }
 }

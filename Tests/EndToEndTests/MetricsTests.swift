@@ -32,6 +32,11 @@ struct MetricsTests {
             let lock = NLMLock(callerName: "metrics", fileHandle: file.bytes, ownerHandle: [1], svid: 1, offset: 0, length: 10)
             #expect(try await nlm.lock(lock, exclusive: true) == .granted)
             await nlm.close()
+            // Four connections: the server spreads them over its event loops (one a core).
+            var more: [NFS3Client] = []
+            for i in 0..<4 { more.append(try await server.nfsClient(machine: "metrics-\(i)")) }
+            for c in more { for _ in 0..<5 { _ = try await c.getattr(root) } }
+            for c in more { await c.close() }
 
             let (text, type) = try await get("http://127.0.0.1:\(port)/metrics")
             #expect(type?.hasPrefix("text/plain; version=0.0.4") == true, "Content-Type \(type ?? "none")")
@@ -42,6 +47,13 @@ struct MetricsTests {
             #expect((samples[#"nfs_request_duration_seconds_count{procedure="WRITE"}"#] ?? 0) >= 1)
             #expect(samples.keys.contains { $0.hasPrefix(#"nfs_request_duration_seconds_bucket{procedure="GETATTR",le="0.0001""#) })
             #expect((samples[#"rpc_connections{listener="nfs"}"#] ?? 0) >= 1, "connections in:\n\(text)")
+            // Calls by event loop: more than one loop served calls, and GETATTR of a cached file
+            // was answered on a loop, the CREATE on a pool thread.
+            let byLoop = samples.filter { $0.key.hasPrefix("rpc_calls_total{") && $0.value > 0 }
+            let loops = Set(byLoop.keys.compactMap { Self.label("event_loop", in: $0) })
+            #expect(loops.count >= 2, "calls by event loop in:\n\(text)")
+            #expect(byLoop.keys.contains { $0.contains(#"ran="event_loop""#) } && byLoop.keys.contains { $0.contains(#"ran="pool""#) },
+                    "calls by where they ran in:\n\(text)")
             #expect(samples[#"journal_limit_bytes{directory="\#(durable)"}"#] == Double(64 << 20), "journal limit in:\n\(text)")
             #expect(samples[#"journal_degraded{directory="\#(durable)"}"#] == 0)
             #expect(samples[#"journal_checkpoint_age_seconds{directory="\#(durable)"}"#] != nil)
@@ -72,6 +84,12 @@ struct MetricsTests {
         let http = try #require(response as? HTTPURLResponse)
         #expect(http.statusCode == status, "GET \(url): \(http.statusCode)")
         return (String(decoding: data, as: UTF8.self), http.value(forHTTPHeaderField: "Content-Type"))
+    }
+
+    /// The value of label `name` in a sample's "name{labels}".
+    static func label(_ name: String, in sample: String) -> Substring? {
+        guard let start = sample.firstRange(of: name + "=\"")?.upperBound else { return nil }
+        return sample[start...].prefix { $0 != "\"" }
     }
 
     /// "name{labels} value" lines by "name{labels}".

@@ -1,9 +1,13 @@
 import Benchmark
 import BenchmarkSupport
+import Dispatch
 import NIOCore
+import NIOPosix
 import ONCRPC
+import RPCTransport
 
-// Record reassembly (RFC 5531 §11) and the duplicate request cache (DRC).
+// Record reassembly (RFC 5531 §11), the duplicate request cache (DRC), and the hand-off of
+// blocking calls from an event loop to a pool's thread.
 // Names have no spaces: package-benchmark finds a threshold file by the plain name.
 
 /// `length` bytes sent as `fragments` record-marked fragments.
@@ -59,6 +63,26 @@ let benchmarks: @Sendable () -> Void = {
         cache.complete(key, reply: reply)
         for _ in benchmark.scaledIterations {
             blackHole(cache.begin(DuplicateRequestCache.Key(call: template, client: client), waiter: nil))
+        }
+    }
+
+    // A burst of 16 calls handed to a pool at once (one connection at 16 in flight), waited
+    // for, per iteration: what the hand-off costs the server (the wall clock shows the thread
+    // wake-ups; NIOThreadPool wakes one thread per call, CallPool one per core).
+    let pool = CallPool(threads: 16, awakeLimit: 2)
+    pool.start()
+    let nioPool = NIOThreadPool(numberOfThreads: 16)
+    nioPool.start()
+    for (name, executor) in [("hand_off_16_calls_CallPool", pool as any RPCCallExecutor),
+                             ("hand_off_16_calls_NIOThreadPool", nioPool)] {
+        Benchmark(name, configuration: .swiftNFS(scalingFactor: .one)) { benchmark in
+            let done = DispatchSemaphore(value: 0)
+            for _ in benchmark.scaledIterations {
+                for _ in 0..<16 {
+                    executor.run { _ in done.signal() }
+                }
+                for _ in 0..<16 { done.wait() }
+            }
         }
     }
 }
