@@ -27,6 +27,7 @@ went wrong (that line becomes the FAIL reason) and exits 1. Data is a determinis
   rangelocks PATH               Connectathon-style byte-range lock cases between two processes
   mount2 SOURCE DIR TYPE DATA   mount(2) as Docker's local volume driver calls it: "ok" or errno
   holder DIR CTL                restart test: see harness.sh
+  haholder DIR CTL              HA failovers (ha.sh): held files used after each, the outage timed
   getdents DIR                  read DIR with one getdents64 call into a 64 MiB buffer
 
 Several subcommands can run in one process, separated by "--".
@@ -657,76 +658,143 @@ def cmd_sqlite(db, n):
     c.close()
 
 
-# --- restart under a live mount ----------------------------------------------------------------
+# --- restart and failover under a live mount ---------------------------------------------------
+
+class Held:
+    """What a process holds across a server going away (a restart, an HA failover): a file
+    written and fsynced and kept open for writing, one written with O_SYNC and kept open, one
+    open for reading, and a directory with entries, open and the current directory."""
+
+    def __init__(self, d):
+        self.sub = os.path.join(d, "held-dir")
+        os.mkdir(self.sub)
+        for i in range(20):
+            with open(os.path.join(self.sub, f"e{i}"), "w") as f:
+                f.write(str(i))
+        fb = os.path.join(d, "held-read")
+        self.data_b = pattern("held-b", 0, 300000)
+        with open(fb, "wb") as f:
+            f.write(self.data_b)
+        self.rfd = os.open(fb, os.O_RDONLY)
+        self.wfd = os.open(os.path.join(d, "held-write"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.data_a = pattern("held-a", 0, 2 * CHUNK)
+        pwrite_all(self.wfd, self.data_a, 0)
+        os.fsync(self.wfd)
+        self.sfd = os.open(os.path.join(d, "held-osync"), os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_SYNC, 0o644)
+        self.data_s = pattern("held-s", 0, 256 << 10)
+        pwrite_all(self.sfd, self.data_s, 0)
+        self.dfd = os.open(self.sub, os.O_RDONLY | os.O_DIRECTORY)
+        self.fb = fb
+        os.stat(fb)
+        os.stat(os.path.join(self.sub, "e3"))
+        self.cwd = os.getcwd()
+        os.chdir(self.sub)
+
+    def use(self, n=1):
+        """Uses everything held, without reopening; round n creates, renames and unlinks names
+        of its own. Returns the errors, one string each ("what: ERRNO")."""
+        errors = []
+
+        def step(what, fn):
+            try:
+                return fn()
+            except OSError as e:
+                errors.append(f"{what}: {errno.errorcode.get(e.errno, e.errno)}")
+            except Fail as e:
+                errors.append(f"{what}: {e}")
+
+        step("fstat of the open file", lambda: os.fstat(self.wfd))
+        step("stat of a looked-up file", lambda: os.stat(self.fb))
+        step("stat of the current directory", lambda: os.stat("."))
+        step("relative open in the current directory", lambda: open("e3").read())
+        step("readdir of a held directory fd", lambda: os.listdir(self.dfd))
+
+        def read_back(fd, want, what):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            got = pread_all(fd, 0, len(want))
+            check(got == want, f"{what} differs at {first_diff(got, want)} ({len(got)} bytes)")
+        step("read through a descriptor opened before", lambda: read_back(self.rfd, self.data_b, "data"))
+        step("fsynced data read back through the held descriptor", lambda: read_back(self.wfd, self.data_a, "fsynced data"))
+        step("O_SYNC data read back through the held descriptor", lambda: read_back(self.sfd, self.data_s, "O_SYNC data"))
+
+        def write_more():
+            pwrite_all(self.wfd, b"after restart", len(self.data_a))
+            os.fsync(self.wfd)
+            pwrite_all(self.sfd, b"after restart", len(self.data_s))
+        step("write + fsync and O_SYNC writes through the held descriptors", write_more)
+        new = "new" if n == 1 else f"new{n}"
+        step("create in a held directory", lambda: open(os.path.join(self.sub, new), "w").write(new))
+        step("rename in a held directory",
+             lambda: os.rename(os.path.join(self.sub, f"e{2 * n - 1}"), os.path.join(self.sub, f"e{2 * n - 1}-renamed")))
+        step("unlink in a held directory", lambda: os.unlink(os.path.join(self.sub, f"e{2 * n}")))
+        return errors
+
+    def close(self):
+        os.close(self.rfd)
+        os.close(self.sfd)
+        os.close(self.dfd)
+        os.chdir(self.cwd)
+        os.close(self.wfd)
+
+
+def await_file(path, what):
+    deadline = time.time() + 900
+    while not os.path.exists(path):
+        check(time.time() < deadline, f"the harness never said {what}")
+        time.sleep(0.02)
+
 
 def cmd_holder(d, ctl):
     """Hold files across a server restart. Phase 1 writes, fsyncs and looks things up, then
     creates CTL/ready and waits for CTL/go (the harness kills and restarts the server meanwhile);
     phase 2 uses everything it held, without reopening."""
-    fa = os.path.join(d, "held-write")
-    fb = os.path.join(d, "held-read")
-    sub = os.path.join(d, "held-dir")
-    os.mkdir(sub)
-    for i in range(20):
-        with open(os.path.join(sub, f"e{i}"), "w") as f:
-            f.write(str(i))
-    data_b = pattern("held-b", 0, 300000)
-    with open(fb, "wb") as f:
-        f.write(data_b)
-    rfd = os.open(fb, os.O_RDONLY)
-    wfd = os.open(fa, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-    data_a = pattern("held-a", 0, 2 * CHUNK)
-    pwrite_all(wfd, data_a, 0)
-    os.fsync(wfd)
-    dfd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY)
-    os.stat(fb)
-    os.stat(os.path.join(sub, "e3"))
-    cwd = os.getcwd()
-    os.chdir(sub)
+    held = Held(d)
     open(os.path.join(ctl, "ready"), "w").close()
-    deadline = time.time() + 600
-    while not os.path.exists(os.path.join(ctl, "go")):
-        check(time.time() < deadline, "the harness never said go")
-        time.sleep(0.1)
-    errors = []
-
-    def step(what, fn):
-        try:
-            return fn()
-        except OSError as e:
-            errors.append(f"{what}: {errno.errorcode.get(e.errno, e.errno)}")
-        except Fail as e:
-            errors.append(f"{what}: {e}")
-
-    step("fstat of the open file", lambda: os.fstat(wfd))
-    step("stat of a looked-up file", lambda: os.stat(fb))
-    step("stat of the current directory", lambda: os.stat("."))
-    step("relative open in the current directory", lambda: open("e3").read())
-    step("readdir of a held directory fd", lambda: os.listdir(dfd))
-
-    def read_held():
-        os.posix_fadvise(rfd, 0, 0, os.POSIX_FADV_DONTNEED)
-        check(pread_all(rfd, 0, len(data_b)) == data_b, "wrong data")
-    step("read through a descriptor opened before the restart", read_held)
-
-    def read_synced():
-        os.posix_fadvise(wfd, 0, 0, os.POSIX_FADV_DONTNEED)
-        got = pread_all(wfd, 0, len(data_a))
-        check(got == data_a, f"fsynced data differs at {first_diff(got, data_a)} ({len(got)} bytes)")
-    step("fsynced data read back through the held descriptor", read_synced)
-
-    def write_more():
-        pwrite_all(wfd, b"after restart", len(data_a))
-        os.fsync(wfd)
-    step("write + fsync through the held descriptor", write_more)
-    step("create in a held directory", lambda: open(os.path.join(sub, "new"), "w").write("new"))
-    step("rename in a held directory", lambda: os.rename(os.path.join(sub, "e1"), os.path.join(sub, "e1-renamed")))
-    step("unlink in a held directory", lambda: os.unlink(os.path.join(sub, "e2")))
-    os.close(rfd)
-    step("close of the written descriptor", lambda: os.close(wfd))
-    os.close(dfd)
-    os.chdir(cwd)
+    await_file(os.path.join(ctl, "go"), "go")
+    errors = held.use()
+    try:
+        held.close()
+    except OSError as e:
+        errors.append(f"close: {errno.errorcode.get(e.errno, e.errno)}")
     check(not errors, "; ".join(errors))
+
+
+def cmd_haholder(d, ctl):
+    """Hold files across HA failovers. Sets up as holder does (in DIR, made here), creates
+    CTL/ready; then for each CTL/go.N (N = 1, 2, ...; it holds the time the failover began,
+    CLOCK_REALTIME seconds): at once a write + fsync through a held descriptor, retried until it
+    succeeds, and the seconds from the failover's start to that success into CTL/outage.N; then
+    everything held is used (`Held.use`), and CTL/done.N gets the errors (empty: none). Ends at
+    CTL/stop, closing everything (an error there fails)."""
+    os.mkdir(d)
+    held = Held(d)
+    open(os.path.join(ctl, "ready"), "w").close()
+    n = 1
+    while True:
+        go = os.path.join(ctl, f"go.{n}")
+        while not os.path.exists(go):
+            if os.path.exists(os.path.join(ctl, "stop")):
+                held.close()
+                return
+            time.sleep(0.02)
+        began = float(open(go).read())
+        errors = []
+        while True:
+            try:
+                os.pwrite(held.wfd, b"probe", len(held.data_a) + 64)
+                os.fsync(held.wfd)
+                break
+            except OSError as e:
+                errors.append(f"write + fsync while failing over: {errno.errorcode.get(e.errno, e.errno)}")
+                check(time.time() < began + 600, "; ".join(errors[:6]))
+                time.sleep(0.1)
+        with open(os.path.join(ctl, f"outage.{n}"), "w") as f:
+            f.write(f"{time.time() - began:.1f}")
+        errors += held.use(n)
+        with open(os.path.join(ctl, f"done.{n}.tmp"), "w") as f:
+            f.write("; ".join(errors[:6]))
+        os.rename(os.path.join(ctl, f"done.{n}.tmp"), os.path.join(ctl, f"done.{n}"))
+        n += 1
 
 
 def main():
@@ -750,7 +818,7 @@ def run(cmd, args):
         "zeros": cmd_zeros, "size": cmd_size, "sparse": cmd_sparse, "excl": cmd_excl,
         "unlink-open": cmd_unlink_open, "mmap": cmd_mmap, "fsync": cmd_fsync,
         "manifest": cmd_manifest, "concurrent": cmd_concurrent, "statvfs": cmd_statvfs,
-        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "mount2": cmd_mount2, "rangelocks": cmd_rangelocks, "holder": cmd_holder,
+        "evict": lambda *ps: [evict(p) for p in ps], "trylock": cmd_trylock, "lockhold": cmd_lockhold, "sqlite": cmd_sqlite, "mount2": cmd_mount2, "rangelocks": cmd_rangelocks, "holder": cmd_holder, "haholder": cmd_haholder,
         "getdents": cmd_getdents,
     }.get(cmd)
     if fn is None:

@@ -22,7 +22,7 @@ LOGLEVEL=${CONF_LOG_LEVEL:-notice}
 T_START=$(date +%s.%N)
 
 # name | mount options | portmapper port the server runs (0: none) | what runs
-ALL_VARIANTS="tcp-ports-mnttcp tcp-ports-mntudp tcp-portmap-mnttcp tcp-portmap-mntudp defaults durable restart locking"
+ALL_VARIANTS="tcp-ports-mnttcp tcp-ports-mntudp tcp-portmap-mnttcp tcp-portmap-mntudp defaults durable restart locking ha"
 variant_opts() {
     case $1 in
         tcp-ports-mnttcp) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;
@@ -33,6 +33,7 @@ variant_opts() {
         restart) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;
         durable) echo "vers=3,proto=tcp,port=$NFSPORT,mountport=$NFSPORT,mountproto=tcp,nolock" ;;  # server with --durable-dir
         locking) echo "none: mount SERVER:/path /mnt (see locking.sh)" ;;
+        ha) echo "$HA_OPTS" ;;   # two serving nodes, etcd, the service address (see ha.sh)
         *) return 1 ;;
     esac
 }
@@ -128,6 +129,7 @@ do_umount() {
 cleanup() {
     for d in "$MNT-big" "$MNT" "$MNT-ro" "$MNT-squash"; do mountpoint -q "$d" && umount -f -l "$d" 2>/dev/null; done
     [ -z "${SRV_NS:-}" ] || teardown_two_hosts
+    [ -z "${HA_UP:-}" ] || ha_teardown
     stop_server
     if [ -n "${CONF_IN_GUEST:-}" ]; then umount -l "$EXP" 2>/dev/null; fi
     rm -rf "$W" 2>/dev/null
@@ -260,6 +262,9 @@ run_restart() {
 # The locking variant (run_locking): see locking.sh.
 # shellcheck source=locking.sh
 . "$HERE/locking.sh"
+# The HA variant (run_ha): see ha.sh.
+# shellcheck source=ha.sh
+. "$HERE/ha.sh"
 
 BIG_DONE= FULL_DONE=
 # The whole suite runs on the first mount variant. Under emulation (about 2 to 10 ms per NFS
@@ -279,6 +284,7 @@ for v in ${CONF_VARIANTS:-$ALL_VARIANTS}; do
     case $v in
         restart) run_restart ;;
         locking) run_locking ;;
+        ha) run_ha ;;
         durable) SERVER_EXTRA="--durable-dir $DURABLE" run_suite_variant "$v" ;;
         *) run_suite_variant "$v" ;;
     esac
