@@ -192,7 +192,8 @@ ha_round() {
         sleep 0.2
     done
     if [ ! -e "$HW/ctl/done.$r" ]; then
-        failc ha "held descriptors after $what" "no answer within 600 s: $(tail -n 2 "$OUT/ha-holder.out")"
+        if kill -0 "$HA_HOLDER" 2>/dev/null; then out="no answer within 600 s"; else out="the holding process ended"; fi
+        failc ha "held descriptors after $what" "$out: $(tail -n 2 "$OUT/ha-holder.out" | tr '\n' ' ')"
         return 1
     fi
     out=$(cat "$HW/ctl/outage.$r" 2>/dev/null)
@@ -203,7 +204,7 @@ ha_round() {
     else failc ha "held descriptors, paths and directories work after $what" "$out"; fi
 }
 
-ha_new_writes() { # $1: after what
+ha_new_writes() { # $1: after what, $2: the new file's suffix
     if ha_write "new-after-$2" 2 conv=fsync && [ "$(ha_sums "$MNT" | grep " new-after-$2\$")" = "$(grep " new-after-$2\$" "$HW/sums")" ]; then
         pass ha "a new file written and fsynced after $1"
     else failc ha "a new file written and fsynced after $1" "wrong data read back"; fi
