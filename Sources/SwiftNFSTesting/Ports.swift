@@ -10,12 +10,18 @@ package enum Ports {
     /// Ports handed out during this test run, so parallel tests never pick the same one.
     private static let handedOut = Mutex<Set<Int>>([])
 
+    /// Where `freeTCPAndUDP` picks from: below the kernel's ephemeral range (32768-60999 by
+    /// default), which every client socket of the tests draws from. A port the kernel handed
+    /// out (port 0) could be given to a client's connection between the check and the
+    /// server's bind; one from here is not.
+    static let range = 10_000..<32_000
+
     /// A port that is currently free on 127.0.0.1 for both TCP and UDP.
     package static func freeTCPAndUDP() throws -> Int {
-        for _ in 0..<100 {
-            let tcp = try bound(type: SOCK_STREAM, port: 0)
+        for _ in 0..<1000 {
+            let port = Int.random(in: range)
+            guard let tcp = try? bound(type: SOCK_STREAM, port: port) else { continue }
             defer { close(tcp.fd) }
-            guard let port = tcp.port else { continue }
             guard let udp = try? bound(type: SOCK_DGRAM, port: port) else { continue }
             close(udp.fd)
             let fresh = handedOut.withLock { $0.insert(port).inserted }
