@@ -39,8 +39,8 @@ HA_TTL=${CONF_HA_TTL:-10}
 # timeo * (retrans + 1) (2 s * 2 = 4 s here; 60 s * 3 = 180 s with the defaults for TCP,
 # timeo=600,retrans=2), and a request it got no answer to is sent again (on a new connection:
 # NFS clients disconnect to retry) after timeo. Measured here, from the kill to the first answer:
-# 38 s with timeo=50,retrans=2, 22 s with timeo=20,retrans=1 (about 12 s of which until the new
-# active served).
+# 38 s with timeo=50,retrans=2 (one run), 13.5 to 22 s with timeo=20,retrans=1 (9 to 12 s of
+# which until the new active served).
 HA_OPTS=${CONF_HA_MOUNT_OPTS:-vers=3,proto=tcp,hard,timeo=20,retrans=1,nolock}
 HA_UP='' HA_ETCD_PID='' HA_HOLDER=''
 declare -A HA_PID=()
