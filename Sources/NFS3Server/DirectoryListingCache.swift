@@ -130,7 +130,4 @@ final class DirectoryListingCache: Sendable {
             }
         }
     }
-
-    /// Entries held now (for tests and statistics).
-    var count: Int { state.withLockedValue { $0.entries } }
 }

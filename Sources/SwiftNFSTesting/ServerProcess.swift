@@ -35,6 +35,19 @@ package final class ServerProcess: @unchecked Sendable {
     package var exportURL: URL { URL(fileURLWithPath: exportPath) }
     /// The running server's process id.
     package var pid: Int32? { process?.isRunning == true ? process?.processIdentifier : nil }
+
+    /// The server's resident memory (VmRSS) in KiB, 0 when it is not running.
+    package var residentKiB: Int { pid.flatMap(Self.residentKiB(pid:)) ?? 0 }
+
+    /// VmRSS of process `pid` in KiB, nil when it cannot be read.
+    package static func residentKiB(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let kib = Int(fields[1]) { return kib }
+        }
+        return nil
+    }
     /// The exit status of the last launch, once it has exited.
     package var exitStatus: Int32? { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } }
     private var logURL: URL { root.appendingPathComponent("swiftnfsd-\(launches).log") }

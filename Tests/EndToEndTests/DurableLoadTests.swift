@@ -618,12 +618,7 @@ struct DurableLoadTests {
     }
 
     static func residentBytes(_ pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 2, let kib = Int(fields[1]) { return kib << 10 }
-        }
-        return nil
+        ServerProcess.residentKiB(pid: pid).map { $0 << 10 }
     }
 
     /// The sum of DUR/journal/*.jnl (a segment may be deleted between listing and stat).

@@ -24,7 +24,7 @@ import Testing
             for i in 0..<1000 {
                 idle.append(try Self.connect(from: "127.0.1.\(1 + i / 50)", to: server.nfsPort))
             }
-            let rssIdle = Self.residentKiB(of: server)
+            let rssIdle = server.residentKiB
 
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.nfsPort)
             let credentials = RPCCredentials.sys(AuthSysParameters(uid: 0, gid: 0))
@@ -36,7 +36,7 @@ import Testing
             let peak = NIOLockedValueBox(0)
             let sampler = Task {
                 while !Task.isCancelled {
-                    let rss = Self.residentKiB(of: server)
+                    let rss = server.residentKiB
                     peak.withLockedValue { $0 = max($0, rss) }
                     try? await Task.sleep(for: .milliseconds(50))
                 }
@@ -132,14 +132,5 @@ import Testing
         }
         func word(_ i: Int) -> UInt32 { reply[i * 4 ..< i * 4 + 4].reduce(0) { $0 << 8 | UInt32($1) } }
         return word(1) == xid && word(2) == 1 && word(3) == 0 && word(6) == 0
-    }
-
-    static func residentKiB(of server: ServerProcess) -> Int {
-        guard let pid = server.pid,
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
-        }
-        return 0
     }
 }

@@ -298,17 +298,8 @@ struct SecurityTests {
             #expect(try await c.getattr(root).type == .directory)
             await c.close()
             // And its memory stayed within bounds.
-            let rss = residentKiB(of: server)
+            let rss = server.residentKiB
             #expect(rss > 0 && rss < 512 * 1024, "server resident set \(rss) KiB")
         }
-    }
-
-    func residentKiB(of server: ServerProcess) -> Int {
-        guard let pid = server.pid,
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
-        }
-        return 0
     }
 }
