@@ -1,3 +1,4 @@
+import FileStore
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -320,14 +321,8 @@ package enum ExportsParser {
     /// Reads `path`, and for /etc/exports also /etc/exports.d/*.exports.
     package static func load(path: String) throws(ExportsError) -> [ExportEntryConfig] {
         var files = [path]
-        if path == "/etc/exports", let dir = opendir("/etc/exports.d") {
-            var extra: [String] = []
-            while let e = readdir(dir) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name.hasSuffix(".exports") { extra.append("/etc/exports.d/\(name)") }
-            }
-            closedir(dir)
-            files += extra.sorted()
+        if path == "/etc/exports", let names = directoryNames(atPath: "/etc/exports.d") {
+            files += names.filter { $0.hasSuffix(".exports") }.sorted().map { "/etc/exports.d/\($0)" }
         }
         var all: [ExportEntryConfig] = []
         for f in files {

@@ -1,3 +1,4 @@
+import FileStore
 import Glibc
 
 /// Who holds a local port, for a start-up error an operator can act on ("port 111 is held by
@@ -20,14 +21,9 @@ enum PortOwner {
         }
         guard !inodes.isEmpty else { return nil }
         if inodes == ["0"] { return "the kernel (nfs-kernel-server, or another in-kernel service)" }
-        guard let proc = opendir("/proc") else { return nil }
-        defer { closedir(proc) }
-        while let e = readdir(proc) {
-            let pid = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard Int(pid) != nil, let fds = opendir("/proc/\(pid)/fd") else { continue }
-            defer { closedir(fds) }
-            while let fe = readdir(fds) {
-                let fd = withUnsafeBytes(of: fe.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let pids = directoryNames(atPath: "/proc") else { return nil }
+        for pid in pids where Int(pid) != nil {
+            for fd in directoryNames(atPath: "/proc/\(pid)/fd") ?? [] {
                 var target = [CChar](repeating: 0, count: 256)
                 let n = readlink("/proc/\(pid)/fd/\(fd)", &target, 255)
                 guard n > 0 else { continue }

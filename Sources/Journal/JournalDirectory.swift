@@ -1,3 +1,4 @@
+import FileStore
 import Glibc
 
 /// The files of a journal on the durable directory:
@@ -37,11 +38,8 @@ package struct JournalDirectory: Sendable {
 
     /// The segments, oldest first, with the first sequence each may hold.
     package func segments() -> [(first: UInt64, path: String)] {
-        guard let dir = opendir(segmentsDirectory) else { return [] }
-        defer { closedir(dir) }
         var out: [(UInt64, String)] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for name in directoryNames(atPath: segmentsDirectory) ?? [] {
             guard name.hasSuffix(".jnl"), let first = UInt64(name.dropLast(4), radix: 16) else { continue }
             out.append((first, segmentsDirectory + "/" + name))
         }

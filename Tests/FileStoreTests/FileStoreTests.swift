@@ -391,3 +391,20 @@ final class Flag: @unchecked Sendable {
         #expect(writes.count == 1 && writes.first?.offset == 0 && writes.first?.bytes == 8192, "journaled: \(writes)")
     }
 }
+
+@Suite struct DirectoryNamesTests {
+    @Test("directoryNames gives every name but . and .., from one byte to 255, and nil for no directory")
+    func names() throws {
+        let dir = "/tmp/swiftnfs-names-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var made = ["a", String(repeating: "n", count: 255), "with space", "ünïcødé"]
+        made += (0..<2000).map { String($0) }
+        for n in made { #expect(FileManager.default.createFile(atPath: dir + "/" + n, contents: nil), "\(n)") }
+        let listed = try #require(directoryNames(atPath: dir))
+        #expect(listed.sorted() == made.sorted())
+        #expect(directoryNames(atPath: dir + "/a") == nil, "a file")
+        #expect(directoryNames(atPath: dir + "/missing") == nil)
+        #expect(directoryNames(atPath: "/proc")?.contains(String(getpid())) == true)
+    }
+}
