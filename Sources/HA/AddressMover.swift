@@ -56,7 +56,13 @@ package struct LinuxAddressMover: AddressMover {
 
     package func release(_ address: ServiceAddress) async throws {
         guard try await isPresent(address) else { return }
-        try await run(ip, ["addr", "del", address.cidr, "dev", address.interface])
+        do {
+            try await run(ip, ["addr", "del", address.cidr, "dev", address.interface])
+        } catch {
+            // The lifetime may have run out between the check and the delete (a node stepping
+            // down as its lease ends): the address is gone, which is all a release asks.
+            if try await isPresent(address) { throw error }
+        }
     }
 
     func isPresent(_ address: ServiceAddress) async throws -> Bool {

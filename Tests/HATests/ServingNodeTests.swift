@@ -125,6 +125,39 @@ final class FakeMover: AddressMover, @unchecked Sendable {
         #expect(LinuxAddressMover.seconds(.milliseconds(300)) == 1)
     }
 
+    /// A step-down whose address ran out between `ip addr show` and `ip addr del` has released
+    /// it (no false alarm); a delete that fails with the address still there is an error.
+    @Test("release: an address that expired just before its delete counts as released; one still there does not")
+    func releaseRacesExpiry() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ip-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A stand-in for ip(8): `show` lists the address while the file `present` exists; `del`
+        // fails, and first removes the file when `expires` exists (the kernel dropping the
+        // address at the end of its lifetime, just before the delete).
+        let script = """
+            #!/bin/sh
+            case "$*" in
+            *show*) [ -e \(dir)/present ] && echo '2: lab0    inet 10.231.7.100/24 scope global secondary dynamic lab0'; exit 0 ;;
+            *del*) [ -e \(dir)/expires ] && rm -f \(dir)/present; echo 'RTNETLINK answers: Cannot assign requested address' >&2; exit 2 ;;
+            esac
+            exit 1
+            """
+        try script.write(toFile: dir + "/ip", atomically: true, encoding: .utf8)
+        chmod(dir + "/ip", 0o755)
+        var mover = LinuxAddressMover()
+        mover.ip = dir + "/ip"
+        let address = ServiceAddress("10.231.7.100/24", interface: "lab0")!
+
+        _ = FileManager.default.createFile(atPath: dir + "/present", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/expires", contents: nil)
+        try await mover.release(address)
+
+        try FileManager.default.removeItem(atPath: dir + "/expires")
+        _ = FileManager.default.createFile(atPath: dir + "/present", contents: nil)
+        await #expect(throws: AddressMoverError.self) { try await mover.release(address) }
+    }
+
     /// A hook that outlives its limit is killed, with everything it started, and reported.
     @Test func aHookIsBoundedInTime() async throws {
         // The limit leaves the shell time to start and print on a busy machine; the sleeps outlive it.
