@@ -71,6 +71,15 @@ final class Durability: Sendable {
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
+    /// The replies recorded after the last checkpoint (`JournalLog.Summary.replies`), once:
+    /// what the duplicate request cache starts with. Not kept after that.
+    func takeRecoveredReplies() -> [[UInt8]] {
+        summary.withLock { s in
+            defer { s.replies = [] }
+            return s.replies
+        }
+    }
+
     /// The highest file id this journal has carried (checkpointed or after the checkpoint):
     /// a store rebuilt from it assigns ids above it (see `FileStore.reserveFileIDs`).
     var highestFileID: UInt64 { max(directory.highestCheckpointedFileID(), recovered.highestFileID) }
@@ -217,7 +226,13 @@ final class Durability: Sendable {
             // The rebuild replays from the journal what the copy lacks.
             logger.error("checkpoint before a rebuild failed; the journal is replayed instead", metadata: ["journal.error": "\(error)"])
         }
-        summary.withLock { $0 = JournalLog.summary(directory, after: directory.checkpointedSequence()) }
+        // The replies stay as they were read at the start (those received since are in the
+        // duplicate request cache already: `ReplyJournal.follow`).
+        summary.withLock { s in
+            let replies = s.replies
+            s = JournalLog.summary(directory, after: directory.checkpointedSequence(), replyLimit: 0)
+            s.replies = replies
+        }
     }
 
     /// Runs `body` with the ids the durable copy keeps for its untagged objects (symbolic links,
@@ -253,7 +268,7 @@ final class Durability: Sendable {
         defer { applier.close() }
         var count = 0
         try JournalLog.forEach(directory, after: max(directory.checkpointedSequence(), skipThrough)) { r, _ in
-            guard r.exportID == store.exportID else { return }
+            guard r.exportID == store.exportID, r.change.changesFiles else { return }
             let survivor = rebuilt ? nil : store.survivingLink(of: r.change)
             try applier.apply(r.change)
             // After a rebuild the identities are learned from the tags afterwards.

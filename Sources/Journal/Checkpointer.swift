@@ -117,7 +117,8 @@ package final class Checkpointer: @unchecked Sendable {
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
                 return try JournalLog.forEach(directory, after: start, through: limit) { r, frameBytes in
-                    if r.sequence > applied {
+                    // A record that changes no file (a reply) has nothing to apply, and may be of no export.
+                    if r.sequence > applied, r.change.changesFiles {
                         if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),

@@ -61,12 +61,15 @@ package final class ReplicationFollower: Sendable {
     /// Called (on a thread that may block) before each frame is appended; a throw appends
     /// nothing. A server notes there that its served trees fall behind its journal.
     let willAppend: @Sendable () throws -> Void
+    /// Called with each record once it is appended (a server takes the replies into its
+    /// duplicate request cache).
+    let appended: @Sendable (JournalRecord) -> Void
     private let state = Mutex(Status())
 
     package init(writer: JournalWriter, name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                  retryInterval: Duration = .seconds(1), logger: Logger, source: @escaping @Sendable () -> Endpoint?,
                  onStatus: @escaping @Sendable (Status) -> Void = { _ in },
-                 willAppend: @escaping @Sendable () throws -> Void = {}) {
+                 willAppend: @escaping @Sendable () throws -> Void = {}, appended: @escaping @Sendable (JournalRecord) -> Void = { _ in }) {
         self.writer = writer
         self.name = name
         self.group = group
@@ -75,6 +78,7 @@ package final class ReplicationFollower: Sendable {
         self.source = source
         self.onStatus = onStatus
         self.willAppend = willAppend
+        self.appended = appended
         state.withLock { $0.appended = writer.lastAppended }
     }
 
@@ -194,6 +198,7 @@ package final class ReplicationFollower: Sendable {
         } catch {
             throw ReplicationError(.journal, "\(error)")
         }
+        appended(record)
         update {
             $0.appended = record.sequence
             $0.framesReceived += 1
