@@ -54,7 +54,9 @@ final class Durability: Sendable {
         statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
         let checkpoint = directory.checkpointedSequence()
-        let recovered = JournalLog.summary(directory, after: checkpoint)
+        var recovered = JournalLog.summary(directory, after: checkpoint)
+        // The replies a checkpoint kept, then those after it: the newest last.
+        recovered.replies = Array((CheckpointedReplies.load(directory).entries + recovered.replies).suffix(JournalLog.replyLimit))
         summary = Mutex(recovered)
         for d in recovered.damages {
             if d.damage.isStaleEpoch {
@@ -71,8 +73,8 @@ final class Durability: Sendable {
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
     }
 
-    /// The replies recorded after the last checkpoint (`JournalLog.Summary.replies`), once:
-    /// what the duplicate request cache starts with. Not kept after that.
+    /// The replies recorded before the start (those a checkpoint kept, `CheckpointedReplies`,
+    /// and those after it), once: what the duplicate request cache starts with. Not kept after that.
     func takeRecoveredReplies() -> [[UInt8]] {
         summary.withLock { s in
             defer { s.replies = [] }

@@ -7,9 +7,9 @@ import ONCRPC
 /// streams (`DuplicateReplyRecorder`): a REPLY record (`FileChange.reply`) is appended right
 /// after the change's own records and before the reply is released, and a sync export's reply
 /// waits for it as it waits for the change (one fsync covers both: group commit). A standby
-/// takes each received entry into its cache (`follow`), and a server that starts takes those
-/// after the last checkpoint (`recover`): a client's retransmission after a takeover or a
-/// restart gets the original reply, never a second execution (a REMOVE answered NFS3_OK is
+/// takes each received entry into its cache (`follow`), and a server that starts takes the
+/// newest ones, those a checkpoint kept (`CheckpointedReplies`) and those after it (`recover`):
+/// a client's retransmission after a takeover or a restart gets the original reply, never a second execution (a REMOVE answered NFS3_OK is
 /// not answered NFS3ERR_NOENT the second time).
 ///
 /// The record needs no room reserved (`JournalWriter.waitForRoom`): it comes with a change that

@@ -72,19 +72,15 @@ package enum JournalLog {
 
     package static func summary(_ directory: JournalDirectory, after checkpoint: UInt64, replyLimit: Int = replyLimit) -> Summary {
         var s = Summary()
+        var replies = CheckpointedReplies(limit: replyLimit)
         let result = forEach(directory, after: checkpoint) { r, bytes in
             s.bytesAfterCheckpoint += bytes
-            if case .reply(let entry) = r.change {
-                s.replies.append(entry)
-                // Trimmed now and then, not at every record: memory stays within twice the limit.
-                if s.replies.count >= 2 * max(1, replyLimit) { s.replies.removeFirst(s.replies.count - replyLimit) }
-                return
-            }
+            guard r.change.changesFiles else { return replies.add(r) }
             s.recordsByExport[r.exportID, default: 0] += 1
             if r.change.isNamespaceChange { s.lastNamespaceChange[r.exportID] = r.change }
             s.highestFileID = max(s.highestFileID, r.change.fileID)
         }
-        if s.replies.count > replyLimit { s.replies.removeFirst(s.replies.count - replyLimit) }
+        s.replies = replies.entries
         s.damages = result.damages
         s.lastSequence = result.lastSequence
         return s

@@ -22,65 +22,6 @@ import Testing
 /// handles resolve on b. The client retransmits over UDP from a port it binds (the Linux
 /// client reconnects over TCP from the same port; the cache keys both alike).
 @Suite struct TakeoverReplayTests {
-    static let credentials = RPCCredentials.sys(AuthSysParameters(machineName: "client", uid: 0, gid: 0, groups: []))
-
-    /// Runs `body` with an RPC client of the node at `nfsPort` bound to 127.0.0.1:`clientPort`,
-    /// closed (its port free again) when `body` returns.
-    static func withClient<T>(of nfsPort: Int, from clientPort: Int, _ body: (RPCClient) async throws -> T) async throws -> T {
-        let rpc = try await RPCClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: nfsPort), transport: .udp,
-                                              localAddress: try SocketAddress(ipAddress: "127.0.0.1", port: clientPort),
-                                              group: MultiThreadedEventLoopGroup.singleton)
-        do {
-            let result = try await body(rpc)
-            await rpc.close()
-            return result
-        } catch {
-            await rpc.close()
-            throw error
-        }
-    }
-
-    /// One NFS call with a chosen xid; the reply after xid and msg_type.
-    static func call(_ rpc: RPCClient, _ procedure: NFS3Procedure, xid: UInt32, _ arguments: (inout ByteBuffer) -> Void) async throws -> [UInt8] {
-        var args = ByteBuffer()
-        arguments(&args)
-        let reply = try await rpc.rawCall(program: NFS3.program, version: NFS3.version, procedure: procedure.rawValue,
-                                          credentials: credentials, arguments: args, xid: xid, timeout: .seconds(10))
-        return Array(reply.readableBytesView)
-    }
-
-    /// The nfsstat3 of a reply `call` returned (after the accepted reply's verifier and status).
-    static func status(_ reply: [UInt8]) throws -> NFS3Status {
-        var b = ByteBuffer(bytes: reply)
-        let accepted = try b.readRPCReplyStatus()
-        #expect(accepted == .success)
-        return try #require(NFS3Status(rawValue: b.readInteger(as: UInt32.self) ?? .max))
-    }
-
-    struct Calls {
-        var remove: (inout ByteBuffer) -> Void
-        var create: (inout ByteBuffer) -> Void
-        var createAgain: (inout ByteBuffer) -> Void
-        var rename: (inout ByteBuffer) -> Void
-
-        init(root: NFS3FileHandle) {
-            remove = { $0.writeNFS3RemoveCall(NFS3RemoveCall(object: NFS3DirOpArgs(directory: root, name: Array("gone".utf8)))) }
-            create = {
-                $0.writeNFS3CreateCall(NFS3CreateCall(where: NFS3DirOpArgs(directory: root, name: Array("new".utf8)),
-                                                      how: .exclusive(NFS3Verifier(0x1234_5678))))
-            }
-            // Another client's exclusive create of the same name (another verifier).
-            createAgain = {
-                $0.writeNFS3CreateCall(NFS3CreateCall(where: NFS3DirOpArgs(directory: root, name: Array("new".utf8)),
-                                                      how: .exclusive(NFS3Verifier(0x9999))))
-            }
-            rename = {
-                $0.writeNFS3RenameCall(NFS3RenameCall(from: NFS3DirOpArgs(directory: root, name: Array("old".utf8)),
-                                                      to: NFS3DirOpArgs(directory: root, name: Array("renamed".utf8))))
-            }
-        }
-    }
-
     @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
     func aRetransmissionAfterATakeoverGetsTheOriginalReply() async throws {
         try await withCluster("replay") { _, etcdClient, keys in
@@ -104,20 +45,20 @@ import Testing
                         var iterator = answers.makeAsyncIterator()
                         let original = try #require(await iterator.next())
                         #expect(rootB == original.root, "a's handles resolve on b")
-                        let calls = Calls(root: original.root)
-                        try await Self.withClient(of: serverB.nfsPort, from: clientPort) { (rpc: RPCClient) async throws -> Void in
+                        let calls = Retransmission.Calls(root: original.root)
+                        try await Retransmission.withClient(of: serverB.nfsPort, from: clientPort) { (rpc: RPCClient) async throws -> Void in
                             // Retransmissions: the original replies, byte for byte.
-                            #expect(try await Self.call(rpc, .remove, xid: xids.remove, calls.remove) == original.remove)
-                            #expect(try await Self.call(rpc, .create, xid: xids.create, calls.create) == original.create)
-                            #expect(try await Self.call(rpc, .rename, xid: xids.rename, calls.rename) == original.rename)
+                            #expect(try await Retransmission.call(rpc, .remove, xid: xids.remove, calls.remove) == original.remove)
+                            #expect(try await Retransmission.call(rpc, .create, xid: xids.create, calls.create) == original.create)
+                            #expect(try await Retransmission.call(rpc, .rename, xid: xids.rename, calls.rename) == original.rename)
                             // New calls: executed.
-                            #expect(try Self.status(try await Self.call(rpc, .remove, xid: xids.remove &+ 1, calls.remove)) == .noent)
-                            #expect(try Self.status(try await Self.call(rpc, .create, xid: xids.create &+ 1, calls.createAgain)) == .exist)
-                            #expect(try Self.status(try await Self.call(rpc, .rename, xid: xids.rename &+ 1, calls.rename)) == .noent)
+                            #expect(try Retransmission.status(try await Retransmission.call(rpc, .remove, xid: xids.remove &+ 1, calls.remove)) == .noent)
+                            #expect(try Retransmission.status(try await Retransmission.call(rpc, .create, xid: xids.create &+ 1, calls.createAgain)) == .exist)
+                            #expect(try Retransmission.status(try await Retransmission.call(rpc, .rename, xid: xids.rename &+ 1, calls.rename)) == .noent)
                         }
                         // The same xid from another port of the client is another client's call.
-                        try await Self.withClient(of: serverB.nfsPort, from: try Ports.freeTCPAndUDP()) { (rpc: RPCClient) async throws -> Void in
-                            #expect(try Self.status(try await Self.call(rpc, .remove, xid: xids.remove, calls.remove)) == .noent)
+                        try await Retransmission.withClient(of: serverB.nfsPort, from: try Ports.freeTCPAndUDP()) { (rpc: RPCClient) async throws -> Void in
+                            #expect(try Retransmission.status(try await Retransmission.call(rpc, .remove, xid: xids.remove, calls.remove)) == .noent)
                         }
                     }
                 }
@@ -128,16 +69,16 @@ import Testing
 
                 _ = try await clientA.create(rootA, Array("gone".utf8))
                 _ = try await clientA.create(rootA, Array("old".utf8))
-                let calls = Calls(root: rootA)
-                let (remove, create, rename) = try await Self.withClient(of: serverA.nfsPort, from: clientPort) { rpc in
-                    let remove = try await Self.call(rpc, .remove, xid: xids.remove, calls.remove)
-                    let create = try await Self.call(rpc, .create, xid: xids.create, calls.create)
-                    let rename = try await Self.call(rpc, .rename, xid: xids.rename, calls.rename)
+                let calls = Retransmission.Calls(root: rootA)
+                let (remove, create, rename) = try await Retransmission.withClient(of: serverA.nfsPort, from: clientPort) { rpc in
+                    let remove = try await Retransmission.call(rpc, .remove, xid: xids.remove, calls.remove)
+                    let create = try await Retransmission.call(rpc, .create, xid: xids.create, calls.create)
+                    let rename = try await Retransmission.call(rpc, .rename, xid: xids.rename, calls.rename)
                     // a's own cache answers a retransmission as well.
-                    #expect(try await Self.call(rpc, .remove, xid: xids.remove, calls.remove) == remove)
+                    #expect(try await Retransmission.call(rpc, .remove, xid: xids.remove, calls.remove) == remove)
                     return (remove, create, rename)
                 }
-                for reply in [remove, create, rename] { #expect(try Self.status(reply) == .ok) }
+                for reply in [remove, create, rename] { #expect(try Retransmission.status(reply) == .ok) }
                 answered.yield((rootA, remove, create, rename))
                 answered.finish()
                 return standby

@@ -68,4 +68,36 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory.copyDirectory(exportID: 7) + "/d/f"))
         #expect(!FileManager.default.fileExists(atPath: directory.copyDirectory(exportID: 0)))
     }
+
+    /// The replies a checkpoint passes outlive the segments it deletes (`CheckpointedReplies`):
+    /// the newest within the bound, added to those kept by the checkpoints before.
+    @Test func checkpointsKeepTheNewestReplies() throws {
+        let directory = JournalDirectory(root: NSTemporaryDirectory() + "swiftnfs-replies-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        var limits = JournalWriter.Limits()
+        limits.segmentSize = 4096  // several segments, so that the checkpoints delete some
+        let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, limits: limits, logger: Logger(label: "test"))
+        defer { writer.stop() }
+        let checkpointer = Checkpointer(directory: directory, writer: writer, logger: Logger(label: "test"), syncServed: {})
+        func entries(_ range: ClosedRange<Int>) -> [[UInt8]] {
+            range.map { if case .reply(let e) = Self.reply(0, $0).change { e } else { [] } }
+        }
+        #expect(CheckpointedReplies.load(directory).isEmpty)
+        for n in 0..<100 { writer.append(exportID: 0, Self.reply(0, n).change) }
+        try writer.waitDurable(writer.lastAppended)
+        try checkpointer.checkpoint()
+        #expect(JournalLog.summary(directory, after: directory.checkpointedSequence()).replies.isEmpty)
+        #expect(CheckpointedReplies.load(directory).entries == entries(0...99))
+
+        for n in 100..<150 { writer.append(exportID: 0, Self.reply(0, n).change) }
+        try writer.waitDurable(writer.lastAppended)
+        try checkpointer.checkpoint()
+        #expect(CheckpointedReplies.load(directory).entries == entries(0...149))
+        #expect(CheckpointedReplies.load(directory, limit: 30).entries == entries(120...149))
+        // A checkpoint that passes no reply leaves the file as it is.
+        writer.append(exportID: 7, .create(fileID: 2, path: Array("d".utf8), type: .directory, mode: 0o755, uid: 0, gid: 0, rdev: 0, target: []))
+        try writer.waitDurable(writer.lastAppended)
+        try checkpointer.checkpoint()
+        #expect(CheckpointedReplies.load(directory).entries == entries(0...149))
+    }
 }
