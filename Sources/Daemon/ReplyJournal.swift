@@ -1,4 +1,5 @@
 import FileStore
+import Glibc
 import Journal
 import NIOCore
 import ONCRPC
@@ -18,7 +19,7 @@ struct ReplyJournal: DuplicateReplyRecorder {
     let writer: JournalWriter
 
     func record(_ key: DuplicateRequestCache.Key, reply: RPCReplyMessage) -> RPCReplyMessage {
-        guard let entry = DuplicateRequestCache.encode(key, reply: reply) else { return reply }
+        guard let entry = DuplicateRequestCache.encode(key, reply: reply, recorded: Self.now()) else { return reply }
         // No export: the entry is the server's, checkpoints apply nothing of it.
         let sequence = writer.append(exportID: 0, .reply(entry: entry))
         guard let hold = reply.hold else { return reply }
@@ -27,18 +28,27 @@ struct ReplyJournal: DuplicateReplyRecorder {
         return held
     }
 
-    /// Takes a record received from the active into `cache` if it is a reply.
+    /// Takes a record received from the active into `cache` if it is a reply (a recent one:
+    /// a standby catching up from far behind reads old ones).
     static func follow(_ record: JournalRecord, into cache: DuplicateRequestCache) {
         guard case .reply(let entry) = record.change else { return }
-        try? cache.remember(encoded: entry)
+        _ = try? cache.remember(encoded: entry, notBefore: notBefore())
     }
 
-    /// Takes the replies `durability` recovered at the start into `cache`; returns how many.
+    /// Takes the recent replies `durability` recovered at the start into `cache`; returns how many.
     @discardableResult
     static func recover(_ durability: Durability, into cache: DuplicateRequestCache) -> Int {
-        var count = 0
-        for entry in durability.takeRecoveredReplies() where (try? cache.remember(encoded: entry)) != nil { count += 1 }
-        return count
+        let notBefore = notBefore()
+        return durability.takeRecoveredReplies().filter { (try? cache.remember(encoded: $0, notBefore: notBefore)) == true }.count
+    }
+
+    /// Seconds since 1970 (the entries' time: the nodes' clocks, kept close by NTP).
+    static func now() -> UInt64 { UInt64(max(0, time(nil))) }
+
+    /// The oldest time an entry taken in may have: `recordedReplyLifetime` ago.
+    static func notBefore() -> UInt64 {
+        let (now, lifetime) = (now(), DuplicateRequestCache.recordedReplyLifetime)
+        return now > lifetime ? now - lifetime : 0
     }
 }
 

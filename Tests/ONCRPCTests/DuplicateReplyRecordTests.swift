@@ -33,9 +33,10 @@ import XDR
         for client in [try SocketAddress(ipAddress: "10.1.2.3", port: 801), try SocketAddress(ipAddress: "fe80::1", port: 2049)] {
             let key = DuplicateRequestCache.Key(call: Self.call(xid: 77), client: client)
             let original = reply(xid: 77, results: [0, 0, 0, 0, 9, 9, 9, 9], payload: [5, 6, 7])
-            let entry = try #require(DuplicateRequestCache.encode(key, reply: original))
-            let (decodedKey, decodedReply) = try DuplicateRequestCache.decode(entry)
+            let entry = try #require(DuplicateRequestCache.encode(key, reply: original, recorded: 1_700_000_000))
+            let (decodedKey, decodedReply, recorded) = try DuplicateRequestCache.decode(entry)
             #expect(decodedKey == key)
+            #expect(recorded == 1_700_000_000)
             #expect(decodedReply.xid == 77)
             #expect(Self.wire(decodedReply) == Self.wire(original))
             #expect(decodedReply.recordMarked().0.getInteger(at: 0, as: UInt32.self) == original.recordMarked().0.getInteger(at: 0, as: UInt32.self))
@@ -43,8 +44,8 @@ import XDR
     }
 
     @Test func otherArgumentsOrAnotherClientPortAreAnotherKey() throws {
-        let entry = try #require(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: reply(xid: 5, results: [0, 0, 0, 0])))
-        let (key, _) = try DuplicateRequestCache.decode(entry)
+        let entry = try #require(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: reply(xid: 5, results: [0, 0, 0, 0]), recorded: 1))
+        let key = try DuplicateRequestCache.decode(entry).key
         #expect(key != (try Self.key(xid: 5, port: 802)))
         let other = DuplicateRequestCache.Key(call: Self.call(xid: 5, arguments: [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 9]),
                                               client: try SocketAddress(ipAddress: "10.1.2.3", port: 801))
@@ -52,35 +53,41 @@ import XDR
     }
 
     @Test func aDamagedEntryIsRefused() throws {
-        let entry = try #require(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: reply(xid: 5, results: [0, 0, 0, 0])))
+        let entry = try #require(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: reply(xid: 5, results: [0, 0, 0, 0]), recorded: 1))
         // Cut anywhere: truncated.
         for cut in [0, 10, 40, entry.count - 1] {
             #expect(throws: XDRError.self) { try DuplicateRequestCache.decode(Array(entry.prefix(cut))) }
         }
         // Bytes after it.
         #expect(throws: XDRError.self) { try DuplicateRequestCache.decode(entry + [0, 0, 0, 0]) }
-        // A reply that is not the key's (its xid is the first four bytes of the reply).
+        // A reply that is not the key's (its xid is the first four bytes of the reply, after
+        // the time, the key and the reply's length).
         var wrongXID = entry
-        wrongXID[56 + 3] ^= 1
+        wrongXID[64 + 3] ^= 1
         #expect(throws: XDRError.self) { try DuplicateRequestCache.decode(wrongXID) }
     }
 
     @Test func aReplyTooLargeIsNotRecorded() throws {
         let large = reply(xid: 5, results: [], payload: [UInt8](repeating: 1, count: DuplicateRequestCache.maxRecordedReply))
-        #expect(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: large) == nil)
+        #expect(DuplicateRequestCache.encode(try Self.key(xid: 5), reply: large, recorded: 1) == nil)
     }
 
-    @Test func aRememberedEntryIsReplayed() throws {
-        let recorded = DuplicateRequestCache()
+    @Test func aRememberedEntryIsReplayedUnlessItIsTooOld() throws {
         let original = reply(xid: 9, results: [0, 0, 0, 0, 1])
-        try recorded.remember(encoded: try #require(DuplicateRequestCache.encode(try Self.key(xid: 9), reply: original)))
-        guard case .replay(let r) = recorded.begin(try Self.key(xid: 9), waiter: nil) else {
+        let entry = try #require(DuplicateRequestCache.encode(try Self.key(xid: 9), reply: original, recorded: 1000))
+        // Too old to be taken in: its client stopped retransmitting long ago.
+        let late = DuplicateRequestCache()
+        #expect(try late.remember(encoded: entry, notBefore: 1001) == false)
+        guard case .execute = late.begin(try Self.key(xid: 9), waiter: nil) else { Issue.record("an old entry was taken in"); return }
+        let fresh = DuplicateRequestCache()
+        #expect(try fresh.remember(encoded: entry, notBefore: 1000))
+        guard case .replay(let r) = fresh.begin(try Self.key(xid: 9), waiter: nil) else {
             Issue.record("a remembered entry was not replayed")
             return
         }
         #expect(Self.wire(r) == Self.wire(original))
         // Another xid from the same client is a new call.
-        guard case .execute = recorded.begin(try Self.key(xid: 10), waiter: nil) else {
+        guard case .execute = fresh.begin(try Self.key(xid: 10), waiter: nil) else {
             Issue.record("another xid was not executed")
             return
         }
