@@ -277,7 +277,7 @@ package final class NFSServer: Service, Sendable {
                 source: { ha?.isLeading == true ? nil : from },
                 onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) },
                 willAppend: { try durability.noteServedTreesBehind() },
-                appended: { ReplyJournal.follow($0, into: cache) })
+                appending: { ReplyJournal.follow($0, into: cache) })
         }
         let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
         ha?.attach(service)
