@@ -32,12 +32,10 @@ package struct CheckpointedReplies: Sendable {
 
     package var isEmpty: Bool { kept.isEmpty }
 
-    static func path(_ directory: JournalDirectory) -> String { directory.root + "/replies" }
-
     /// The replies a checkpoint kept (`save`), at most `limit`; none when there is no file.
     package static func load(_ directory: JournalDirectory, limit: Int = JournalLog.replyLimit) -> CheckpointedReplies {
         var replies = CheckpointedReplies(limit: limit)
-        guard let bytes = try? JournalDirectory.readFile(path(directory)) else { return replies }
+        guard let bytes = try? JournalDirectory.readFile(directory.repliesFile) else { return replies }
         for r in JournalReader.scan(bytes).records { replies.add(r) }
         return replies
     }
@@ -52,6 +50,6 @@ package struct CheckpointedReplies: Sendable {
         for r in passed.records where r.sequence > last { all.add(r) }
         var bytes = JournalFormat.header()
         for r in all.records { bytes += JournalFormat.frame(r).readableBytesView }
-        try JournalDirectory.writeFileAtomically(path(directory), bytes)
+        try JournalDirectory.writeFileAtomically(directory.repliesFile, bytes)
     }
 }
