@@ -54,7 +54,9 @@ final class Durability: Sendable {
         statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
         let checkpoint = directory.checkpointedSequence()
-        let recovered = JournalLog.summary(directory, after: checkpoint)
+        var recovered = JournalLog.summary(directory, after: checkpoint)
+        // The replies a checkpoint kept, then those after it: the newest last.
+        recovered.replies = Array((CheckpointedReplies.load(directory).entries + recovered.replies).suffix(JournalLog.replyLimit))
         summary = Mutex(recovered)
         for d in recovered.damages {
             if d.damage.isStaleEpoch {
@@ -69,6 +71,15 @@ final class Durability: Sendable {
         writer = try JournalWriter(directory: directory, lastSequence: recovered.lastSequence,
                                    uncheckpointedBytes: recovered.bytesAfterCheckpoint, limits: settings.limits, logger: logger)
         checkpointer = Checkpointer(directory: directory, writer: writer, logger: logger, syncServed: syncServed)
+    }
+
+    /// The replies recorded before the start (those a checkpoint kept, `CheckpointedReplies`,
+    /// and those after it), once: what the duplicate request cache starts with. Not kept after that.
+    func takeRecoveredReplies() -> [[UInt8]] {
+        summary.withLock { s in
+            defer { s.replies = [] }
+            return s.replies
+        }
     }
 
     /// The highest file id this journal has carried (checkpointed or after the checkpoint):
@@ -217,7 +228,13 @@ final class Durability: Sendable {
             // The rebuild replays from the journal what the copy lacks.
             logger.error("checkpoint before a rebuild failed; the journal is replayed instead", metadata: ["journal.error": "\(error)"])
         }
-        summary.withLock { $0 = JournalLog.summary(directory, after: directory.checkpointedSequence()) }
+        // The replies stay as they were read at the start (those received since are in the
+        // duplicate request cache already: `ReplyJournal.follow`).
+        summary.withLock { s in
+            let replies = s.replies
+            s = JournalLog.summary(directory, after: directory.checkpointedSequence(), replyLimit: 0)
+            s.replies = replies
+        }
     }
 
     /// Runs `body` with the ids the durable copy keeps for its untagged objects (symbolic links,
@@ -253,7 +270,7 @@ final class Durability: Sendable {
         defer { applier.close() }
         var count = 0
         try JournalLog.forEach(directory, after: max(directory.checkpointedSequence(), skipThrough)) { r, _ in
-            guard r.exportID == store.exportID else { return }
+            guard r.exportID == store.exportID, r.change.changesFiles else { return }
             let survivor = rebuilt ? nil : store.survivingLink(of: r.change)
             try applier.apply(r.change)
             // After a rebuild the identities are learned from the tags afterwards.

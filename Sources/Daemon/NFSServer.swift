@@ -115,6 +115,12 @@ package final class NFSServer: Service, Sendable {
         }
         let portmap = PortmapProgram(registry: registry, logger: logger, now: { UInt32(truncatingIfNeeded: time(nil)) })
         let cache = DuplicateRequestCache()
+        // The entries of changes are kept in the journal that replication streams.
+        let replyJournal = journalOfRecord(durabilities)
+        if let replyJournal {
+            let count = ReplyJournal.recover(replyJournal, into: cache)
+            if count > 0 { logger.info("duplicate request cache: replies recovered from the journal", metadata: ["rpc.replies": "\(count)"]) }
+        }
         let locking = try LockService(configuration: configuration, nfs: nfs, registry: registry, group: group, logger: logger)
         // A cluster node answers NFS, MOUNT and locking only while it is the active.
         let ha = configuration.highAvailability.map { ha in
@@ -124,6 +130,7 @@ package final class NFSServer: Service, Sendable {
             var core = RPCServerCore(dispatcher: RPCDispatcher(programs: programs), cache: cache, threadPool: pools.reads,
                                      storagePool: pools.storage, logger: logger)
             core.gate = gate
+            core.replyRecorder = replyJournal.map { ReplyJournal(writer: $0.writer) }
             return core
         }
 
@@ -133,7 +140,7 @@ package final class NFSServer: Service, Sendable {
         let main = listeners[0]
         let replication: ReplicationService?
         do {
-            replication = try await makeReplication(durabilities, ha: ha, group: group)
+            replication = try await makeReplication(durabilities, ha: ha, cache: cache, group: group)
         } catch {
             await registration?.unregister()
             for l in listeners { await l.close() }
@@ -239,10 +246,11 @@ package final class NFSServer: Service, Sendable {
     /// The replication of the default durable directory's journal, as the configuration asks:
     /// its listener (bound now), and the follower of an active (a cluster node follows the
     /// service address while it is not the active).
-    func makeReplication(_ durabilities: [Durability], ha: HAService?, group: EventLoopGroup) async throws -> ReplicationService? {
+    func makeReplication(_ durabilities: [Durability], ha: HAService?, cache: DuplicateRequestCache,
+                         group: EventLoopGroup) async throws -> ReplicationService? {
         let follows = configuration.replicationFrom != nil || (ha != nil && configuration.replicationPort != nil)
         guard configuration.replicationPort != nil || follows else { return nil }
-        guard let durability = durabilities.first(where: { $0.settings.directory == configuration.durableDirectory }) ?? durabilities.first else {
+        guard let durability = journalOfRecord(durabilities) else {
             throw ServerStartError(description: "replication needs a durable directory (--durable-dir)")
         }
         var source: ReplicationSource?
@@ -268,11 +276,19 @@ package final class NFSServer: Service, Sendable {
                 // An active (or a node taking over) follows no one.
                 source: { ha?.isLeading == true ? nil : from },
                 onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) },
-                willAppend: { try durability.noteServedTreesBehind() })
+                willAppend: { try durability.noteServedTreesBehind() },
+                appending: { ReplyJournal.follow($0, into: cache) })
         }
         let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
         ha?.attach(service)
         return service
+    }
+
+    /// The journal replication streams, which also keeps the duplicate request cache's
+    /// entries (`ReplyJournal`): the default durable directory's, else the first one's; nil
+    /// without a durable directory.
+    func journalOfRecord(_ durabilities: [Durability]) -> Durability? {
+        durabilities.first(where: { $0.settings.directory == configuration.durableDirectory }) ?? durabilities.first
     }
 
     /// The election of a cluster node, and the service that serves or stands by as it says.

@@ -20,6 +20,11 @@ public enum FileChange: Hashable, Sendable {
     case link(fileID: UInt64, existing: [UInt8], new: [UInt8])
     /// Everything up to and including `through` is in the durable copy.
     case checkpoint(through: UInt64)
+    /// The reply a client got for a change, as the server's duplicate request cache keeps it
+    /// (its key and the reply's bytes, opaque here): changes no file. Recorded right after the
+    /// change, so that a standby that takes over, or the server restarted, answers the
+    /// client's retransmission with it instead of making the change again.
+    case reply(entry: [UInt8])
 }
 
 extension FileChange {
@@ -29,7 +34,15 @@ extension FileChange {
         case .write(let id, _, _, _), .setAttributes(let id, _, _), .create(let id, _, _, _, _, _, _, _),
              .remove(let id, _, _), .rename(let id, _, _), .link(let id, _, _):
             id
-        case .checkpoint: 0
+        case .checkpoint, .reply: 0
+        }
+    }
+
+    /// Whether the change is to a file (not a checkpoint or a reply: nothing to apply to a tree).
+    public var changesFiles: Bool {
+        switch self {
+        case .write, .setAttributes, .create, .remove, .rename, .link: true
+        case .checkpoint, .reply: false
         }
     }
 
@@ -37,7 +50,7 @@ extension FileChange {
     public var isNamespaceChange: Bool {
         switch self {
         case .create, .remove, .rename, .link: true
-        case .write, .setAttributes, .checkpoint: false
+        case .write, .setAttributes, .checkpoint, .reply: false
         }
     }
 }

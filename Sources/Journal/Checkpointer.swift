@@ -112,12 +112,16 @@ package final class Checkpointer: @unchecked Sendable {
         var appliers: [UInt64: TreeApplier] = [:]
         defer { for a in appliers.values { a.close() } }
         var last = start, records = 0, bytes = 0, stoppedEarly = false
+        var replies = CheckpointedReplies()
         var highestFileID = directory.highestCheckpointedFileID()
         struct Stop: Error {}
         let (damages, _) = try { () throws -> ([JournalLog.Damage], UInt64) in
             do {
                 return try JournalLog.forEach(directory, after: start, through: limit) { r, frameBytes in
-                    if r.sequence > applied {
+                    // A record that changes no file (a reply) has nothing to apply, and may be of no
+                    // export; the newest replies are kept past the segments (`CheckpointedReplies`).
+                    replies.add(r)
+                    if r.sequence > applied, r.change.changesFiles {
                         if let shouldStop, records % 64 == 0, shouldStop() { throw Stop() }
                         if appliers[r.exportID] == nil {
                             appliers[r.exportID] = try TreeApplier(root: directory.copyDirectory(exportID: r.exportID),
@@ -150,6 +154,8 @@ package final class Checkpointer: @unchecked Sendable {
             return Report(appliedThrough: last, records: records, bytes: 0, damages: damages, journalKept: true)
         }
         try syncServed()
+        // A cache: failing to keep it never holds up the checkpoint (the journal would grow).
+        try? CheckpointedReplies.save(replies, directory)
         try directory.setCheckpointedSequence(last, fileIDsThrough: highestFileID)
         marker.remove()
         // Delete the segments every record of which is now in the copy: all but the newest

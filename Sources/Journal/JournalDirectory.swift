@@ -7,6 +7,7 @@ import Glibc
 ///     DIR/journal/next.spare             the next segment, zero-filled ahead of need
 ///     DIR/checkpoint                     the sequence through which the copy is complete
 ///     DIR/checkpointing                  while a checkpoint applies records to the copy: how far it got
+///     DIR/replies                        the newest REPLY records checkpoints passed (`CheckpointedReplies`)
 ///     DIR/copy/EXPORTID/...              the checkpointed copy of each export
 package struct JournalDirectory: Sendable {
     package let root: String
@@ -17,6 +18,7 @@ package struct JournalDirectory: Sendable {
 
     package var segmentsDirectory: String { root + "/journal" }
     package var checkpointFile: String { root + "/checkpoint" }
+    package var repliesFile: String { root + "/replies" }
     package func copyDirectory(exportID: UInt64) -> String { root + "/copy/" + String(exportID, radix: 16) }
     /// The ids of the copy's objects that carry no tag (`UntaggedIdentities`).
     package func untaggedIdentitiesPath(exportID: UInt64) -> String { root + "/untagged-ids-" + String(exportID, radix: 16) }

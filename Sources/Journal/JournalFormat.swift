@@ -9,7 +9,10 @@ import XDR
 ///     zeros    in a preallocated segment, after the last frame (a frame header of zeros ends it)
 ///
 /// Version 2 adds the HA epoch to every record (`JournalRecord.epoch`); version 1 segments are
-/// still read (their records have epoch 0). Writers write version 2.
+/// still read (their records have epoch 0). Version 3 adds the REPLY record (a duplicate
+/// request cache entry, `FileChange.reply`), the other records unchanged: version 1 and 2
+/// segments are still read, and a REPLY in one of them is damage. Writers write version 3; a
+/// standby must run a version that reads it before its active does (upgrade standbys first).
 ///
 /// A reader stops at the first frame that is incomplete (a torn append at a crash), fails its
 /// checksum, does not decode, or does not continue the sequence; everything before it is good.
@@ -17,8 +20,8 @@ import XDR
 /// append: it is reported (`JournalDamage.staleEpoch`) and skipped, and reading goes on.
 package enum JournalFormat {
     package static let magic: [UInt8] = Array("SNFSJNL".utf8) + [0]
-    package static let version: UInt32 = 2
-    package static let readableVersions: ClosedRange<UInt32> = 1...2
+    package static let version: UInt32 = 3
+    package static let readableVersions: ClosedRange<UInt32> = 1...3
     package static let headerSize = 16
     package static let frameHeaderSize = 8
 

@@ -59,18 +59,28 @@ package enum JournalLog {
         package var lastNamespaceChange: [UInt64: FileChange] = [:]
         /// The highest file id of the records after the checkpoint.
         package var highestFileID: UInt64 = 0
+        /// The newest replies after the checkpoint (the entries of `FileChange.reply`), oldest
+        /// first, at most `replyLimit` of them: what a restarted server's duplicate request
+        /// cache starts with.
+        package var replies: [[UInt8]] = []
 
         package func hasRecords(of exportID: UInt64) -> Bool { recordsByExport[exportID, default: 0] > 0 }
     }
 
-    package static func summary(_ directory: JournalDirectory, after checkpoint: UInt64) -> Summary {
+    /// The replies a summary keeps at most: as many as a duplicate request cache keeps.
+    package static let replyLimit = 16_384
+
+    package static func summary(_ directory: JournalDirectory, after checkpoint: UInt64, replyLimit: Int = replyLimit) -> Summary {
         var s = Summary()
+        var replies = CheckpointedReplies(limit: replyLimit)
         let result = forEach(directory, after: checkpoint) { r, bytes in
             s.bytesAfterCheckpoint += bytes
+            guard r.change.changesFiles else { return replies.add(r) }
             s.recordsByExport[r.exportID, default: 0] += 1
             if r.change.isNamespaceChange { s.lastNamespaceChange[r.exportID] = r.change }
             s.highestFileID = max(s.highestFileID, r.change.fileID)
         }
+        s.replies = replies.entries
         s.damages = result.damages
         s.lastSequence = result.lastSequence
         return s

@@ -5,7 +5,7 @@ import XDR
 // The journal's records, in XDR (RFC 4506): one codec, the project's own, already tested.
 //
 //   enum record_type { WRITE = 1, SETATTR = 2, CREATE = 3, REMOVE = 4, RENAME = 5, LINK = 6,
-//                      CHECKPOINT = 7 };
+//                      CHECKPOINT = 7, REPLY = 8 /* format version 3 on */ };
 //   struct record {
 //       unsigned hyper sequence;      /* strictly increasing, never reused */
 //       unsigned hyper export;        /* the export id */
@@ -18,7 +18,10 @@ import XDR
 // Every change names the files it touches both by file id (resolved through the identity index
 // when replaying onto the served tree, whose paths may be ahead of the journal after a crash)
 // and by path relative to the export root (for the durable copy, whose paths are exactly the
-// journal's). Paths are opaque bytes, as file names are.
+// journal's). Paths are opaque bytes, as file names are. A REPLY record changes no file: it
+// carries a duplicate request cache entry, opaque here (`FileChange.reply`):
+//
+//   case REPLY: opaque entry<MAX_REPLY_ENTRY>;
 
 package enum JournalLimits {
     /// A path in the journal: PATH_MAX.
@@ -27,6 +30,9 @@ package enum JournalLimits {
     package static let maxData = 1 << 20
     /// A record on disk: the largest WRITE with its paths and header, rounded up.
     package static let maxRecord = maxData + 2 * maxPath + 1024
+    /// The entry of a REPLY record: a duplicate request cache key and a reply of a change
+    /// (a few hundred bytes; the cache records none above 4 KiB), with room to spare.
+    package static let maxReplyEntry = 8192
 }
 
 package typealias JournalChange = FileChange
@@ -107,6 +113,8 @@ extension ByteBuffer {
             change = .link(fileID: try readXDRUInt64(), existing: try readJournalPath(), new: try readJournalPath())
         case 7:
             change = .checkpoint(through: try readXDRUInt64())
+        case 8 where version >= 3:
+            change = .reply(entry: Array(try readXDRVariableOpaque(limit: JournalLimits.maxReplyEntry).readableBytesView))
         default:
             throw XDRError(.invalidEnum, "journal record type \(type)")
         }
@@ -163,6 +171,8 @@ extension ByteBuffer {
             writeXDRUInt32(6); writeXDRUInt64(id); writeXDRVariableOpaque(bytes: existing); writeXDRVariableOpaque(bytes: new)
         case .checkpoint(let through):
             writeXDRUInt32(7); writeXDRUInt64(through)
+        case .reply(let entry):
+            writeXDRUInt32(8); writeXDRVariableOpaque(bytes: entry)
         }
         return writerIndex - start
     }

@@ -250,7 +250,7 @@ package struct TreeApplier {
                     try cString(newName) { t in try check(linkat(fromFD, f, toFD, t, 0), "replay link", allowing: [ENOENT, EEXIST]) }
                 }
             }
-        case .checkpoint:
+        case .checkpoint, .reply:
             break
         }
     }

@@ -27,8 +27,10 @@ package struct NFS3Program: RPCProgram {
             return .read
         case .commit:
             return .sync
-        case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link:
+        case .write:
             return .modify
+        case .setattr, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link:
+            return .recordedChange
         }
     }
 

@@ -8,7 +8,9 @@ import NIOCore
 /// Keyed as knfsd keys its cache (fs/nfsd/nfscache.c): client address and port, xid, program,
 /// version, procedure, and a checksum of the arguments so a reused xid with other arguments is a
 /// new call. Completed entries are evicted oldest first beyond `capacity` (per shard: a shard
-/// keeps its share).
+/// keeps its share). A server with a journal keeps the entries of changes there too
+/// (`DuplicateReplyRecorder`), so that they outlive the process: a standby that takes over, or
+/// the server restarted, answers a retransmission as the process that ran the call did.
 public final class DuplicateRequestCache: Sendable {
     /// Plain numbers only: making, hashing and dropping a key allocates nothing and counts no
     /// references (the client's address was a string, made for every non-idempotent call).
@@ -25,6 +27,13 @@ public final class DuplicateRequestCache: Sendable {
         var procedure: UInt32
         var argumentsLength: Int
         var argumentsChecksum: UInt64
+
+        init(addressHigh: UInt64, addressLow: UInt64, port: UInt32, xid: UInt32, program: UInt32, version: UInt32,
+             procedure: UInt32, argumentsLength: Int, argumentsChecksum: UInt64) {
+            (self.addressHigh, self.addressLow, self.port, self.xid) = (addressHigh, addressLow, port, xid)
+            (self.program, self.version, self.procedure) = (program, version, procedure)
+            (self.argumentsLength, self.argumentsChecksum) = (argumentsLength, argumentsChecksum)
+        }
 
         public init(call: RPCCall, client: SocketAddress?) {
             (addressHigh, addressLow, port) = Self.client(client)
@@ -96,6 +105,20 @@ public final class DuplicateRequestCache: Sendable {
         var order: [Key] = []
         var orderHead = 0
         var hits = 0
+
+        /// Marks `key` done with `reply`, then evicts the oldest completed entries beyond `capacity`.
+        mutating func store(_ key: Key, _ reply: RPCReplyMessage, capacity: Int) {
+            entries[key] = .done(reply)
+            order.append(key)
+            while order.count - orderHead > capacity {
+                entries[order[orderHead]] = nil
+                orderHead += 1
+            }
+            if orderHead > capacity {
+                order.removeFirst(orderHead)
+                orderHead = 0
+            }
+        }
     }
 
     /// Shards of the cache, each with its own lock: the event loops begin calls and the pools'
@@ -140,19 +163,22 @@ public final class DuplicateRequestCache: Sendable {
         let capacity = shardCapacity
         let waiters: [Waiter] = shard(key).withLockedValue { s in
             guard case .inProgress(let w)? = s.entries[key] else { return [] }
-            s.entries[key] = .done(reply)
-            s.order.append(key)
-            while s.order.count - s.orderHead > capacity {
-                s.entries[s.order[s.orderHead]] = nil
-                s.orderHead += 1
-            }
-            if s.orderHead > capacity {
-                s.order.removeFirst(s.orderHead)
-                s.orderHead = 0
-            }
+            s.store(key, reply, capacity: capacity)
             return w
         }
         for w in waiters { w(reply) }
+    }
+
+    /// Takes in an entry another process completed (an HA active whose journal this node
+    /// follows, or this server before a restart: `DuplicateReplyRecorder`), as `complete` stores
+    /// its own: a retransmission that reaches this process gets that reply. An entry this
+    /// process has already is left as it is. Bounded as completed entries are: the oldest go first.
+    public func remember(_ key: Key, reply: RPCReplyMessage) {
+        let capacity = shardCapacity
+        shard(key).withLockedValue { s in
+            guard s.entries[key] == nil else { return }
+            s.store(key, reply, capacity: capacity)
+        }
     }
 
     /// Calls answered from the cache so far.

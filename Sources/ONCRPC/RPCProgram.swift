@@ -33,15 +33,26 @@ public struct RPCProcedureTraits: Hashable, Sendable {
     /// many of them wait, the calls that only read are still answered.
     public var mayWaitForStorage: Bool
 
-    public init(isIdempotent: Bool, isBlocking: Bool, mayWaitForStorage: Bool = false) {
+    /// A non-idempotent procedure whose reply is recorded with the change it reports, where
+    /// a server keeps its changes (`RPCServerCore.replyRecorder`), so that a retransmission
+    /// after a takeover or a restart is answered, not executed again. Not for a change that
+    /// is harmless to make twice and whose reply must not outlive the process (an NFS WRITE:
+    /// its reply carries the write verifier of the process that answered).
+    public var recordsReply: Bool
+
+    public init(isIdempotent: Bool, isBlocking: Bool, mayWaitForStorage: Bool = false, recordsReply: Bool = false) {
         self.isIdempotent = isIdempotent
         self.isBlocking = isBlocking
         self.mayWaitForStorage = mayWaitForStorage
+        self.recordsReply = recordsReply
     }
 
     public static let inline = RPCProcedureTraits(isIdempotent: true, isBlocking: false)
     public static let read = RPCProcedureTraits(isIdempotent: true, isBlocking: true)
     public static let modify = RPCProcedureTraits(isIdempotent: false, isBlocking: true, mayWaitForStorage: true)
+    /// `modify`, and the reply is recorded with the change (`recordsReply`).
+    public static let recordedChange = RPCProcedureTraits(isIdempotent: false, isBlocking: true, mayWaitForStorage: true,
+                                                          recordsReply: true)
     /// Idempotent, but waits for storage (COMMIT).
     public static let sync = RPCProcedureTraits(isIdempotent: true, isBlocking: true, mayWaitForStorage: true)
 }

@@ -56,6 +56,9 @@ public struct RPCServerCore: Sendable {
     public var budget: InFlightBudget
     /// When set, calls are answered only while it is open.
     public var gate: (any RPCServingGate)?
+    /// Where the replies of procedures that record them (`RPCProcedureTraits.recordsReply`) are
+    /// kept beyond this process (a server's journal), each before it is released.
+    public var replyRecorder: (any DuplicateReplyRecorder)?
     /// What each event loop received and handed off, over every listener made with this core.
     public let loopCounts = EventLoopCallCounts()
 
@@ -135,6 +138,7 @@ public struct RPCServerCore: Sendable {
         let logger = self.logger
         let cache = self.cache
         let key = cacheKey
+        let record = recording(pending, key: key)
         let finish: @Sendable (RPCReplyMessage) -> Void = { reply in
             if let reason = reply.failureReason {
                 logger.notice("rpc call failed", metadata: [
@@ -148,11 +152,11 @@ public struct RPCServerCore: Sendable {
             send(reply)
         }
         guard pending.traits.isBlocking else {
-            RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
+            RPCDispatcher.release(record(RPCDispatcher.execute(pending, allocator: allocator)), allocator: allocator, finish)
             return true
         }
         if let reply = RPCDispatcher.executeWithoutBlocking(pending, allocator: allocator) {
-            RPCDispatcher.release(reply, allocator: allocator, finish)
+            RPCDispatcher.release(record(reply), allocator: allocator, finish)
             return true
         }
         (pending.traits.mayWaitForStorage ? storagePool : threadPool).run { active in
@@ -160,8 +164,21 @@ public struct RPCServerCore: Sendable {
                 return finish(RPCDispatcher.errorReply(xid: pending.call.xid, .systemErr, allocator: allocator))
             }
             // A reply held for stable storage frees this thread for the next call meanwhile.
-            RPCDispatcher.release(RPCDispatcher.execute(pending, allocator: allocator), allocator: allocator, finish)
+            RPCDispatcher.release(record(RPCDispatcher.execute(pending, allocator: allocator)), allocator: allocator, finish)
         }
         return false
+    }
+
+    /// What a reply of `pending` becomes before its release: recorded by `replyRecorder` when the
+    /// procedure records its replies, the call went through the cache (`key`), it ran (no
+    /// RPC-level failure, which a retry may not meet) and this server still serves (a node
+    /// that stopped serving appends nothing more to its journal); as it is otherwise.
+    private func recording(_ pending: RPCPendingCall, key: DuplicateRequestCache.Key?) -> @Sendable (RPCReplyMessage) -> RPCReplyMessage {
+        guard let recorder = replyRecorder, let key, pending.traits.recordsReply else { return { $0 } }
+        let gate = self.gate
+        return { reply in
+            guard reply.failureReason == nil, gate?.isOpen ?? true else { return reply }
+            return recorder.record(key, reply: reply)
+        }
     }
 }

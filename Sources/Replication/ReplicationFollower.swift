@@ -61,12 +61,15 @@ package final class ReplicationFollower: Sendable {
     /// Called (on a thread that may block) before each frame is appended; a throw appends
     /// nothing. A server notes there that its served trees fall behind its journal.
     let willAppend: @Sendable () throws -> Void
+    /// Called with each record right before it is appended, so before any acknowledgement
+    /// covers it (a server takes the replies into its duplicate request cache).
+    let appending: @Sendable (JournalRecord) -> Void
     private let state = Mutex(Status())
 
     package init(writer: JournalWriter, name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                  retryInterval: Duration = .seconds(1), logger: Logger, source: @escaping @Sendable () -> Endpoint?,
                  onStatus: @escaping @Sendable (Status) -> Void = { _ in },
-                 willAppend: @escaping @Sendable () throws -> Void = {}) {
+                 willAppend: @escaping @Sendable () throws -> Void = {}, appending: @escaping @Sendable (JournalRecord) -> Void = { _ in }) {
         self.writer = writer
         self.name = name
         self.group = group
@@ -75,6 +78,7 @@ package final class ReplicationFollower: Sendable {
         self.source = source
         self.onStatus = onStatus
         self.willAppend = willAppend
+        self.appending = appending
         state.withLock { $0.appended = writer.lastAppended }
     }
 
@@ -185,10 +189,11 @@ package final class ReplicationFollower: Sendable {
             logger.error("replication.frame refused; connection dropped", metadata: ["replication.sequence": "\(record.sequence)", "replication.after": "\(last)"])
             throw ReplicationError(.badFrame, "record \(record.sequence) after record \(last)")
         }
-        let (writer, willAppend) = (self.writer, self.willAppend)
+        let (writer, willAppend, appending) = (self.writer, self.willAppend, self.appending)
         do {
             try await NIOThreadPool.singleton.runIfActive {
                 try willAppend()
+                appending(record)
                 try writer.appendReplicated(sequence: record.sequence, frame: frame)
             }
         } catch {

@@ -173,6 +173,7 @@ struct JournalCommand: ParsableCommand {
             case .rename(let id, let from, let to): return "rename \(p(from)) -> \(p(to)) (file \(id))"
             case .link(let id, let existing, let new): return "link   \(p(existing)) -> \(p(new)) (file \(id))"
             case .checkpoint(let through): return "checkpoint through \(through)"
+            case .reply(let entry): return "reply  \(entry.count) bytes (a duplicate request cache entry)"
             }
         }
     }

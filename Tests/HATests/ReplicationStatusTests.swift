@@ -18,17 +18,8 @@ import Testing
 @Suite struct ReplicationStatusTests {
     @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
     func aStandbyThatFollowsIsInSyncInTheClusterStatusAndNotOnceItStops() async throws {
-        try await EtcdProcess.with { etcd in
-            let keys = ClusterKeys(cluster: "replication-\(UUID().uuidString)")
-            let etcdClient = try EtcdClient(endpoints: [etcd.url], timeout: .seconds(1))
-            var ha = HighAvailabilityConfiguration(etcd: etcdClient, keys: keys, name: "a",
-                                                   address: ServiceAddress("127.0.0.2/8", interface: "lo")!)
-            ha.ttl = .seconds(2)
-            ha.etcdTimeout = .seconds(1)
-            ha.mover = FakeMover()
-            var options = TestServerOptions()
-            options.highAvailability = ha
-            options.durable = true
+        try await withCluster("replication") { _, etcdClient, keys in
+            var options = TestServerOptions.clusterNode("a", etcd: etcdClient, keys: keys)
             options.replicationPort = 0
             try await withTestServer(options) { server, client, root in
                 let f = try #require(try await client.create(root, Array("f".utf8)).object)
