@@ -79,11 +79,13 @@ run_alternating() {
     done
 }
 
-# described_commit ROOT: the commit measured, and whether the tree had changes on top.
+# described_commit ROOT: the commit measured, and whether the tree had changes on top; with
+# SWIFTNFSD_BIN, that the binary measured is that one, not one built from the tree.
 described_commit() {
     local c
     c="$(git -C "$1" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     git -C "$1" diff --quiet HEAD 2>/dev/null || c="$c + uncommitted changes"
+    [ -z "${SWIFTNFSD_BIN:-}" ] || c="$c (the tree's; the binary measured is $SWIFTNFSD_BIN)"
     echo "$c"
 }
 
