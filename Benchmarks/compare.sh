@@ -23,13 +23,8 @@ set -euo pipefail
 
 # shellcheck source=Benchmarks/lib.sh
 . "$(dirname "$0")/lib.sh"
-while [ $# -gt 0 ]; do
-    take_common_option "$@"
-    shift "$TOOK"
-done
+parse_options "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-RESULTS="$ROOT/Benchmarks/results"
 SWIFT_PORT=20490      # NFS and MOUNT
 GANESHA_PORT=20491    # NFS
 GANESHA_MOUNT_PORT=20492
@@ -52,39 +47,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 WORK="$(mktemp -d /tmp/swiftnfs-compare.XXXXXX)"
-NS="swiftnfs-compare-$$"
 SWIFT_PID=""
 GANESHA_PID=""
-
-stop() {  # stop PID [NAME]: SIGTERM, then SIGKILL after 15 s
-    local pid="$1"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    log "${2:-$pid} did not stop within 15 s of SIGTERM; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     stop "$SWIFT_PID" swiftnfsd
     stop "$GANESHA_PID" ganesha.nfsd
     [ -s "$WORK/rpcbind.pid" ] && stop "$(cat "$WORK/rpcbind.pid")" rpcbind
-    ip netns del "$NS" 2>/dev/null || true
+    namespace_down
     if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$NS"
-ip netns exec "$NS" ip link set lo up
-in_ns() { ip netns exec "$NS" "$@"; }
-
-mkdir -p "$WORK/swiftnfs/export" "$WORK/swiftnfs/state" "$WORK/ganesha/export" "$WORK/ganesha/recovery"
-
-log "starting SwiftNFS on 127.0.0.1:$SWIFT_PORT"
-ip netns exec "$NS" "$BIN" serve --export "$WORK/swiftnfs/export" --listen 127.0.0.1 --nfs-port "$SWIFT_PORT" \
-    --portmap-port 0 --state-dir "$WORK/swiftnfs/state" >"$WORK/swiftnfs/server.log" 2>&1 &
-SWIFT_PID=$!
+namespace_up "swiftnfs-compare-$$"
+mkdir -p "$WORK/ganesha/export" "$WORK/ganesha/recovery"
+start_swiftnfsd "$WORK/swiftnfs" "$SWIFT_PORT"
 
 # The same export as `swiftnfsd serve --export`: read-write, root not squashed, any source
 # port, NFSv3 over TCP, 1 MiB transfers. No Bind_addr: Ganesha resolves it with AI_ADDRCONFIG,
@@ -124,7 +102,7 @@ EXPORT {
 EOF
 
 # rpcbind and Ganesha share a private /run. ip, unshare and the shell each exec the next, so
-# $! is Ganesha's pid (likewise for swiftnfsd above).
+# $! is Ganesha's pid (likewise for swiftnfsd: start_swiftnfsd).
 cat >"$WORK/ganesha/start.sh" <<EOF
 set -e
 mount -t tmpfs tmpfs /run
@@ -137,16 +115,6 @@ log "starting NFS-Ganesha $(dpkg-query -W -f '${Version}' nfs-ganesha) on 127.0.
 ip netns exec "$NS" unshare --mount --propagation private bash "$WORK/ganesha/start.sh" >"$WORK/ganesha/stdout.log" 2>&1 &
 GANESHA_PID=$!
 
-# Ready when the port takes connections (rpcinfo -n would still ask a portmapper).
-wait_ready() {  # wait_ready NAME PID PORT
-    for _ in $(seq 300); do
-        kill -0 "$2" 2>/dev/null || { log "$1 exited while starting"; return 1; }
-        in_ns timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$3" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    log "$1 did not answer on port $3 within 30 s"
-    return 1
-}
 wait_ready swiftnfsd "$SWIFT_PID" "$SWIFT_PORT" || { tail -n 20 "$WORK/swiftnfs/server.log" >&2; exit 1; }
 if ! { wait_ready ganesha.nfsd "$GANESHA_PID" "$GANESHA_PORT" \
        && wait_ready ganesha.nfsd "$GANESHA_PID" "$GANESHA_MOUNT_PORT"; }; then

@@ -19,15 +19,9 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 . "$(dirname "$0")/lib.sh"
 DURABLE=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --durable-dir) DURABLE="$2"; shift 2 ;;
-        *) take_common_option "$@"; shift "$TOOK" ;;
-    esac
-done
+take_own_option() { [ "$1" = --durable-dir ] && DURABLE="$2" && TOOK=2; }
+parse_options "$@"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-RESULTS="$ROOT/Benchmarks/results"
 PLAIN_PORT=20493
 JOURNAL_PORT=20494
 log() { echo "journal-cost: $*" >&2; }

@@ -10,20 +10,11 @@ struct BenchEndToEndTests {
           .timeLimit(.minutes(3)))
     func shortRun() async throws {
         try await ServerProcess.with(portmap: .none) { server in
-            let port = "\(server.nfsPort)"
-            let bench = try await Tools.run(
-                server.binary.path,
-                ["bench", "--server", "127.0.0.1", "--export", server.exportPath, "--nfs-port", port,
-                 "--mount-port", port, "--workload", "null", "--workload", "getattr",
-                 "--workload", "write4k-unstable", "--workload", "read4k", "--duration", "2",
-                 "--file-size", "4", "--inflight", "4", "--json", "--server-pid", "\(try #require(server.pid))"])
-
-            #expect(bench.succeeded, "bench exited \(bench.status); stderr:\n\(bench.stderr)")
-            let results = try BenchResult.parseLines(bench.stdout)
-            #expect(results.map(\.workload) == ["null", "getattr", "write4k-unstable", "read4k"], "stdout:\n\(bench.stdout)")
+            let (bench, results) = try await runBench(
+                port: server.nfsPort, export: server.exportPath,
+                workloads: ["null", "getattr", "write4k-unstable", "read4k"],
+                options: ["--duration", "2", "--file-size", "4", "--inflight", "4", "--server-pid", "\(try #require(server.pid))"])
             for r in results {
-                #expect(r.errors == 0, "\(r.workload): \(r.errorKinds)")
-                #expect(r.operations > 0, "\(r.workload) made no operations")
                 #expect(r.latencyMicroseconds.p50 > 0)
                 #expect(r.inflight == 4)
                 // The server's threads, with the CPU they used: its event loops answered.
@@ -39,4 +30,24 @@ struct BenchEndToEndTests {
             #expect(left.isEmpty, "left behind: \(left)")
         }
     }
+}
+
+/// Runs the bench binary `swift build` made against a server on 127.0.0.1:`port` (NFS and MOUNT)
+/// with `--json`, and checks that it succeeded and that each workload, in order, has operations
+/// and no errors. Returns the run and its results for further checks.
+func runBench(port: Int, export: String, workloads: [String], options: [String],
+              timeout: Duration = .seconds(120)) async throws -> (ToolResult, [BenchResult]) {
+    let bench = try await Tools.run(
+        try Binaries.swiftnfsd().path,
+        ["bench", "--server", "127.0.0.1", "--export", export, "--nfs-port", "\(port)", "--mount-port", "\(port)", "--json"]
+            + workloads.flatMap { ["--workload", $0] } + options,
+        timeout: timeout)
+    #expect(bench.succeeded, "bench exited \(bench.status); stderr:\n\(bench.stderr)")
+    let results = try BenchResult.parseLines(bench.stdout)
+    #expect(results.map(\.workload) == workloads, "stdout:\n\(bench.stdout)")
+    for r in results {
+        #expect(r.errors == 0, "\(r.workload): \(r.errorKinds)")
+        #expect(r.operations > 0, "\(r.workload) made no operations")
+    }
+    return (bench, results)
 }
