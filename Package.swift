@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "ONCRPC", targets: ["ONCRPC"]),
         .library(name: "NFS3", targets: ["NFS3"]),
         .library(name: "FileStore", targets: ["FileStore"]),
+        // For the package-benchmark suite of whole procedures (`standaloneNFS3Program`).
+        .library(name: "NFS3Server", targets: ["NFS3Server"]),
         .library(name: "RPCTransport", targets: ["RPCTransport"]),
         .library(name: "NFS3Client", targets: ["NFS3Client"]),
     ],

@@ -40,7 +40,11 @@ let package = Package(
     ],
     targets: [
         // The metrics and regression thresholds every suite uses.
-        .target(name: "BenchmarkSupport", dependencies: [.product(name: "Benchmark", package: "benchmark")]),
+        .target(name: "BenchmarkSupport", dependencies: [
+            .product(name: "Benchmark", package: "benchmark"),
+            .product(name: "NFS3", package: root), .product(name: "ONCRPC", package: root),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // Decoding calls and encoding replies of GETATTR, READ, WRITE and READDIRPLUS.
         benchmark("CodecBenchmarks", [
             .product(name: "XDR", package: root), .product(name: "ONCRPC", package: root),
@@ -50,6 +54,13 @@ let package = Package(
         benchmark("TransportBenchmarks", [
             .product(name: "ONCRPC", package: root), .product(name: "RPCTransport", package: root),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Whole procedures (GETATTR, READ, WRITE, CREATE + REMOVE) through the NFSv3 program,
+        // without the transport: CPU and allocations per call.
+        benchmark("ProcedureBenchmarks", [
+            .product(name: "NFS3", package: root), .product(name: "ONCRPC", package: root),
+            .product(name: "NFS3Server", package: root),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Handle verification and attribute lookup under contention.
         benchmark("FileStoreBenchmarks", [

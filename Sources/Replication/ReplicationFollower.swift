@@ -119,14 +119,16 @@ package final class ReplicationFollower: Sendable {
 
     /// One connection to the active at `endpoint`, until it ends (or `source` names another).
     package func follow(_ endpoint: Endpoint) async throws {
+        // Read before connecting: nothing may throw between the connect and `executeThenClose`
+        // (a channel dropped unclosed there traps: "NIOAsyncWriter deinited without finish()").
+        let (writer, after) = (self.writer, self.writer.lastAppended)
+        let epoch = try await NIOThreadPool.singleton.runIfActive { JournalFrameCursor.epoch(of: after, in: writer.directory) ?? 0 }
         let connection = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(2))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.replicationAsyncChannel() }
             }
-        let (writer, after) = (self.writer, self.writer.lastAppended)
-        let epoch = try await NIOThreadPool.singleton.runIfActive { JournalFrameCursor.epoch(of: after, in: writer.directory) ?? 0 }
         update {
             $0.source = endpoint.description
             $0.connected = true

@@ -14,42 +14,12 @@ let time = NFS3Time(seconds: 1_700_000_000, nanoseconds: 123)
 let attributes = NFS3FileAttributes(type: .regular, mode: 0o644, nlink: 1, uid: 1000, gid: 1000, size: 1 << 20,
                                     used: 1 << 20, rdev: NFS3SpecData(), fsid: 1, fileid: 42,
                                     atime: time, mtime: time, ctime: time)
-let credential = RPCCredentials.sys(AuthSysParameters(machineName: "client.example", uid: 1000, gid: 1000,
-                                                      groups: [4, 24, 27, 1000]))
 let payload: ByteBuffer = {
     var b = ByteBuffer()
     b.writeRepeatingByte(0x5A, count: 4096)
     b.reserveCapacity(4096 + 3)
     return b
 }()
-
-/// A record as a client sends it (without the record mark).
-func callRecord(_ procedure: NFS3Procedure, _ arguments: (inout ByteBuffer) -> Void) -> ByteBuffer {
-    var b = ByteBuffer()
-    b.writeRPCCallHeader(RPCCall(xid: 7, program: NFS3.program, version: NFS3.version, procedure: procedure.rawValue,
-                                 credential: credential.encoded()))
-    arguments(&b)
-    return b
-}
-
-/// Parses the header and credential the way the dispatcher does and returns the call.
-@inline(__always)
-func parse(_ record: ByteBuffer) throws -> RPCCall {
-    var record = record
-    guard case .call(let call) = try record.readRPCMessage() else { fatalError("not a call") }
-    guard case .success = RPCCredentials.decode(call.credential) else { fatalError("bad credential") }
-    return call
-}
-
-let allocator = ByteBufferAllocator()
-
-@inline(__always)
-func replyBuffer(xid: UInt32) -> ByteBuffer {
-    var out = allocator.buffer(capacity: 256)
-    out.writeRepeatingByte(0, count: RPCReplyMessage.reservedHeadroom)
-    out.writeRPCReplyHeader(xid: xid, status: .success)
-    return out
-}
 
 let entries: [NFS3ReaddirplusEntry] = (0..<64).map { i in
     NFS3ReaddirplusEntry(fileid: UInt64(1000 + i), name: Array("src-file-\(i).c".utf8), cookie: UInt64(i + 1),
