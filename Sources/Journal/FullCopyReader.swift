@@ -44,6 +44,13 @@ package final class FullCopyReader: @unchecked Sendable {
 
     package var isDone: Bool { exports.isEmpty && stack.isEmpty && file == nil }
 
+    /// Whether any export's copy holds anything.
+    package static func copiesHoldAnything(_ directory: JournalDirectory) -> Bool {
+        (directoryNames(atPath: directory.root + "/copy") ?? []).contains { name in
+            !(directoryNames(atPath: directory.root + "/copy/" + name) ?? []).isEmpty
+        }
+    }
+
     /// The regular files and their bytes in the copies (for the progress a standby shows).
     package static func totals(_ directory: JournalDirectory) -> (files: UInt64, bytes: UInt64) {
         var files: UInt64 = 0, bytes: UInt64 = 0

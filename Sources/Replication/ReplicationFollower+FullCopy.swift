@@ -1,3 +1,5 @@
+import FileStore
+import Glibc
 import Journal
 import NIOCore
 
@@ -40,7 +42,9 @@ extension ReplicationFollower {
         let (entries, bytes) = try await fullCopyStep(receiving.thread) { () throws -> (UInt64, UInt64) in
             switch message {
             case .fullCopyEntry(let entry): try staging.take(entry)
-            case .fullCopyData(let data): try staging.write(data)
+            case .fullCopyData(let data):
+                try staging.write(data)
+                if let ms = Failpoint.fullCopyDelayMilliseconds { usleep(UInt32(ms) * 1000) }
             default: break
             }
             return (staging.entries, staging.bytes)

@@ -190,6 +190,12 @@ package final class ReplicationSource: Sendable {
 
     /// Why a standby whose last record is `after`, of `epoch`, cannot follow on from it (nil: it can).
     private func divergence(after: UInt64, epoch: UInt64) async throws -> String? {
+        let directory = self.directory
+        // A standby that holds nothing lacks what the copy holds without a record: the files an
+        // export had when it was first served with a durable directory (the seed).
+        if after == 0, checkpointer != nil, try await NIOThreadPool.singleton.runIfActive({ FullCopyReader.copiesHoldAnything(directory) }) {
+            return "the standby holds nothing, and this node's copy holds files (a seed, or records checkpointed)"
+        }
         let appended = writer.lastAppended
         guard after <= appended else {
             return "the standby holds records through \(after), past this journal's last (\(appended)): another history"
@@ -197,7 +203,6 @@ package final class ReplicationSource: Sendable {
         // A record of the same sequence and another epoch: appended by an active after it was
         // deposed (a call under way at its step-down), never this journal's. Not known (0, or
         // checkpointed away here): the histories are taken to agree.
-        let directory = self.directory
         if epoch != 0, let own = try await NIOThreadPool.singleton.runIfActive({ JournalFrameCursor.epoch(of: after, in: directory) }),
            own != epoch {
             return "the standby's record \(after) is of epoch \(epoch), this journal's of epoch \(own): another history"
