@@ -204,8 +204,12 @@ final class Durability: Sendable {
     /// A node takes over: no more frames of the old active are appended (`refuseReplicated`).
     /// Returns whether the served trees are behind (they must then be rebuilt, by
     /// `rebuildIfLost`, before anything is served).
-    func finishApplying() -> Bool {
+    /// A full copy received and not installed yet is dropped (it is the old active's: installed
+    /// at a later start it would replace what this node appends as the active); a node that
+    /// cannot drop it does not serve.
+    func finishApplying() throws -> Bool {
         writer.refuseReplicated(true)
+        try directory.dropFullCopy()
         return servedTreesBehind
     }
 

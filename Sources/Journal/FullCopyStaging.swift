@@ -5,8 +5,8 @@ import NIOCore
 
 /// A standby's side of a full copy: writes what an HA active sends (`FullCopyEntry`s, each
 /// regular file's content after its entry) into a fresh staging directory inside the durable
-/// directory, and once it is complete syncs it and renames it `full-copy.ready`, from where
-/// `JournalDirectory.installFullCopyIfReady` swaps it in. Nothing outside the staging
+/// directory, and once it is complete syncs it (`finish`) and renames it `full-copy.ready`
+/// (`markReady`), from where `JournalDirectory.installFullCopyIfReady` swaps it in. Nothing outside the staging
 /// directory is touched until then, so a standby stopped halfway keeps its old state and
 /// starts the copy again (the stale staging directory is removed first).
 ///
@@ -176,8 +176,7 @@ package final class FullCopyStaging: @unchecked Sendable {
     }
 
     /// The active sent everything (`entries` of them): the directories' times, everything
-    /// synced, the checkpoint written beside the copy, and the staging directory renamed
-    /// `full-copy.ready` (durably): from now on it is installed even after a crash.
+    /// synced, the checkpoint written beside the copy. `markReady` then commits it.
     package func finish(entries sent: UInt64) throws {
         guard file == nil else { throw Self.refuse("the end came before the whole content of the last file") }
         guard sent == entries else { throw Self.refuse("the active sent \(sent) entries, \(entries) came") }
@@ -199,6 +198,13 @@ package final class FullCopyStaging: @unchecked Sendable {
         defer { _ = Glibc.close(fd) }
         guard cnfs_syncfs(fd) == 0 else { throw JournalError(errno == ENOSPC ? .noSpace : .io, "syncfs \(root): errno \(errno)") }
         try JournalDirectory.writeFileAtomically(root + "/checkpoint", Array("\(sequence)\n\(highestFileID)\n".utf8))
+    }
+
+    /// Renames the finished staging directory `full-copy.ready` (durably): from now on it is
+    /// installed, even by the next start after a crash. Called under the journal writer's lock
+    /// (`JournalWriter.replaceHistory`), so that a node that took over never finds one of the
+    /// old active's ready after it dropped what it had (`JournalDirectory.dropFullCopy`).
+    package func markReady() throws {
         guard rename(root, directory.fullCopyReady) == 0 else { throw JournalError(.io, "rename \(root): errno \(errno)") }
         JournalDirectory.syncDirectory(of: root)
     }

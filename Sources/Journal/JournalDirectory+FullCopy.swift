@@ -62,6 +62,14 @@ extension JournalDirectory {
         return try installFullCopyIfReady()
     }
 
+    /// A node takes over: a full copy received and not installed (the takeover came first) is
+    /// of the old active's history, and must not be installed at a later start over what this
+    /// node appends as the active. Called once no install runs or will (`refuseReplicated`).
+    package func dropFullCopy() throws {
+        try Self.removeTree(fullCopyStaging)
+        try Self.removeTree(fullCopyReady)
+    }
+
     static func move(_ from: String, to: String) throws {
         guard Glibc.rename(from, to) == 0 else { throw JournalError(.io, "rename \(from) to \(to): errno \(errno)") }
         syncDirectory(of: to)

@@ -288,8 +288,8 @@ package final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    /// A standby takes a full copy from its active: `install` (which swaps the copy in and
-    /// deletes the segments, `JournalDirectory.installFullCopyIfReady`) runs under the writer's
+    /// A standby takes a full copy from its active: `install` (which commits the copy and
+    /// swaps it in, deleting the segments: `JournalDirectory.installFullCopyIfReady`) runs under the writer's
     /// lock, with no fsync under way, and the writer then goes on after `sequence`, the full
     /// copy's checkpoint, with nothing in the journal (its old records are of another history,
     /// or older than the checkpoint). Throws, installing nothing, once the node took over

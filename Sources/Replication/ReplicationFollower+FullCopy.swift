@@ -66,7 +66,10 @@ extension ReplicationFollower {
             try staging.finish(entries: entries)
             let hold = checkpointer?.hold()
             defer { hold?.release() }
-            try writer.replaceHistory(after: staging.sequence) { try writer.directory.installFullCopyIfReady() }
+            try writer.replaceHistory(after: staging.sequence) {
+                try staging.markReady()
+                try writer.directory.installFullCopyIfReady()
+            }
         }
         update {
             $0.fullCopy = nil

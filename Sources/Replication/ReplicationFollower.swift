@@ -40,6 +40,8 @@ package final class ReplicationFollower: Sendable {
         /// Full copies installed since the start.
         package var fullCopies = 0
 
+        package init() {}
+
         /// What a cluster node publishes of itself in its member key: in sync only while
         /// connected, and the lag rounded up to 64 KiB (so that a lag that moves by a few
         /// bytes does not rewrite the key at every step of the election). During a full copy,
@@ -59,6 +61,10 @@ package final class ReplicationFollower: Sendable {
         package var bytes: UInt64
         package var entriesDone: UInt64 = 0
         package var bytesDone: UInt64 = 0
+
+        package init(sequence: UInt64, files: UInt64, bytes: UInt64, entriesDone: UInt64 = 0, bytesDone: UInt64 = 0) {
+            (self.sequence, self.files, self.bytes, self.entriesDone, self.bytesDone) = (sequence, files, bytes, entriesDone, bytesDone)
+        }
     }
 
     package struct Endpoint: Sendable, Hashable, CustomStringConvertible {

@@ -285,6 +285,8 @@ import Testing
             try staging.take(FullCopyEntry(exportID: 1, path: Link.name("x"), kind: .regular, size: 3, fileID: 42))
             try staging.write(ByteBuffer(bytes: [1, 2, 3]))
             try staging.finish(entries: 2)
+            #expect(!d.hasFullCopyReady)
+            try staging.markReady()
             #expect(d.hasFullCopyReady)
             if stopAfterCopyMoved {
                 // Stopped after the old copy went and the new one came, before the rest.
@@ -301,6 +303,34 @@ import Testing
             for leftover in [d.fullCopyStaging, d.fullCopyReady, d.root + "/full-copy.old"] {
                 #expect(!FileManager.default.fileExists(atPath: leftover), "\(leftover)")
             }
+            #expect(try !d.settleFullCopy())
+        }
+    }
+
+    /// A node that took over (its journal refuses replicated records) never installs a full
+    /// copy it was receiving: nothing is committed, and what it had is dropped, so no later
+    /// start installs the old active's history over its own.
+    @Test func aNodeThatTookOverInstallsNoFullCopy() async throws {
+        try await Self.offloaded {
+            let d = Link.scratch("took-over")
+            defer { try? FileManager.default.removeItem(atPath: d.root) }
+            let writer = try JournalWriter(directory: d, lastSequence: 0, uncheckpointedBytes: 0, logger: Self.logger)
+            defer { writer.stop() }
+            writer.append(exportID: 1, Self.create(10, "own"))
+            try writer.waitDurable(1)
+            let staging = try FullCopyStaging(directory: d, sequence: 40, highestFileID: 99)
+            try staging.take(FullCopyEntry(exportID: 1, path: [], kind: .directory, mode: 0o755))
+            try staging.finish(entries: 1)
+            writer.refuseReplicated(true)
+            #expect(throws: JournalError.self) {
+                try writer.replaceHistory(after: 40) {
+                    try staging.markReady()
+                    try d.installFullCopyIfReady()
+                }
+            }
+            #expect(!d.hasFullCopyReady && d.checkpointedSequence() == 0 && writer.lastAppended == 1)
+            try d.dropFullCopy()
+            #expect(!FileManager.default.fileExists(atPath: d.fullCopyStaging))
             #expect(try !d.settleFullCopy())
         }
     }

@@ -129,4 +129,35 @@ import Testing
         p.acknowledged(5, at: t0 + .milliseconds(1700))
         #expect(p.acknowledged == 12)
     }
+
+    /// A standby never counts as holding what it was not sent, nor, while it receives a full
+    /// copy, anything its old history's ACKs claim; once it says the copy is installed, it holds
+    /// the copy's sequence.
+    @Test func acknowledgementsCountOnlyForWhatWasSentAndNotDuringAFullCopy() {
+        var p = StandbyProgress(name: "b", after: 10)
+        let t0 = ContinuousClock.now
+        p.sent(sequence: 11, bytes: 100)
+        p.acknowledged(50, at: t0)
+        #expect(p.acknowledged == 11)
+        p.fullCopyStarted()
+        #expect(p.copying && !p.caughtUp && p.lagBytes(queued: 0) == 0)
+        p.acknowledged(40, at: t0)
+        #expect(p.acknowledged == 11)
+        p.fullCopyInstalled(30)
+        p.sent(sequence: 31, bytes: 100)
+        #expect(!p.copying && p.acknowledged == 30 && p.lagBytes(queued: 0) == 100)
+        p.acknowledged(31, at: t0)
+        #expect(p.acknowledged == 31 && p.lagBytes(queued: 0) == 0)
+    }
+
+    /// What a standby publishes while it receives a full copy: not in sync, lagging at least what
+    /// the copy still lacks.
+    @Test func aStandbyReceivingAFullCopyPublishesItsLag() {
+        var s = ReplicationFollower.Status()
+        (s.connected, s.inSync, s.lagBytes) = (true, true, 0)
+        #expect(s.published.inSync && s.published.lagBytes == 0)
+        s.fullCopy = .init(sequence: 9, files: 3, bytes: 10 << 20, entriesDone: 2, bytesDone: 1 << 20)
+        #expect(!s.published.inSync)
+        #expect(s.published.lagBytes >= 9 << 20)
+    }
 }
