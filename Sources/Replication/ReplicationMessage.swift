@@ -32,7 +32,7 @@ import XDR
 //
 // Version 3 adds the full copy, sent instead of FULL_COPY_NEEDED to a standby whose HELLO says
 // version 3 or later (a version 2 standby is still told FULL_COPY_NEEDED; an active of version
-// 2 refuses a version 3 HELLO, and the standby says so in its status):
+// 2 refuses a version 3 HELLO: it logs the version and closes the connection):
 //
 //   FULL_COPY_BEGIN = 7  active -> standby:  unsigned hyper sequence;  (the checkpoint copied)
 //                                            unsigned hyper highest_file_id;
