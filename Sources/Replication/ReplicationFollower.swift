@@ -178,7 +178,9 @@ package final class ReplicationFollower: Sendable {
                     tasks.cancelAll()
                 }
                 var last = after
+                var answered = false
                 for try await message in inbound {
+                    answered = true
                     switch message {
                     case .frame(let frame):
                         // A node that took over meanwhile appends its own records, none of the old active's.
@@ -217,6 +219,11 @@ package final class ReplicationFollower: Sendable {
                     case .hello, .ack, .fullCopyDone:
                         throw ReplicationError(.protocolViolation, "the active sent \(message.kind)")
                     }
+                }
+                // An active tells a standby why it refuses it, and sends a POSITION within a
+                // second otherwise: one that closes at once did not take the HELLO.
+                if !answered && !Task.isCancelled {
+                    throw ReplicationError(.refused, "the active closed the link without an answer (one of an older protocol version than \(ReplicationLimits.version) does: see its log)")
                 }
             }
         }

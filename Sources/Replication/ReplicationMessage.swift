@@ -32,7 +32,8 @@ import XDR
 //
 // Version 3 adds the full copy, sent instead of FULL_COPY_NEEDED to a standby whose HELLO says
 // version 3 or later (a version 2 standby is still told FULL_COPY_NEEDED; an active of version
-// 2 refuses a version 3 HELLO: it logs the version and closes the connection):
+// 2 refuses a version 3 HELLO: it logs the version and closes the connection, which the
+// standby reports as closed without an answer):
 //
 //   FULL_COPY_BEGIN = 7  active -> standby:  unsigned hyper sequence;  (the checkpoint copied)
 //                                            unsigned hyper highest_file_id;

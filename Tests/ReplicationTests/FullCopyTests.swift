@@ -380,6 +380,24 @@ import Testing
         }
     }
 
+    /// An active of an older protocol version closes the link at the HELLO it does not take:
+    /// the standby says so rather than nothing.
+    @Test func aStandbySaysWhenTheActiveClosesWithoutAnAnswer() async throws {
+        let standby = Link.scratch("standby")
+        defer { try? FileManager.default.removeItem(atPath: standby.root) }
+        let old = try await FakeActive.start(sending: [], thenClose: true)
+        defer { old.stop() }
+        let writer = try JournalWriter(directory: standby, lastSequence: 0, uncheckpointedBytes: 0, logger: Self.logger)
+        defer { writer.stop() }
+        let follower = ReplicationFollower(writer: writer, name: "s", logger: Self.logger, source: { .init(host: "127.0.0.1", port: old.port) })
+        do {
+            try await follower.follow(.init(host: "127.0.0.1", port: old.port))
+            Issue.record("a closed link passed for a followed one")
+        } catch let error as ReplicationError {
+            #expect(error.code == .refused && error.detail.contains("older protocol"), "\(error)")
+        }
+    }
+
     /// A peer that sends the active garbage (an unknown message, a full copy message of its own)
     /// is dropped; the active goes on serving the standby that follows it properly.
     @Test func anActiveDropsAPeerThatSendsGarbageAndGoesOnServing() async throws {

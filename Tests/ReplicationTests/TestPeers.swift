@@ -13,12 +13,13 @@ extension ByteBuffer {
     }
 }
 
-/// An active that sends a standby fixed messages after its HELLO, then waits.
+/// An active that sends a standby fixed messages after its HELLO, then waits (or, with
+/// `thenClose`, closes the link).
 struct FakeActive {
     let port: Int
     let task: Task<Void, Error>
 
-    static func start(sending messages: [ReplicationMessage]) async throws -> FakeActive {
+    static func start(sending messages: [ReplicationMessage], thenClose: Bool = false) async throws -> FakeActive {
         let listener = try await ReplicationSource.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
         let port = listener.channel.localAddress?.port ?? 0
         let task = Task {
@@ -28,7 +29,7 @@ struct FakeActive {
                         var received = inbound.makeAsyncIterator()
                         _ = try await received.next()
                         try await outbound.write(contentsOf: messages)
-                        while try await received.next() != nil {}
+                        while !thenClose, try await received.next() != nil {}
                     }
                     return
                 }
