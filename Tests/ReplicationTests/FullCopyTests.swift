@@ -364,16 +364,9 @@ import Testing
             let fake = try await FakeActive.start(sending: [.fullCopyBegin(sequence: 9, highestFileID: 9, files: 1, bytes: 1)] + messages
                 + [.fullCopyEnd(entries: 3)])
             defer { fake.stop() }
-            let writer = try JournalWriter(directory: standby, lastSequence: 0, uncheckpointedBytes: 0, logger: Self.logger)
-            defer { writer.stop() }
-            let follower = ReplicationFollower(writer: writer, name: "s", logger: Self.logger, source: { .init(host: "127.0.0.1", port: fake.port) })
-            do {
-                try await follower.follow(.init(host: "127.0.0.1", port: fake.port))
-                Issue.record("\(what): taken")
-            } catch let error as ReplicationError {
-                #expect(error.code == .badFullCopy, "\(what): \(error)")
-                #expect(error.detail.contains(reason), "\(what): \(error)")
-            }
+            let error = try await fake.followed(by: standby).error
+            #expect(error?.code == .badFullCopy, "\(what): \(String(describing: error))")
+            #expect(error?.detail.contains(reason) == true, "\(what): \(String(describing: error))")
             #expect(!FileManager.default.fileExists(atPath: escape), "\(what)")
             #expect(!FileManager.default.fileExists(atPath: "/tmp/escape"), "\(what)")
             #expect(!standby.hasFullCopyReady && standby.checkpointedSequence() == 0, "\(what)")
@@ -387,15 +380,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: standby.root) }
         let old = try await FakeActive.start(sending: [], thenClose: true)
         defer { old.stop() }
-        let writer = try JournalWriter(directory: standby, lastSequence: 0, uncheckpointedBytes: 0, logger: Self.logger)
-        defer { writer.stop() }
-        let follower = ReplicationFollower(writer: writer, name: "s", logger: Self.logger, source: { .init(host: "127.0.0.1", port: old.port) })
-        do {
-            try await follower.follow(.init(host: "127.0.0.1", port: old.port))
-            Issue.record("a closed link passed for a followed one")
-        } catch let error as ReplicationError {
-            #expect(error.code == .refused && error.detail.contains("older protocol"), "\(error)")
-        }
+        let error = try await old.followed(by: standby).error
+        #expect(error?.code == .refused && error?.detail.contains("older protocol") == true, "\(String(describing: error))")
     }
 
     /// A peer that sends the active garbage (an unknown message, a full copy message of its own)

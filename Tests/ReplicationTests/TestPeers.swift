@@ -1,3 +1,4 @@
+import Journal
 import NIOCore
 import NIOPosix
 import Replication
@@ -39,6 +40,23 @@ struct FakeActive {
     }
 
     func stop() { task.cancel() }
+
+    /// A standby on `directory` (empty, or where a journal left it) follows this active once:
+    /// the error that ended the link (nil: it ended without one), and its last record then.
+    func followed(by directory: JournalDirectory) async throws -> (error: ReplicationError?, last: UInt64) {
+        let summary = JournalLog.summary(directory, after: directory.checkpointedSequence())
+        let writer = try JournalWriter(directory: directory, lastSequence: summary.lastSequence,
+                                       uncheckpointedBytes: summary.bytesAfterCheckpoint, logger: ReplicationLinkTests.logger)
+        defer { writer.stop() }
+        let endpoint = ReplicationFollower.Endpoint(host: "127.0.0.1", port: port)
+        let follower = ReplicationFollower(writer: writer, name: "s", logger: ReplicationLinkTests.logger, source: { endpoint })
+        do {
+            try await follower.follow(endpoint)
+            return (nil, writer.lastAppended)
+        } catch let error as ReplicationError {
+            return (error, writer.lastAppended)
+        }
+    }
 }
 
 /// Between a standby and an active: passes the messages both ways, and cuts both connections
