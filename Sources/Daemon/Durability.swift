@@ -53,6 +53,10 @@ final class Durability: Sendable {
         directory = JournalDirectory(root: settings.directory)
         statusFile = JournalStatusFile(directory)
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
+        // A standby stopped during a full copy: dropped, or swapped in if it was complete.
+        if try directory.settleFullCopy() {
+            logger.notice("journal: a full copy received from the HA active was installed", metadata: ["journal.directory": "\(directory.root)"])
+        }
         let checkpoint = directory.checkpointedSequence()
         var recovered = JournalLog.summary(directory, after: checkpoint)
         // The replies a checkpoint kept, then those after it: the newest last.
@@ -211,8 +215,12 @@ final class Durability: Sendable {
     /// A node takes over: no more frames of the old active are appended (`refuseReplicated`).
     /// Returns whether the served trees are behind (they must then be rebuilt, by
     /// `rebuildIfLost`, before anything is served).
-    func finishApplying() -> Bool {
+    /// A full copy received and not installed yet is dropped (it is the old active's: installed
+    /// at a later start it would replace what this node appends as the active); a node that
+    /// cannot drop it does not serve.
+    func finishApplying() throws -> Bool {
         writer.refuseReplicated(true)
+        try directory.dropFullCopy()
         return servedTreesBehind
     }
 
@@ -377,6 +385,11 @@ final class Durability: Sendable {
         let started = ContinuousClock.now
         do {
             let report = try await threads.runIfActive { [checkpointer] in try checkpointer.checkpoint() }
+            if report.held {
+                // A full copy for a standby holds checkpoints: not again at once (the loop runs
+                // back to back while the journal is past a quarter of its limit).
+                try? await Task.sleep(for: .milliseconds(500))
+            }
             if report.records > 0 {
                 Metrics.Timer(label: "journal_checkpoint_duration_seconds", dimensions: [("directory", settings.directory)])
                     .record(duration: ContinuousClock.now - started)
@@ -431,6 +444,9 @@ final class Durability: Sendable {
                 return try checkpointer.checkpoint()
             }
             try? await threads.shutdownGracefully()
+            if report.held {
+                return "not now: a full copy is being sent to a standby (the copy stays at record \(report.appliedThrough) until it is sent)"
+            }
             logger.notice("checkpoint done on request")
             return "checkpointed through record \(report.appliedThrough)"
         } catch {

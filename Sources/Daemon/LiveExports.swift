@@ -152,7 +152,7 @@ final class LiveExports: Sendable {
     /// (an empty handle cache, the index brought in line). One recovery serves both: a
     /// takeover is a start on what the old active made durable here.
     func catchUp(_ durabilities: [Durability]) throws {
-        let behind = durabilities.filter { $0.finishApplying() }
+        let behind = try durabilities.filter { try $0.finishApplying() }
         guard !behind.isEmpty else { return }
         let reopened = try current.map { entry -> Entry in
             guard let d = try durability(for: entry.config), behind.contains(where: { $0 === d }) else { return entry }

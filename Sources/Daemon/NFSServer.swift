@@ -258,8 +258,8 @@ package final class NFSServer: Service, Sendable {
         if let port = configuration.replicationPort {
             var settings = ReplicationSource.Settings()
             settings.synchronous = configuration.synchronousReplication
-            source = ReplicationSource(writer: durability.writer, directory: durability.directory, settings: settings, logger: logger,
-                                       mayServe: { ha?.isOpen ?? true })
+            source = ReplicationSource(writer: durability.writer, directory: durability.directory, checkpointer: durability.checkpointer,
+                                       settings: settings, logger: logger, mayServe: { ha?.isOpen ?? true })
             do {
                 listener = try await ReplicationSource.bind(host: configuration.listenAddress, port: port, group: group)
             } catch {
@@ -277,7 +277,7 @@ package final class NFSServer: Service, Sendable {
                 source: { ha?.isLeading == true ? nil : from },
                 onStatus: { s in election?.setReplication(inSync: s.published.inSync, lagBytes: s.published.lagBytes) },
                 willAppend: { try durability.noteServedTreesBehind() },
-                appending: { ReplyJournal.follow($0, into: cache) })
+                appending: { ReplyJournal.follow($0, into: cache) }, checkpointer: durability.checkpointer)
         }
         let service = ReplicationService(source: source, listener: listener, follower: follower, writer: durability.writer)
         ha?.attach(service)

@@ -40,8 +40,10 @@ final class StateMetrics: Sendable {
                             takeovers: Gauge(label: "ha_takeovers"), hookFailures: Gauge(label: "ha_hook_failures"))
     private let replication: ReplicationService?
     /// The journal's replication: the largest lag of a standby (on the active) or this standby's,
-    /// and the standbys connected to this node.
-    private let replicationGauges = (lag: Gauge(label: "ha_replication_lag_bytes"), standbys: Gauge(label: "ha_replication_standbys"))
+    /// the standbys connected to this node, the bytes of the full copy a standby is receiving
+    /// (0: none), and the full copies sent or installed since the start.
+    private let replicationGauges = (lag: Gauge(label: "ha_replication_lag_bytes"), standbys: Gauge(label: "ha_replication_standbys"),
+                                     fullCopyBytes: Gauge(label: "ha_full_copy_bytes"), fullCopies: Gauge(label: "ha_full_copies"))
     /// What the counters showed at the last scrape (counters only go up by the difference).
     private let seen = NIOLockedValueBox<(hits: Int, failures: [Int], syncs: [Int], callbacks: Int)>((0, [], [], 0))
 
@@ -108,6 +110,8 @@ final class StateMetrics: Sendable {
         if let replication {
             replicationGauges.lag.record(Int64(clamping: replication.lagBytes))
             replicationGauges.standbys.record(replication.source?.status.count ?? 0)
+            replicationGauges.fullCopyBytes.record(Int64(clamping: replication.fullCopyBytes))
+            replicationGauges.fullCopies.record(replication.fullCopies)
             if ha == nil { haGauges.inSync.record(replication.inSync ? 1 : 0) }
         }
         let before = seen.withLockedValue { before in

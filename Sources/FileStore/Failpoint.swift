@@ -12,6 +12,8 @@ import Glibc
 ///   system's.)
 /// - `SWIFTNFS_JOURNAL_DELAY`: every fsync of the journal takes as many more milliseconds as
 ///   the file holds (a decimal number): a durable disk that is very slow but works.
+/// - `SWIFTNFS_FULL_COPY_DELAY`: a standby takes as many more milliseconds as the file holds
+///   over each chunk of a full copy it receives: a slow link, so a test can stop it halfway.
 /// - `SWIFTNFS_DIE_BEFORE_RECORD`: the process exits at once after a namespace change has
 ///   reached the served tree and before its journal record is written: the moment a crash
 ///   would leave the tree ahead of the journal (see `PendingChange`).
@@ -19,10 +21,12 @@ public enum Failpoint: String, Sendable {
     case journalIO = "SWIFTNFS_JOURNAL_FAULT"
     case dieBeforeRecord = "SWIFTNFS_DIE_BEFORE_RECORD"
     case journalDelay = "SWIFTNFS_JOURNAL_DELAY"
+    case fullCopyDelay = "SWIFTNFS_FULL_COPY_DELAY"
 
     private static let journalIOTrigger = trigger(.journalIO)
     private static let dieBeforeRecordTrigger = trigger(.dieBeforeRecord)
     private static let journalDelayTrigger = trigger(.journalDelay)
+    private static let fullCopyDelayTrigger = trigger(.fullCopyDelay)
 
     private static func trigger(_ point: Failpoint) -> String? {
         getenv(point.rawValue).map { String(cString: $0) }
@@ -34,14 +38,20 @@ public enum Failpoint: String, Sendable {
         case .journalIO: Self.journalIOTrigger
         case .dieBeforeRecord: Self.dieBeforeRecordTrigger
         case .journalDelay: Self.journalDelayTrigger
+        case .fullCopyDelay: Self.fullCopyDelayTrigger
         }
         guard let path else { return false }
         return access(path, F_OK) == 0
     }
 
     /// `journalDelay`: the milliseconds its file holds, while it exists.
-    public static var journalDelayMilliseconds: Int? {
-        guard let path = journalDelayTrigger else { return nil }
+    public static var journalDelayMilliseconds: Int? { milliseconds(in: journalDelayTrigger) }
+
+    /// `fullCopyDelay`: the milliseconds its file holds, while it exists.
+    public static var fullCopyDelayMilliseconds: Int? { milliseconds(in: fullCopyDelayTrigger) }
+
+    private static func milliseconds(in path: String?) -> Int? {
+        guard let path else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -23,7 +23,7 @@ public struct FileTime: Hashable, Sendable, Comparable {
     public var nanoseconds: UInt32
     public init(seconds: Int64, nanoseconds: UInt32) { self.seconds = seconds; self.nanoseconds = nanoseconds }
     init(_ ts: timespec) { self.init(seconds: Int64(ts.tv_sec), nanoseconds: UInt32(ts.tv_nsec)) }
-    var timespec: Glibc.timespec { Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int(nanoseconds)) }
+    public var timespec: Glibc.timespec { Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int(nanoseconds)) }
     public static func < (a: FileTime, b: FileTime) -> Bool {
         (a.seconds, a.nanoseconds) < (b.seconds, b.nanoseconds)
     }

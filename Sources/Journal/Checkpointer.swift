@@ -19,6 +19,8 @@ package final class Checkpointer: @unchecked Sendable {
         package var journalKept: Bool
         /// A deadline stopped it before every record was applied (the next one goes on).
         package var stoppedEarly = false
+        /// Skipped: a full copy holds the checkpoints (`hold`).
+        package var held = false
     }
 
     let directory: JournalDirectory
@@ -32,6 +34,8 @@ package final class Checkpointer: @unchecked Sendable {
     private var lastError: String?
     /// Set by `interrupt`: the checkpoint running stops after the record it is applying.
     private let interrupted = NIOLockedValueBox(false)
+    /// Holds taken (`hold`) and not released: checkpoints are skipped meanwhile. Under `lock`.
+    private var holds = 0
 
     package init(directory: JournalDirectory, writer: JournalWriter, logger: Logger,
                 syncServed: @escaping @Sendable () throws -> Void) {
@@ -47,6 +51,10 @@ package final class Checkpointer: @unchecked Sendable {
     @discardableResult
     package func checkpoint(deadline: Double? = nil) throws -> Report {
         try lock.withLock {
+            guard holds == 0 else {
+                return Report(appliedThrough: directory.checkpointedSequence(), records: 0, bytes: 0, damages: [], journalKept: true,
+                              stoppedEarly: true, held: true)
+            }
             do {
                 let writer = self.writer
                 let interrupted = self.interrupted
@@ -79,6 +87,35 @@ package final class Checkpointer: @unchecked Sendable {
 
     package func resume() {
         interrupted.withLockedValue { $0 = false }
+    }
+
+    /// Keeps the copies and the journal as they are until the hold is released: waits for a
+    /// checkpoint that is running, then skips every checkpoint (they neither change the copies
+    /// nor delete a segment) while a hold is taken. A full copy for a standby holds them so
+    /// that what it reads stays consistent with the checkpointed sequence, and the segments
+    /// after it stay there for the standby to catch up from. The journal's own back-pressure
+    /// still applies meanwhile: changes wait for room once it is at its limit.
+    package func hold() -> Hold {
+        lock.withLock { holds += 1 }
+        return Hold(self)
+    }
+
+    /// A hold on checkpoints (`hold`); released once, by `release` or when it goes away.
+    package final class Hold: @unchecked Sendable {
+        private var checkpointer: Checkpointer?
+        private let lock = NIOLock()
+
+        init(_ checkpointer: Checkpointer) { self.checkpointer = checkpointer }
+
+        deinit { release() }
+
+        package func release() {
+            guard let c = lock.withLock({ () -> Checkpointer? in
+                defer { checkpointer = nil }
+                return checkpointer
+            }) else { return }
+            c.lock.withLock { c.holds -= 1 }
+        }
     }
 
     /// Seconds since the epoch of the last successful checkpoint (0 if none this run), and the

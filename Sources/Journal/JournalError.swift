@@ -8,6 +8,9 @@ package struct JournalError: Error, Hashable, Sendable, CustomStringConvertible 
         package static let noSpace = Code(name: "noSpace")
         /// A segment is damaged beyond a torn tail.
         package static let damaged = Code(name: "damaged")
+        /// A full copy received from an HA active does not hold together (a path that is not
+        /// plain and relative, content without its file, counts that do not match): refused.
+        package static let badFullCopy = Code(name: "badFullCopy")
         package var description: String { name }
     }
 

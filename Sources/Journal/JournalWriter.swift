@@ -288,6 +288,32 @@ package final class JournalWriter: @unchecked Sendable {
         }
     }
 
+    /// A standby takes a full copy from its active: `install` (which commits the copy and
+    /// swaps it in, deleting the segments: `JournalDirectory.installFullCopyIfReady`) runs under the writer's
+    /// lock, with no fsync under way, and the writer then goes on after `sequence`, the full
+    /// copy's checkpoint, with nothing in the journal (its old records are of another history,
+    /// or older than the checkpoint). Throws, installing nothing, once the node took over
+    /// (`refuseReplicated`): a node that serves never has its state swapped under it, and one
+    /// that takes over finds the copy either installed or not at all.
+    package func replaceHistory(after sequence: UInt64, _ install: () throws -> Void) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while syncing { condition.wait(for: .durable) }
+        guard !refusingReplicated else { throw JournalError(.damaged, "full copy refused: this node took over") }
+        guard nextSequence == appendedThrough + 1 else { throw JournalError(.damaged, "full copy refused: an append is under way") }
+        try install()
+        current = nil
+        retired = []
+        unsynced = []
+        unsyncedBytes = 0
+        failure = nil
+        nextSequence = sequence + 1
+        appendedThrough = sequence
+        durableSequence = sequence
+        uncheckpointedBytes = 0
+        condition.broadcastAll()
+    }
+
     /// Refuses (`true`) or accepts again (`false`) replicated frames. Once it returns with
     /// `true`, no replicated append is under way or will be (they hold the same lock): a node
     /// that takes over calls it before it applies what it received, and again with `false`

@@ -76,10 +76,8 @@ package struct TreeApplier {
     /// Splits a journal path into its directory and final name, refusing anything that is not
     /// a plain relative path.
     static func split(_ path: [UInt8]) -> (dir: [UInt8], name: [UInt8])? {
+        guard !path.isEmpty, isPlainRelativePath(path) else { return nil }
         let parts = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0 != [46] && $0 != [46, 46] && !$0.contains(0) }) else {
-            return nil
-        }
         var dir: [UInt8] = []
         for (i, p) in parts.dropLast().enumerated() {
             if i > 0 { dir.append(UInt8(ascii: "/")) }
@@ -89,7 +87,7 @@ package struct TreeApplier {
     }
 
     func cString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-        try (bytes + [0]).withUnsafeBufferPointer { try $0.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) } }
+        try withCPath(bytes, body)
     }
 
     /// Runs `body` with a descriptor of the directory holding `path` and the final name, or
@@ -145,17 +143,7 @@ package struct TreeApplier {
                     throw JournalError(.io, "open for replay: errno \(errno)")
                 }
                 defer { _ = Glibc.close(fd) }
-                var done = 0
-                try data.withUnsafeBytes { bytes in
-                    while done < bytes.count {
-                        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw JournalError(errno == ENOSPC ? .noSpace : .io, "replay write: errno \(errno)")
-                        }
-                        done += n
-                    }
-                }
+                try data.withUnsafeBytes { try JournalDirectory.pwriteAll(fd, $0, at: offset) }
             }
         case .setAttributes(let id, let path, let v):
             try inParent(path) { dirFD, name in
@@ -271,9 +259,7 @@ package struct TreeApplier {
             }
             if let mode = v.mode, !isLink { try check(fchmodat(dirFD, p, mode_t(mode & 0o7777), 0), "replay chmod") }
             if v.atime != nil || v.mtime != nil {
-                func spec(_ t: FileTime?) -> timespec {
-                    t.map { timespec(tv_sec: Int($0.seconds), tv_nsec: Int($0.nanoseconds)) } ?? timespec(tv_sec: 0, tv_nsec: CNFS_UTIME_OMIT)
-                }
+                func spec(_ t: FileTime?) -> timespec { t?.timespec ?? timespec(tv_sec: 0, tv_nsec: CNFS_UTIME_OMIT) }
                 let times = [spec(v.atime), spec(v.mtime)]
                 try check(utimensat(dirFD, p, times, AT_SYMLINK_NOFOLLOW), "replay utimes")
             }

@@ -6,6 +6,9 @@ package struct ReplicationError: Error, Hashable, Sendable, CustomStringConverti
         package static let protocolViolation = Code(name: "protocolViolation")
         /// A received journal frame failed its checks: not appended, the connection dropped.
         package static let badFrame = Code(name: "badFrame")
+        /// A full copy from the active does not hold together (a path outside the copy,
+        /// content without its file): nothing of it is installed, the connection dropped.
+        package static let badFullCopy = Code(name: "badFullCopy")
         /// The active's journal does not reach back to what this standby lacks.
         package static let fullCopyNeeded = Code(name: "fullCopyNeeded")
         /// The active refused the standby.

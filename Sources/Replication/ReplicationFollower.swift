@@ -11,8 +11,15 @@ import Synchronization
 /// acknowledges the highest durable sequence. Its own checkpoints apply the records to its durable
 /// copy, so the standby's durable directory is what a restart of it would recover.
 ///
+/// When the active's journal no longer reaches back to what this standby lacks, or this
+/// standby's journal is of another history, the active sends a full copy of its checkpoint
+/// (`FullCopyStaging` writes it beside the durable state, then it is swapped in and the
+/// journal goes on after the copy's sequence: `installFullCopy`).
+///
 /// A frame that fails its checks is not appended: the reason is logged and the connection
-/// dropped (the next one asks again from the last good record). The follower reconnects every
+/// dropped (the next one asks again from the last good record). So is a full copy that does
+/// not hold together (a path outside the copy, content without its file): nothing of it is
+/// installed. The follower reconnects every
 /// `retryInterval` while it runs, and whenever `source` names another place.
 package final class ReplicationFollower: Sendable {
     package struct Status: Sendable, Hashable {
@@ -28,13 +35,35 @@ package final class ReplicationFollower: Sendable {
         /// Why the last connection ended, if it failed.
         package var lastError: String?
         package var fullCopyNeeded = false
+        /// The full copy being received, if one is.
+        package var fullCopy: FullCopyProgress?
+        /// Full copies installed since the start.
+        package var fullCopies = 0
+
+        package init() {}
 
         /// What a cluster node publishes of itself in its member key: in sync only while
         /// connected, and the lag rounded up to 64 KiB (so that a lag that moves by a few
-        /// bytes does not rewrite the key at every step of the election).
+        /// bytes does not rewrite the key at every step of the election). During a full copy,
+        /// never in sync, and the lag is at least what the copy still lacks, so `ha status`
+        /// shows it shrink.
         package var published: (inSync: Bool, lagBytes: Int64) {
             let unit: UInt64 = 64 << 10
-            return (connected && inSync, Int64(clamping: (lagBytes + unit - 1) / unit * unit))
+            let lag = fullCopy.map { max(lagBytes, $0.bytes - min($0.bytes, $0.bytesDone)) } ?? lagBytes
+            return (connected && inSync && fullCopy == nil, Int64(clamping: (lag + unit - 1) / unit * unit))
+        }
+    }
+
+    /// How far a full copy has come: what the active announced, and what came of it.
+    package struct FullCopyProgress: Sendable, Hashable {
+        package var sequence: UInt64
+        package var files: UInt64
+        package var bytes: UInt64
+        package var entriesDone: UInt64 = 0
+        package var bytesDone: UInt64 = 0
+
+        package init(sequence: UInt64, files: UInt64, bytes: UInt64, entriesDone: UInt64 = 0, bytesDone: UInt64 = 0) {
+            (self.sequence, self.files, self.bytes, self.entriesDone, self.bytesDone) = (sequence, files, bytes, entriesDone, bytesDone)
         }
     }
 
@@ -64,12 +93,16 @@ package final class ReplicationFollower: Sendable {
     /// Called with each record right before it is appended, so before any acknowledgement
     /// covers it (a server takes the replies into its duplicate request cache).
     let appending: @Sendable (JournalRecord) -> Void
+    /// This node's checkpointer, held while a full copy is swapped in (nil: none runs here).
+    let checkpointer: Checkpointer?
     private let state = Mutex(Status())
 
     package init(writer: JournalWriter, name: String, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                  retryInterval: Duration = .seconds(1), logger: Logger, source: @escaping @Sendable () -> Endpoint?,
                  onStatus: @escaping @Sendable (Status) -> Void = { _ in },
-                 willAppend: @escaping @Sendable () throws -> Void = {}, appending: @escaping @Sendable (JournalRecord) -> Void = { _ in }) {
+                 willAppend: @escaping @Sendable () throws -> Void = {}, appending: @escaping @Sendable (JournalRecord) -> Void = { _ in },
+                 checkpointer: Checkpointer? = nil) {
+        self.checkpointer = checkpointer
         self.writer = writer
         self.name = name
         self.group = group
@@ -84,7 +117,7 @@ package final class ReplicationFollower: Sendable {
 
     package var status: Status { state.withLock { $0 } }
 
-    private func update(_ change: (inout Status) -> Void) {
+    func update(_ change: (inout Status) -> Void) {
         let s = state.withLock { s in
             change(&s)
             return s
@@ -111,6 +144,7 @@ package final class ReplicationFollower: Sendable {
                 update {
                     $0.connected = false
                     $0.inSync = false
+                    $0.fullCopy = nil
                 }
             }
             try? await Task.sleep(for: retryInterval)
@@ -139,6 +173,8 @@ package final class ReplicationFollower: Sendable {
         logger.notice("replication.following", metadata: ["replication.source": "\(endpoint)", "replication.after": "\(after)"])
         try await connection.executeThenClose { inbound, outbound in
             try await outbound.write(.hello(name: name, after: after, epoch: epoch))
+            var receiving: FullCopyReceiving?
+            defer { receiving?.close() }
             // Acknowledgements beside the receiving: each covers everything appended before its
             // fsync, so frames that arrive during one fsync share the next.
             let (due, ack) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -149,7 +185,9 @@ package final class ReplicationFollower: Sendable {
                     tasks.cancelAll()
                 }
                 var last = after
+                var answered = false
                 for try await message in inbound {
+                    answered = true
                     switch message {
                     case .frame(let frame):
                         // A node that took over meanwhile appends its own records, none of the old active's.
@@ -166,12 +204,33 @@ package final class ReplicationFollower: Sendable {
                         guard source() == endpoint else { return }
                     case .fullCopyNeeded(let oldest, let appended, let reason):
                         update { $0.fullCopyNeeded = true }
-                        throw ReplicationError(.fullCopyNeeded, "the active (journal from \(oldest) to \(appended)) cannot send what this standby lacks after \(last): \(reason); a full copy is needed (not implemented yet)")
+                        throw ReplicationError(.fullCopyNeeded, "the active (journal from \(oldest) to \(appended)) cannot send what this standby lacks after \(last): \(reason); a full copy is needed, and the active cannot send one (protocol version 2)")
+                    case .fullCopyBegin(let sequence, let highestFileID, let files, let bytes):
+                        guard source() == endpoint else { return }
+                        receiving?.close()
+                        receiving = nil
+                        receiving = try await startFullCopy(sequence: sequence, highestFileID: highestFileID, files: files, bytes: bytes)
+                    case .fullCopyEntry, .fullCopyData:
+                        guard let receiving else { throw ReplicationError(.protocolViolation, "the active sent \(message.kind) outside a full copy") }
+                        try await receive(message, into: receiving)
+                    case .fullCopyEnd(let entries):
+                        guard let copy = receiving else { throw ReplicationError(.protocolViolation, "the active sent \(message.kind) outside a full copy") }
+                        guard source() == endpoint else { return }
+                        last = try await installFullCopy(copy, entries: entries)
+                        receiving = nil
+                        copy.close()
+                        try await outbound.write(.fullCopyDone(sequence: last))
+                        ack.yield()
                     case .refused(let reason):
                         throw ReplicationError(.refused, reason)
-                    case .hello, .ack:
+                    case .hello, .ack, .fullCopyDone:
                         throw ReplicationError(.protocolViolation, "the active sent \(message.kind)")
                     }
+                }
+                // An active tells a standby why it refuses it, and sends a POSITION within a
+                // second otherwise: one that closes at once did not take the HELLO.
+                if !answered && !Task.isCancelled {
+                    throw ReplicationError(.refused, "the active closed the link without an answer (one of an older protocol version than \(ReplicationLimits.version) does: see its log)")
                 }
             }
         }

@@ -30,26 +30,53 @@ import XDR
 //                                            active's: another history)
 //   REFUSED = 6   active -> standby:         string reason<1024>;  (not the active, bad hello)
 //
+// Version 3 adds the full copy, sent instead of FULL_COPY_NEEDED to a standby whose HELLO says
+// version 3 or later (a version 2 standby is still told FULL_COPY_NEEDED; an active of version
+// 2 refuses a version 3 HELLO: it logs the version and closes the connection, which the
+// standby reports as closed without an answer):
+//
+//   FULL_COPY_BEGIN = 7  active -> standby:  unsigned hyper sequence;  (the checkpoint copied)
+//                                            unsigned hyper highest_file_id;
+//                                            unsigned hyper files; unsigned hyper bytes;
+//                                            (regular files and their bytes, for the progress)
+//   FULL_COPY_ENTRY = 8  active -> standby:  one object (ReplicationMessage+FullCopy.swift)
+//   FULL_COPY_DATA = 9   active -> standby:  opaque data<1048576>;  (the next bytes of the
+//                                            regular file whose entry came last)
+//   FULL_COPY_END = 10   active -> standby:  unsigned hyper entries;  (then FRAMEs after `sequence`)
+//   FULL_COPY_DONE = 11  standby -> active:  unsigned hyper sequence;  (installed: the ACKs
+//                                            from now on are of the copied history)
+//
 // The standby answers every POSITION with an ACK, so the active hears from a live standby
 // several times a second even when nothing is written.
 package enum ReplicationMessage: Hashable, Sendable {
     /// `epoch`: of the standby's record `after` (0 when it cannot tell: none, or checkpointed away).
-    case hello(name: String, after: UInt64, epoch: UInt64 = 0)
+    /// `version`: the protocol version the standby speaks (3 and later take a full copy).
+    case hello(name: String, after: UInt64, epoch: UInt64 = 0, version: UInt32 = ReplicationLimits.version)
     case ack(durable: UInt64)
     case frame(ByteBuffer)
     case position(appended: UInt64, lagBytes: UInt64, inSync: Bool)
     case fullCopyNeeded(oldest: UInt64, appended: UInt64, reason: String)
     case refused(String)
+    case fullCopyBegin(sequence: UInt64, highestFileID: UInt64, files: UInt64, bytes: UInt64)
+    case fullCopyEntry(FullCopyEntry)
+    case fullCopyData(ByteBuffer)
+    case fullCopyEnd(entries: UInt64)
+    case fullCopyDone(sequence: UInt64)
 
     enum Kind: UInt32 {
         case hello = 1, ack, frame, position, fullCopyNeeded, refused
+        case fullCopyBegin, fullCopyEntry, fullCopyData, fullCopyEnd, fullCopyDone
     }
 }
 
 package enum ReplicationLimits {
     package static let magic: [UInt8] = Array("SNFSREPL".utf8)
-    /// 2: HELLO says the epoch of the standby's last record.
-    package static let version: UInt32 = 2
+    /// 2: HELLO says the epoch of the standby's last record. 3: the full copy.
+    package static let version: UInt32 = 3
+    /// The oldest version a peer may speak: a version 2 standby is told FULL_COPY_NEEDED.
+    package static let oldestVersion: UInt32 = 2
+    /// The first version that takes a full copy.
+    package static let fullCopyVersion: UInt32 = 3
     /// A message's header: kind and length.
     package static let headerSize = 8
     /// The largest body: a journal frame of the largest record.
@@ -66,9 +93,9 @@ extension ByteBuffer {
         writeXDRUInt32(message.kind.rawValue)
         writeXDRUInt32(0)  // the length, set below
         switch message {
-        case .hello(let name, let after, let epoch):
+        case .hello(let name, let after, let epoch, let version):
             writeBytes(ReplicationLimits.magic)
-            writeXDRUInt32(ReplicationLimits.version)
+            writeXDRUInt32(version)
             writeXDRString(name)
             writeXDRUInt64(after)
             writeXDRUInt64(epoch)
@@ -86,6 +113,8 @@ extension ByteBuffer {
             writeXDRString(reason)
         case .refused(let reason):
             writeXDRString(reason)
+        case .fullCopyBegin, .fullCopyEntry, .fullCopyData, .fullCopyEnd, .fullCopyDone:
+            writeFullCopyBody(message)
         }
         setInteger(UInt32(writerIndex - start - ReplicationLimits.headerSize), at: start + 4)
         return writerIndex - start
@@ -121,6 +150,11 @@ extension ReplicationMessage {
         case .position: return .position
         case .fullCopyNeeded: return .fullCopyNeeded
         case .refused: return .refused
+        case .fullCopyBegin: return .fullCopyBegin
+        case .fullCopyEntry: return .fullCopyEntry
+        case .fullCopyData: return .fullCopyData
+        case .fullCopyEnd: return .fullCopyEnd
+        case .fullCopyDone: return .fullCopyDone
         }
     }
 
@@ -131,11 +165,11 @@ extension ReplicationMessage {
                 throw ReplicationError(.protocolViolation, "not a SwiftNFS replication peer (bad magic)")
             }
             let version = try body.readXDRUInt32()
-            guard version == ReplicationLimits.version else {
-                throw ReplicationError(.protocolViolation, "replication protocol version \(version), this server speaks \(ReplicationLimits.version)")
+            guard (ReplicationLimits.oldestVersion...ReplicationLimits.version).contains(version) else {
+                throw ReplicationError(.protocolViolation, "replication protocol version \(version), this server speaks \(ReplicationLimits.oldestVersion) to \(ReplicationLimits.version)")
             }
             let name = try body.readXDRString(limit: ReplicationLimits.maxName)
-            return .hello(name: name, after: try body.readXDRUInt64(), epoch: try body.readXDRUInt64())
+            return .hello(name: name, after: try body.readXDRUInt64(), epoch: try body.readXDRUInt64(), version: version)
         case .ack:
             return .ack(durable: try body.readXDRUInt64())
         case .frame:
@@ -148,6 +182,8 @@ extension ReplicationMessage {
                                    reason: try body.readXDRString(limit: ReplicationLimits.maxReason))
         case .refused:
             return .refused(try body.readXDRString(limit: ReplicationLimits.maxReason))
+        case .fullCopyBegin, .fullCopyEntry, .fullCopyData, .fullCopyEnd, .fullCopyDone:
+            return try parseFullCopy(kind, &body)
         }
     }
 }

@@ -11,8 +11,11 @@ import Synchronization
 /// the active makes of it (`POSITION`) a few times a second, and answers each with an ACK.
 ///
 /// When the journal no longer reaches back to what a standby lacks (a checkpoint deleted those
-/// segments), or the standby holds records past this journal (another history), it is told
-/// `FULL_COPY_NEEDED` and the connection ends: the full copy itself is not implemented yet.
+/// segments), or the standby holds records past this journal or of another epoch (another
+/// history), it is sent a full copy of the durable directory's checkpoint (see
+/// `sendFullCopy`), then the frames after it as to any standby. A standby of protocol
+/// version 2 (or a source without a checkpointer) is told `FULL_COPY_NEEDED` instead, and the
+/// connection ends.
 package final class ReplicationSource: Sendable {
     package struct Settings: Sendable {
         package var policy = StandbyProgress.Policy()
@@ -36,19 +39,24 @@ package final class ReplicationSource: Sendable {
 
     let writer: JournalWriter
     let directory: JournalDirectory
+    /// Held still while a full copy is read (nil: no full copy is sent).
+    let checkpointer: Checkpointer?
     package let settings: Settings
     let logger: Logger
     /// Whether standbys may follow this node now (a cluster node: while it is the active).
     let mayServe: @Sendable () -> Bool
-    private let standbys = Mutex<[Int: (progress: StandbyProgress, follower: JournalFollower?)]>([:])
+    let standbys = Mutex<[Int: (progress: StandbyProgress, follower: JournalFollower?)]>([:])
     private let nextID = Atomic<Int>(0)
+    /// Full copies sent since the start.
+    package let fullCopiesSent = Atomic<Int>(0)
     /// The journal's count of fallbacks when last looked at (`updateReplica`).
     private let fallbacksSeen = Mutex(0)
 
-    package init(writer: JournalWriter, directory: JournalDirectory, settings: Settings = Settings(), logger: Logger,
-                 mayServe: @escaping @Sendable () -> Bool = { true }) {
+    package init(writer: JournalWriter, directory: JournalDirectory, checkpointer: Checkpointer? = nil, settings: Settings = Settings(),
+                 logger: Logger, mayServe: @escaping @Sendable () -> Bool = { true }) {
         self.writer = writer
         self.directory = directory
+        self.checkpointer = checkpointer
         self.settings = settings
         self.logger = logger
         self.mayServe = mayServe
@@ -86,7 +94,8 @@ package final class ReplicationSource: Sendable {
             all.values.map { s in
                 let queued = s.follower?.queuedBytes ?? 0
                 return StandbyStatus(name: s.progress.name, acknowledged: s.progress.acknowledged, lagBytes: s.progress.lagBytes(queued: queued),
-                                     inSync: s.progress.inSync(at: now, queued: queued), caughtUp: s.progress.caughtUp)
+                                     inSync: s.progress.inSync(at: now, queued: queued), caughtUp: s.progress.caughtUp,
+                                     copying: s.progress.copying)
             }.sorted { $0.name < $1.name }
         }
     }
@@ -101,7 +110,7 @@ package final class ReplicationSource: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var messages = inbound.makeAsyncIterator()
-                guard case .hello(let name, let after, let epoch)? = try await messages.next() else {
+                guard case .hello(let name, let after, let epoch, let version)? = try await messages.next() else {
                     try await outbound.write(.refused("the first message must be HELLO"))
                     return
                 }
@@ -114,15 +123,24 @@ package final class ReplicationSource: Sendable {
                 ])
                 standbys.withLock { $0[id] = (StandbyProgress(name: name, after: after, policy: settings.policy), nil) }
                 await withTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { await self.send(after: after, epoch: epoch, id: id, name: name, outbound, channel: connection.channel) }
+                    tasks.addTask {
+                        await self.send(after: after, epoch: epoch, version: version, id: id, name: name, outbound, channel: connection.channel)
+                    }
                     tasks.addTask { await self.tellPositions(id: id, outbound, channel: connection.channel) }
                     do {
                         while let message = try await messages.next() {
-                            guard case .ack(let durable) = message else {
+                            let now = ContinuousClock.now
+                            switch message {
+                            case .ack(let durable):
+                                standbys.withLock { $0[id]?.progress.acknowledged(durable, at: now) }
+                            case .fullCopyDone(let sequence):
+                                standbys.withLock { $0[id]?.progress.fullCopyInstalled(sequence) }
+                                logger.notice("replication.full_copy installed by the standby", metadata: [
+                                    "replication.standby": "\(name)", "replication.sequence": "\(sequence)",
+                                ])
+                            default:
                                 throw ReplicationError(.protocolViolation, "a standby sent \(message.kind)")
                             }
-                            let now = ContinuousClock.now
-                            standbys.withLock { $0[id]?.progress.acknowledged(durable, at: now) }
                             updateReplica()
                         }
                     } catch {
@@ -137,70 +155,102 @@ package final class ReplicationSource: Sendable {
         }
     }
 
-    /// Sends the frames after `after`: from the segments, then live. Ends (closing the
-    /// connection) when the standby needs a full copy, or the connection fails.
-    private func send(after: UInt64, epoch: UInt64, id: Int, name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
-                      channel: Channel) async {
+    /// Sends the frames after `after`: from the segments, then live; first a full copy when
+    /// the standby needs one (and again if the segments it needs go while it catches up).
+    /// Ends (closing the connection) when the connection fails, or a standby that cannot take
+    /// a full copy needs one.
+    private func send(after: UInt64, epoch: UInt64, version: UInt32, id: Int, name: String,
+                      _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>, channel: Channel) async {
         defer { channel.close(promise: nil) }
         var last = after
         do {
-            let appended = writer.lastAppended
-            guard after <= appended else {
-                return try await needsFullCopy(name, outbound, reason: "the standby holds records through \(after), past this journal's last (\(appended)): another history")
-            }
-            // A record of the same sequence and another epoch: appended by an active after it was
-            // deposed (a call under way at its step-down), never this journal's. Not known (0, or
-            // checkpointed away here): the histories are taken to agree.
-            let directory = self.directory
-            if epoch != 0, let own = try await NIOThreadPool.singleton.runIfActive({ JournalFrameCursor.epoch(of: after, in: directory) }),
-               own != epoch {
-                return try await needsFullCopy(name, outbound, reason: "the standby's record \(after) is of epoch \(epoch), this journal's of epoch \(own): another history")
-            }
+            var reason = try await divergence(after: after, epoch: epoch)
             while !Task.isCancelled {
-                // Followed from now on; everything before is in the segments.
-                let follower = JournalFollower(maxBytes: settings.maxQueuedBytes)
-                let through = writer.follow(follower)
-                defer {
-                    writer.unfollow(follower)
-                    follower.finish()
-                }
-                standbys.withLock { $0[id]?.follower = follower }
-                let cursor = try JournalFrameCursor(directory: directory, after: last, through: through)
-                while !cursor.isDone {
-                    let batch = try await NIOThreadPool.singleton.runIfActive { [batchBytes = settings.batchBytes] in
-                        try cursor.nextBatch(maxBytes: batchBytes)
+                var hold: Checkpointer.Hold?
+                defer { hold?.release() }
+                if let why = reason {
+                    guard version >= ReplicationLimits.fullCopyVersion, let checkpointer else {
+                        return try await needsFullCopy(name, outbound, reason: why)
                     }
-                    try await sendFrames(batch, id: id, outbound)
-                    last = cursor.last
+                    (last, hold) = try await sendFullCopy(id: id, name: name, reason: why, checkpointer: checkpointer, outbound)
                 }
-                standbys.withLock { $0[id]?.progress.caughtUp(true) }
-                logger.info("replication.standby caught up", metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
-                var wakeups = follower.wakeups.makeAsyncIterator()
-                while true {
-                    let batch = follower.take()
-                    // Dropped while the standby fell behind: back to the segments for them.
-                    if batch.overflowed { break }
-                    let frames = batch.frames.filter { $0.sequence > last }
-                    if let newest = frames.last {
-                        try await sendFrames(frames, id: id, outbound)
-                        last = newest.sequence
-                        continue
-                    }
-                    guard await wakeups.next() != nil, !Task.isCancelled else { return }
+                do {
+                    try await stream(after: &last, id: id, name: name, outbound, releasingOnceCaughtUp: hold)
+                    return
+                } catch JournalFrameCursor.Failure.gone(let oldest) {
+                    reason = "the journal starts at record \(oldest); the standby lacks records from \(last + 1)"
                 }
-                standbys.withLock { $0[id]?.progress.caughtUp(false) }
-                logger.notice("replication.standby fell behind; catching up from the segments",
-                              metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
             }
-        } catch let gone as JournalFrameCursor.Failure {
-            if case .gone(let oldest) = gone {
-                try? await needsFullCopy(name, outbound, oldest: oldest,
-                                         reason: "the journal starts at record \(oldest); the standby lacks records from \(last + 1)")
-            } else {
-                logger.error("replication.source journal unreadable", metadata: ["replication.standby": "\(name)", "replication.error": "\(gone)"])
-            }
+        } catch let failure as JournalFrameCursor.Failure {
+            logger.error("replication.source journal unreadable", metadata: ["replication.standby": "\(name)", "replication.error": "\(failure)"])
         } catch {
             logger.info("replication.send ended", metadata: ["replication.standby": "\(name)", "replication.error": "\(error)"])
+        }
+    }
+
+    /// Why a standby whose last record is `after`, of `epoch`, cannot follow on from it (nil: it can).
+    private func divergence(after: UInt64, epoch: UInt64) async throws -> String? {
+        let directory = self.directory
+        // A standby that holds nothing lacks what the copy holds without a record: the files an
+        // export had when it was first served with a durable directory (the seed).
+        if after == 0, checkpointer != nil, try await NIOThreadPool.singleton.runIfActive({ FullCopyReader.copiesHoldAnything(directory) }) {
+            return "the standby holds nothing, and this node's copy holds files (a seed, or records checkpointed)"
+        }
+        let appended = writer.lastAppended
+        guard after <= appended else {
+            return "the standby holds records through \(after), past this journal's last (\(appended)): another history"
+        }
+        // A record of the same sequence and another epoch: appended by an active after it was
+        // deposed (a call under way at its step-down), never this journal's. Not known (0, or
+        // checkpointed away here): the histories are taken to agree.
+        if epoch != 0, let own = try await NIOThreadPool.singleton.runIfActive({ JournalFrameCursor.epoch(of: after, in: directory) }),
+           own != epoch {
+            return "the standby's record \(after) is of epoch \(epoch), this journal's of epoch \(own): another history"
+        }
+        return nil
+    }
+
+    /// The frames after `last` (which it advances), from the segments then live, until the
+    /// task is cancelled or the connection fails. `hold` (the full copy's) is released once
+    /// the segments have been read: the standby needs none of them any more.
+    private func stream(after last: inout UInt64, id: Int, name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
+                        releasingOnceCaughtUp hold: Checkpointer.Hold?) async throws {
+        while !Task.isCancelled {
+            // Followed from now on; everything before is in the segments.
+            let follower = JournalFollower(maxBytes: settings.maxQueuedBytes)
+            let through = writer.follow(follower)
+            defer {
+                writer.unfollow(follower)
+                follower.finish()
+            }
+            standbys.withLock { $0[id]?.follower = follower }
+            let cursor = try JournalFrameCursor(directory: directory, after: last, through: through)
+            while !cursor.isDone {
+                let batch = try await NIOThreadPool.singleton.runIfActive { [batchBytes = settings.batchBytes] in
+                    try cursor.nextBatch(maxBytes: batchBytes)
+                }
+                try await sendFrames(batch, id: id, outbound)
+                last = cursor.last
+            }
+            hold?.release()
+            standbys.withLock { $0[id]?.progress.caughtUp(true) }
+            logger.info("replication.standby caught up", metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
+            var wakeups = follower.wakeups.makeAsyncIterator()
+            while true {
+                let batch = follower.take()
+                // Dropped while the standby fell behind: back to the segments for them.
+                if batch.overflowed { break }
+                let frames = batch.frames.filter { $0.sequence > last }
+                if let newest = frames.last {
+                    try await sendFrames(frames, id: id, outbound)
+                    last = newest.sequence
+                    continue
+                }
+                guard await wakeups.next() != nil, !Task.isCancelled else { return }
+            }
+            standbys.withLock { $0[id]?.progress.caughtUp(false) }
+            logger.notice("replication.standby fell behind; catching up from the segments",
+                          metadata: ["replication.standby": "\(name)", "replication.sequence": "\(last)"])
         }
     }
 
@@ -214,11 +264,11 @@ package final class ReplicationSource: Sendable {
         try await outbound.write(contentsOf: frames.map { .frame($0.frame) })
     }
 
-    private func needsFullCopy(_ name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
-                               oldest: UInt64? = nil, reason: String) async throws {
-        logger.error("replication.standby needs a full copy (not implemented yet)",
+    /// A standby that needs a full copy and cannot take one here (protocol version 2, or no checkpointer).
+    private func needsFullCopy(_ name: String, _ outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>, reason: String) async throws {
+        logger.error("replication.standby needs a full copy and cannot take one (protocol version 2)",
                      metadata: ["replication.standby": "\(name)", "replication.reason": "\(reason)"])
-        let oldest = oldest ?? directory.segments().first?.first ?? 0
+        let oldest = directory.segments().first?.first ?? 0
         try await outbound.write(.fullCopyNeeded(oldest: oldest, appended: writer.lastAppended, reason: reason))
     }
 

@@ -30,6 +30,9 @@ package struct StandbyProgress: Sendable {
     /// Kept a caller waiting too long in synchronous mode: not in sync again until it has
     /// acknowledged everything it was sent.
     package private(set) var dropped = false
+    /// Receiving a full copy (`fullCopyStarted`): its ACKs are of its old history until it
+    /// says the copy is installed, and are not counted.
+    package private(set) var copying = false
 
     package init(name: String, after: UInt64, policy: Policy = Policy()) {
         self.name = name
@@ -44,7 +47,10 @@ package struct StandbyProgress: Sendable {
 
     package mutating func acknowledged(_ durable: UInt64, at now: ContinuousClock.Instant) {
         lastAck = now
-        guard durable > acknowledged else { return }
+        // Never more than was sent: a standby's claim to hold records it was not sent (another
+        // history) must not answer a caller of this journal.
+        let durable = min(durable, inFlight.last?.sequence ?? acknowledged)
+        guard !copying, durable > acknowledged else { return }
         acknowledged = durable
         let covered = inFlight.prefix { $0.sequence <= durable }
         if let last = covered.last { acknowledgedBytes = last.through }
@@ -56,6 +62,25 @@ package struct StandbyProgress: Sendable {
     package mutating func drop() { dropped = true }
 
     package mutating func caughtUp(_ value: Bool) { caughtUp = value }
+
+    /// A full copy starts: what was sent before no longer counts.
+    package mutating func fullCopyStarted() {
+        copying = true
+        caughtUp = false
+        inFlight = []
+        sentBytes = 0
+        acknowledgedBytes = 0
+    }
+
+    /// The standby installed the full copy of the checkpoint at `sequence`: it holds every
+    /// record through it, and its ACKs count again.
+    package mutating func fullCopyInstalled(_ sequence: UInt64) {
+        copying = false
+        acknowledged = sequence
+        let covered = inFlight.prefix { $0.sequence <= sequence }
+        if let last = covered.last { acknowledgedBytes = last.through }
+        inFlight.removeFirst(covered.count)
+    }
 
     /// The bytes it lacks, `queued` of them appended and not sent yet.
     package func lagBytes(queued: Int) -> UInt64 { sentBytes - acknowledgedBytes + UInt64(queued) }
@@ -73,4 +98,6 @@ package struct StandbyStatus: Sendable, Hashable {
     package var lagBytes: UInt64
     package var inSync: Bool
     package var caughtUp: Bool
+    /// Being sent a full copy.
+    package var copying = false
 }

@@ -264,7 +264,7 @@ final class HAService: Service, RPCServingGate {
         servingEpoch.store(0, ordering: .releasing)
         leading.store(false, ordering: .releasing)
         // Standing by again: it follows the new active (a journal that went on past the new
-        // active's needs a full copy: ReplicationFollower reports it).
+        // active's gets a full copy from it: ReplicationFollower).
         for d in durabilities { d.writer.refuseReplicated(false) }
         logger.notice("ha.step_down", metadata: ["ha.epoch": "\(epoch)", "ha.why": "\(why.map { "\($0)" } ?? "stopping")"])
         state.withLock {

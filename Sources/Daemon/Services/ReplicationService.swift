@@ -48,14 +48,25 @@ final class ReplicationService: Service {
         }
         lines += (source?.status ?? []).map { s in
             "standby \(s.name): \(s.inSync ? "in sync" : "NOT in sync"), acknowledged \(s.acknowledged), lag \(s.lagBytes) bytes"
-                + (s.caughtUp ? "" : " (catching up)")
+                + (s.copying ? " (being sent a full copy)" : s.caughtUp ? "" : " (catching up)")
         }
         if let s = follower?.status, s.source != nil || s.lastError != nil {
             lines.append("following \(s.source ?? "-"): \(s.connected ? "connected" : "not connected"), "
                 + "\(s.inSync ? "in sync" : "NOT in sync"), appended \(s.appended), acknowledged \(s.acknowledged), lag \(s.lagBytes) bytes"
-                + (s.fullCopyNeeded ? ", FULL COPY NEEDED (not implemented yet)" : "") + (s.lastError.map { ", last error: \($0)" } ?? ""))
+                + (s.fullCopy.map { ", FULL COPY of record \($0.sequence) in progress: \($0.entriesDone) entries, \($0.bytesDone) of \($0.bytes) bytes" } ?? "")
+                + (s.fullCopy == nil && s.fullCopyNeeded ? ", FULL COPY NEEDED (the active cannot send one)" : "")
+                + (s.fullCopies > 0 ? ", \(s.fullCopies) full copies installed" : "")
+                + (s.lastError.map { ", last error: \($0)" } ?? ""))
         }
         return lines
+    }
+
+    /// The bytes of the full copy being received here (0: none is).
+    var fullCopyBytes: UInt64 { follower?.status.fullCopy?.bytesDone ?? 0 }
+
+    /// Full copies sent (on the active) and installed (on a standby) since the start.
+    var fullCopies: Int {
+        (source?.fullCopiesSent.load(ordering: .relaxed) ?? 0) + (follower?.status.fullCopies ?? 0)
     }
 
     /// Whether a standby holds what the active has: on the active, some standby is in sync; on a
