@@ -34,8 +34,28 @@ uint32_t cnfs_minor(uint64_t dev) { return minor(dev); }
 
 const char *cnfs_dirent_name(const struct dirent *entry) { return entry->d_name; }
 
-int cnfs_thread_setfsuid(uint32_t uid) { return (int)syscall(SYS_setfsuid, uid); }
-int cnfs_thread_setfsgid(uint32_t gid) { return (int)syscall(SYS_setfsgid, gid); }
+/* The fsuid and fsgid this thread set last (UINT32_MAX: not known yet, ask the kernel), so that
+   reading them costs no system call: every change of a thread's file-system identity goes
+   through the two functions below. (Each setfsuid/setfsgid makes the kernel copy and replace
+   the thread's credentials, which is most of the cost of a GETATTR.) */
+static __thread uint32_t thread_fsuid = UINT32_MAX, thread_fsgid = UINT32_MAX;
+
+int cnfs_thread_setfsuid(uint32_t uid) {
+    int previous = (int)syscall(SYS_setfsuid, uid);
+    thread_fsuid = uid == UINT32_MAX ? (uint32_t)previous : uid;
+    return previous;
+}
+int cnfs_thread_setfsgid(uint32_t gid) {
+    int previous = (int)syscall(SYS_setfsgid, gid);
+    thread_fsgid = gid == UINT32_MAX ? (uint32_t)previous : gid;
+    return previous;
+}
+uint32_t cnfs_thread_fsuid(void) {
+    return thread_fsuid != UINT32_MAX ? thread_fsuid : (uint32_t)cnfs_thread_setfsuid(UINT32_MAX);
+}
+uint32_t cnfs_thread_fsgid(void) {
+    return thread_fsgid != UINT32_MAX ? thread_fsgid : (uint32_t)cnfs_thread_setfsgid(UINT32_MAX);
+}
 int cnfs_thread_setgroups(size_t count, const uint32_t *groups) {
     return (int)syscall(SYS_setgroups, count, groups);
 }

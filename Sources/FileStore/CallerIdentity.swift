@@ -52,9 +52,10 @@ public struct CallerIdentity: Hashable, Sendable {
         return try body()
     }
 
-    /// The identity the calling thread has now (fsuid and fsgid; setfsuid(-1) only reads).
+    /// The identity the calling thread has now (fsuid and fsgid, as the thread last set them:
+    /// no system call).
     public static var current: (uid: UInt32, gid: UInt32) {
-        (UInt32(bitPattern: cnfs_thread_setfsuid(UInt32.max)), UInt32(bitPattern: cnfs_thread_setfsgid(UInt32.max)))
+        (cnfs_thread_fsuid(), cnfs_thread_fsgid())
     }
 }
 

@@ -54,9 +54,9 @@ package struct NFS3Program: RPCProgram {
         // A change's reply waits for the journal without holding this thread (see NFS3DurabilityHold).
         let durability = p.isChange ? NFS3DurabilityWait() : nil
         nfsContext.durability = durability
-        let outcome = try nfsContext.identity.apply {
-            try dispatch(p, call: call, context: nfsContext, results: &results)
-        }
+        let outcome = try p.runsAsCaller
+            ? nfsContext.identity.apply { try dispatch(p, call: call, context: nfsContext, results: &results) }
+            : dispatch(p, call: call, context: nfsContext, results: &results)
         guard let durability, let store = durability.store, case .success(let payload) = outcome else { return outcome }
         let status = results.getInteger(at: start, as: UInt32.self)
         let hold = NFS3DurabilityHold(server: server, procedure: p, store: store, point: durability.point) { [metrics] replaced in
@@ -88,7 +88,7 @@ package struct NFS3Program: RPCProgram {
         var a = call.arguments
         guard let nfsContext = try authorize(p, call: call, context: context, results: &results) else { return .success }
         let s = server
-        return try nfsContext.identity.apply { () throws -> RPCProcedureOutcome? in
+        func answer(_ results: inout ByteBuffer) throws -> RPCProcedureOutcome? {
             switch p {
             case .getattr:
                 let c = try a.readNFS3GetattrCall(); try a.expectXDREnd()
@@ -110,6 +110,7 @@ package struct NFS3Program: RPCProgram {
             }
             return .success
         }
+        return try p.runsAsCaller ? nfsContext.identity.apply { try answer(&results) } : answer(&results)
     }
 
     /// Every procedure but NULL starts with a file handle, which names the export whose client
@@ -225,6 +226,20 @@ extension NFS3Procedure {
         switch self {
         case .setattr, .write, .create, .mkdir, .symlink, .mknod, .remove, .rmdir, .rename, .link, .commit: true
         default: false
+        }
+    }
+}
+
+extension NFS3Procedure {
+    /// Whether the procedure runs under the caller's file-system identity, so that the
+    /// kernel's permission checks apply to it. Not GETATTR, FSSTAT, FSINFO and PATHCONF: they
+    /// read what a handle names whoever asks (knfsd checks no permission for them either), and
+    /// taking on an identity and giving it back is six system calls, each replacing the
+    /// thread's credentials: most of such a call's CPU.
+    var runsAsCaller: Bool {
+        switch self {
+        case .null, .getattr, .fsstat, .fsinfo, .pathconf: return false
+        default: return true
         }
     }
 }

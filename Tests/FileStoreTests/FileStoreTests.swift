@@ -408,3 +408,30 @@ final class Flag: @unchecked Sendable {
         #expect(directoryNames(atPath: "/proc")?.contains(String(getpid())) == true)
     }
 }
+
+@Suite struct CallerIdentityTests {
+    /// What the kernel says this thread's fsuid and fsgid are: the last of the four numbers of
+    /// the Uid and Gid lines of /proc/thread-self/status.
+    static func kernel() -> (UInt32, UInt32) {
+        let status = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)) ?? ""
+        func fs(_ field: String) -> UInt32 {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { UInt32($0) } ?? .max
+        }
+        return (fs("Uid"), fs("Gid"))
+    }
+
+    @Test("the identity a thread is known to have is the kernel's, inside apply, inside asRoot within it, and after")
+    func trackedIdentityIsTheKernels() throws {
+        let caller = CallerIdentity(uid: 1000, gid: 1001, groups: [1001, 27])
+        #expect(CallerIdentity.current == (0, 0) && Self.kernel() == (0, 0))
+        try caller.apply {
+            #expect(CallerIdentity.current == (1000, 1001) && Self.kernel() == (1000, 1001))
+            CallerIdentity.asRoot {
+                #expect(CallerIdentity.current == (0, 0) && Self.kernel() == (0, 0))
+            }
+            #expect(CallerIdentity.current == (1000, 1001) && Self.kernel() == (1000, 1001))
+        }
+        #expect(CallerIdentity.current == (0, 0) && Self.kernel() == (0, 0))
+    }
+}

@@ -43,6 +43,10 @@ const char *cnfs_dirent_name(const struct dirent *entry);
 /// thread of the process). Return the previous value, as setfsuid(2) does.
 int cnfs_thread_setfsuid(uint32_t uid);
 int cnfs_thread_setfsgid(uint32_t gid);
+/// The thread's fsuid and fsgid, as it last set them through the two functions above (no
+/// system call once known).
+uint32_t cnfs_thread_fsuid(void);
+uint32_t cnfs_thread_fsgid(void);
 /// Per-thread supplementary groups (raw setgroups(2)). Returns 0 or -1 with errno.
 int cnfs_thread_setgroups(size_t count, const uint32_t *groups);
 
