@@ -66,4 +66,9 @@ enum ThreadIdentity {
         let (uid, gid) = CallerIdentity.current
         return UInt64(uid) << 32 | UInt64(gid)
     }
+
+    /// The key of `caller`'s descriptors (as `key` on a thread that runs as `caller`).
+    static func key(_ caller: CallerIdentity) -> UInt64 {
+        UInt64(caller.uid) << 32 | UInt64(caller.gid)
+    }
 }

@@ -41,11 +41,12 @@ extension FileStore {
     /// `read` from the caches: a descriptor the handle cache holds for this caller and data the
     /// page cache holds (preadv2 with RWF_NOWAIT fails rather than wait for the disk). A short
     /// read that is not the end of the file is left to `read`.
-    public func cachedRead(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator)
-        -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)?
+    public func cachedRead(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator,
+                           caller: CallerIdentity? = nil) -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)?
     {
         guard offset <= Self.maxOffset - UInt64(count),
-              let d = cache.ioDescriptor(id, identity: ThreadIdentity.key, writable: false) else { return nil }
+              let d = cache.ioDescriptor(id, identity: caller.map(ThreadIdentity.key) ?? ThreadIdentity.key, writable: false)
+        else { return nil }
         return withExtendedLifetime(d) {
             var buffer = allocator.buffer(capacity: count + 3)
             var failed = false

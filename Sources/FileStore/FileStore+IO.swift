@@ -22,10 +22,14 @@ extension FileStore {
     /// The owner of a file may read and write it whatever its mode says (knfsd's owner
     /// override): a local process that creates a file with mode 0444 may still write through the
     /// descriptor it got, and an NFS client expects the same of its WRITEs.
-    func descriptor(_ id: UInt64, writable: Bool) throws -> FileDescriptor {
-        let identity = ThreadIdentity.key
+    /// A descriptor of regular file `id` for I/O by `caller` (nil: the identity this thread
+    /// runs with now), from the cache or opened as `caller` (the kernel's permission checks are
+    /// made then, and only then: a cached descriptor is the caller's own).
+    func descriptor(_ id: UInt64, writable: Bool, caller: CallerIdentity? = nil) throws -> FileDescriptor {
+        let identity = caller.map(ThreadIdentity.key) ?? ThreadIdentity.key
         if let d = cache.ioDescriptor(id, identity: identity, writable: writable) { return d }
-        let (fd, canWrite) = try openForIO(id, writable: writable)
+        let (fd, canWrite) = try caller.map { c in try c.apply { try openForIO(id, writable: writable) } }
+            ?? openForIO(id, writable: writable)
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); throw StoreError(errno: errno, operation: "fstat") }
         guard st.st_mode & S_IFMT == S_IFREG else {
@@ -52,10 +56,12 @@ extension FileStore {
     /// Reads up to `count` bytes at `offset` straight into a new buffer (with 3 spare bytes so
     /// XDR fill can be appended without reallocating). Returns the data, whether it reaches the
     /// end of the file, and the attributes after the read.
-    public func read(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator) throws
-        -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
+    /// `caller`: the identity to open the file as when no descriptor of theirs is cached (nil:
+    /// the identity this thread runs with).
+    public func read(_ id: UInt64, offset: UInt64, count: Int, allocator: ByteBufferAllocator,
+                     caller: CallerIdentity? = nil) throws -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)
     {
-        let d = try descriptor(id, writable: false)
+        let d = try descriptor(id, writable: false, caller: caller)
         // Open until the last system call on it, even if the cache evicts it meanwhile.
         defer { withExtendedLifetime(d) {} }
         // Nothing is past the largest offset a file can have: the end of the file.

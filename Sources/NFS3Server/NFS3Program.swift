@@ -235,10 +235,13 @@ extension NFS3Procedure {
     /// kernel's permission checks apply to it. Not GETATTR, FSSTAT, FSINFO and PATHCONF: they
     /// read what a handle names whoever asks (knfsd checks no permission for them either), and
     /// taking on an identity and giving it back is six system calls, each replacing the
-    /// thread's credentials: most of such a call's CPU.
+    /// thread's credentials: most of such a call's CPU. Nor READ: it takes on the caller's
+    /// identity only to open the file (a descriptor cached for the caller was opened as them),
+    /// and reading has no effect that depends on who reads. WRITE does run as the caller: the
+    /// kernel clears a setuid or setgid bit on a write by anyone but root.
     var runsAsCaller: Bool {
         switch self {
-        case .null, .getattr, .fsstat, .fsinfo, .pathconf: return false
+        case .null, .getattr, .fsstat, .fsinfo, .pathconf, .read: return false
         default: return true
         }
     }

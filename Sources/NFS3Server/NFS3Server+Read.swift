@@ -10,7 +10,10 @@ extension NFS3Server {
         do {
             let (export, id) = try resolve(call.file)
             resolved = (export, id)
-            let read = try export.store.read(id, offset: call.offset, count: count(call, context), allocator: allocator)
+            // The caller's identity only to open the file (READ runs without it: see
+            // `NFS3Procedure.runsAsCaller`).
+            let read = try export.store.read(id, offset: call.offset, count: count(call, context), allocator: allocator,
+                                             caller: context.identity)
             return reply(export, read)
         } catch {
             return NFS3ReadReply(result: .fail(NFS3Status(error), resolved.flatMap { postOp($0.0, $0.1) }))
@@ -26,7 +29,8 @@ extension NFS3Server {
     func readFromCache(_ call: NFS3ReadCall, context: NFS3CallContext, allocator: ByteBufferAllocator) -> NFS3ReadReply? {
         let count = count(call, context)
         guard count <= Self.maxReadWithoutBlocking, let (export, id) = try? resolve(call.file),
-              let read = export.store.cachedRead(id, offset: call.offset, count: count, allocator: allocator) else { return nil }
+              let read = export.store.cachedRead(id, offset: call.offset, count: count, allocator: allocator,
+                                                 caller: context.identity) else { return nil }
         return reply(export, read)
     }
 
