@@ -103,7 +103,7 @@ let package = Package(
         // High availability: etcd's v3 HTTP/JSON gateway, leader election with a lease, self-fencing.
         // (FileStore for ServerClock alone: the injectable monotonic clock the election goes by.)
         .target(name: "HA", dependencies: [
-            "FileStore",
+            "FileStore", "CNFSShims",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -97,7 +97,7 @@ final class Durability: Sendable {
     }
 
     static func isEmptyOrMissing(_ path: String) -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return true }
+        guard let names = directoryNames(atPath: path) else { return true }
         return names.filter { $0 != "lost+found" }.isEmpty
     }
 
@@ -122,7 +122,7 @@ final class Durability: Sendable {
             logger.notice("an earlier rebuild was interrupted; starting it again", metadata: ["journal.export": "\(root)"])
         }
         if behind || interrupted {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            for name in directoryNames(atPath: root) ?? [] {
                 try FileManager.default.removeItem(atPath: root + "/" + name)
             }
         }

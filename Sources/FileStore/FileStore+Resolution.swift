@@ -21,9 +21,13 @@ extension FileStore {
             return try body(rootFD, [46], st)
         }
         if let location = cache.location(id) {
+            errno = 0
             if let st = Self.currentStat(location) {
                 return try withExtendedLifetime(location.parent) { try body(location.parent.fd, location.name, st) }
             }
+            // The caller may not search the directory: refused (NFS3ERR_ACCES, as knfsd
+            // answers), not a file that moved (searched for, then NFS3ERR_STALE).
+            if errno == EACCES { throw StoreError(.accessDenied, operation: "resolve") }
             cache.discard(id)
         }
         let (location, st) = try resolve(id, depth: 0)

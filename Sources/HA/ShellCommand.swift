@@ -1,3 +1,4 @@
+import CNFSShims
 import Foundation
 
 #if canImport(Glibc)
@@ -5,8 +6,10 @@ import Glibc
 #endif
 
 /// A command run to its end (or killed at its time limit), its output captured: how the HA
-/// parts call `ip`, `arping` and the takeover hook. Foundation's `Process` starts the command
-/// as the leader of a process group of its own, so a time-out kills everything it started.
+/// parts call `ip`, `arping` and the takeover hook. The command leads a process group of its
+/// own, so a time-out kills everything it started. Started with posix_spawn, not Foundation's
+/// `Process`, whose start reads past the end of a /proc/self/fd listing and crashed a process
+/// holding over a thousand descriptors (a server with that many clients).
 package struct ShellCommand: Sendable {
     package struct Outcome: Sendable, CustomStringConvertible {
         /// The exit status; nil when it was killed at its time limit or by a signal.
@@ -54,44 +57,59 @@ package struct ShellCommand: Sendable {
 
     package func run() async throws -> Outcome {
         let started = ContinuousClock.now
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-cmd-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: outputURL.path])
-        }
-        defer { try? FileManager.default.removeItem(at: outputURL) }
-        let sink = try FileHandle(forWritingTo: outputURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = sink
-        process.standardError = sink
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnfs-cmd-\(UUID().uuidString)").path
+        let sink = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard sink >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: outputPath]) }
+        defer { unlink(outputPath) }
+        let nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pid: pid_t
         do {
-            try Self.launch(process)
-        } catch {
-            try? sink.close()
-            throw error
+            defer {
+                close(sink)
+                if nothing >= 0 { close(nothing) }
+            }
+            pid = try spawn(input: nothing, output: sink)
         }
-        try? sink.close()
         let deadline = started + timeout
         var timedOut = false
-        while process.isRunning {
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { break }
             if ContinuousClock.now >= deadline {
                 timedOut = true
-                // The child leads its own process group (Foundation spawns it so): the group is
-                // everything it started.
-                kill(-process.processIdentifier, SIGKILL)
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                // The child leads its own process group: the group is everything it started.
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 break
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
-        let bytes = (try? Data(contentsOf: outputURL)) ?? Data()
+        let bytes = (try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()
         let output = String(decoding: bytes.suffix(Self.outputLimit), as: UTF8.self)
-        let exited = process.terminationReason == .exit
-        return Outcome(status: !timedOut && exited ? process.terminationStatus : nil, timedOut: timedOut, output: output,
+        // WIFEXITED and WEXITSTATUS (macros Swift does not import).
+        let exited = status & 0x7f == 0
+        return Outcome(status: !timedOut && exited ? (status >> 8) & 0xff : nil, timedOut: timedOut, output: output,
                        duration: ContinuousClock.now - started)
+    }
+
+    /// Starts the command (`cnfs_spawn`: posix_spawn, every other descriptor closed, an empty
+    /// signal mask, a process group of its own); returns its pid.
+    private func spawn(input: Int32, output: Int32) throws -> pid_t {
+        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }.map { "\($0)=\($1)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let result = cnfs_spawn(executable, argv, envp, input, output, &pid)
+        guard result == 0 else {
+            throw CocoaError(.executableNotLoadable, userInfo: [NSFilePathErrorKey: executable,
+                                                               NSLocalizedDescriptionKey: String(cString: strerror(result))])
+        }
+        return pid
     }
 }

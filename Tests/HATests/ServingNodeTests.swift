@@ -158,6 +158,21 @@ final class FakeMover: AddressMover, @unchecked Sendable {
         await #expect(throws: AddressMoverError.self) { try await mover.release(address) }
     }
 
+    /// Commands start with none of this process's descriptors but stdin, stdout and stderr (a
+    /// server's client connections must not leak into `ip` or a hook), no signal blocked, and
+    /// their exit status and output come back.
+    @Test("a command sees only descriptors 0-2 of its own, no blocked signal; its status and output come back")
+    func commandsStartClean() async throws {
+        let held = (0..<64).map { _ in open("/dev/null", O_RDONLY) }  // not close-on-exec
+        defer { for fd in held { close(fd) } }
+        let outcome = try await ShellCommand("/bin/sh", ["-c", "ls /proc/$$/fd; grep SigBlk /proc/$$/status; echo done >&2; exit 3"],
+                                             timeout: .seconds(10)).run()
+        #expect(outcome.status == 3 && !outcome.timedOut)
+        let lines = outcome.output.split(separator: "\n")
+        #expect(Set(lines.prefix { Int($0) != nil }) == ["0", "1", "2"], "\(outcome.output)")
+        #expect(lines.contains("SigBlk:\t0000000000000000") && lines.last == "done", "\(outcome.output)")
+    }
+
     /// A hook that outlives its limit is killed, with everything it started, and reported.
     @Test func aHookIsBoundedInTime() async throws {
         // The limit leaves the shell time to start and print on a busy machine; the sleeps outlive it.

@@ -37,7 +37,7 @@ import Testing
 
     /// As knfsd: attributes go to whoever holds a handle (GETATTR runs without the caller's
     /// identity), while what reads or lists still runs as the caller.
-    @Test("GETATTR of a file in a directory the caller may not search succeeds; LOOKUP there and READ of a 0600 file are NFS3ERR_ACCES")
+    @Test("GETATTR of a file in a directory the caller may not search succeeds; LOOKUP and READ there, and READ of a 0600 file, are NFS3ERR_ACCES")
     func attributesNeedNoSearchPermission() async throws {
         try await withTestServer { server, client, root in
             try FileManager.default.createDirectory(atPath: server.path("private"), withIntermediateDirectories: false)
@@ -52,6 +52,7 @@ import Testing
             let other = try await server.client(uid: 1000, gid: 1000)
             #expect(try await other.getattr(file).size == 100)
             #expect(try await other.getattr(mine).size == 10)
+            await expectStatus(.acces, "READ of a file in another user's 0700 directory") { _ = try await other.read(file, offset: 0, count: 100) }
             await expectStatus(.acces, "READ of another user's 0600 file") { _ = try await other.read(mine, offset: 0, count: 10) }
             await expectStatus(.acces, "LOOKUP in another user's 0700 directory") { _ = try await other.lookup(dir, Array("file".utf8)) }
             // Each call on a thread put back as it was: root's calls still may do anything.

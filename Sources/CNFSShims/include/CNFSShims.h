@@ -47,6 +47,13 @@ int cnfs_thread_setfsgid(uint32_t gid);
 /// system call once known).
 uint32_t cnfs_thread_fsuid(void);
 uint32_t cnfs_thread_fsgid(void);
+
+/// Starts `path` with `argv` and `envp`: stdin from `in_fd`, stdout and stderr to `out_fd`, every
+/// other descriptor closed, no signal blocked or handled, as the leader of a process group of
+/// its own. posix_spawn with closefrom: no listing of /proc/self/fd, which Foundation's
+/// `Process.run` reads past the end of (it crashed a process with over a thousand descriptors).
+/// Returns 0 and the child's pid, or an errno value.
+int cnfs_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, pid_t *pid);
 /// Per-thread supplementary groups (raw setgroups(2)). Returns 0 or -1 with errno.
 int cnfs_thread_setgroups(size_t count, const uint32_t *groups);
 
