@@ -62,13 +62,29 @@ package struct ShellCommand: Sendable {
         guard sink >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: outputPath]) }
         defer { unlink(outputPath) }
         let nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let pid: pid_t
+        var pid: pid_t = 0
         do {
             defer {
                 close(sink)
                 if nothing >= 0 { close(nothing) }
             }
-            pid = try spawn(input: nothing, output: sink)
+            // ETXTBSY: the executable was just written, and a child another thread was starting
+            // at that moment still holds the writer's descriptor until its own exec (a hook or
+            // stand-in script written by a deployment tool or a test). It passes within moments.
+            var attempts = 0
+            starting: while true {
+                switch spawn(input: nothing, output: sink) {
+                case .started(let child):
+                    pid = child
+                    break starting
+                case .failed(ETXTBSY) where attempts < 100:
+                    attempts += 1
+                    try? await Task.sleep(for: .milliseconds(10))
+                case .failed(let code):
+                    throw CocoaError(.executableNotLoadable, userInfo: [NSFilePathErrorKey: executable,
+                                                                       NSLocalizedDescriptionKey: String(cString: strerror(code))])
+                }
+            }
         }
         let deadline = started + timeout
         var timedOut = false
@@ -94,9 +110,14 @@ package struct ShellCommand: Sendable {
                        duration: ContinuousClock.now - started)
     }
 
+    private enum Spawned {
+        case started(pid_t)
+        case failed(Int32)
+    }
+
     /// Starts the command (`cnfs_spawn`: posix_spawn, every other descriptor closed, an empty
-    /// signal mask, a process group of its own); returns its pid.
-    private func spawn(input: Int32, output: Int32) throws -> pid_t {
+    /// signal mask, a process group of its own); returns its pid or the errno.
+    private func spawn(input: Int32, output: Int32) -> Spawned {
         let environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }.map { "\($0)=\($1)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
@@ -106,10 +127,6 @@ package struct ShellCommand: Sendable {
         }
         var pid: pid_t = 0
         let result = cnfs_spawn(executable, argv, envp, input, output, &pid)
-        guard result == 0 else {
-            throw CocoaError(.executableNotLoadable, userInfo: [NSFilePathErrorKey: executable,
-                                                               NSLocalizedDescriptionKey: String(cString: strerror(result))])
-        }
-        return pid
+        return result == 0 ? .started(pid) : .failed(result)
     }
 }

@@ -158,6 +158,24 @@ final class FakeMover: AddressMover, @unchecked Sendable {
         await #expect(throws: AddressMoverError.self) { try await mover.release(address) }
     }
 
+    /// A command whose file is still open for writing somewhere (a script just written, its
+    /// writer's descriptor held for a moment by a child another thread was starting) starts once
+    /// it is closed, instead of failing with ETXTBSY.
+    @Test("a command still open for writing when started runs once the writer closes it")
+    func commandsWaitOutATextFileBusy() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("busy-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let writer = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o755)
+        #expect(writer >= 0)
+        let text = "#!/bin/sh\necho ran\n"
+        _ = text.withCString { write(writer, $0, strlen($0)) }
+        async let outcome = ShellCommand(path, [], timeout: .seconds(10)).run()
+        try await Task.sleep(for: .milliseconds(200))
+        close(writer)
+        let ran = try await outcome
+        #expect(ran.succeeded && ran.output == "ran\n", "\(ran)")
+    }
+
     /// Commands start with none of this process's descriptors but stdin, stdout and stderr (a
     /// server's client connections must not leak into `ip` or a hook), no signal blocked, and
     /// their exit status and output come back.
