@@ -8,10 +8,12 @@
 # prints the ratios, and writes Benchmarks/results/journal-cost.md and the raw JSON lines.
 #
 # Usage: Benchmarks/journal-cost.sh [--quick] [--duration SECONDS] [--warmup SECONDS]
-#                                   [--workloads a,b,...] [--durable-dir DIR] [--keep]
+#                                   [--workloads a,b,...] [--durable-dir DIR] [--exports-dir DIR] [--keep]
 #   --quick        3 s per run instead of 10
 #   --durable-dir  where the journal goes (default: a directory beside the exports, on the same
 #                  disk). Give an EBS mount to measure what a deployment pays.
+#   --exports-dir  where the two exports (and the servers' state) go (default: /var/tmp). Give
+#                  the instance store's mount, with --durable-dir on EBS, to measure a deployment.
 #   --keep         keep the servers' directories and logs
 # SWIFTNFSD_BIN=PATH uses that binary instead of building one (release).
 set -euo pipefail
@@ -19,7 +21,14 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 . "$(dirname "$0")/lib.sh"
 DURABLE=""
-take_own_option() { [ "$1" = --durable-dir ] && DURABLE="$2" && TOOK=2; }
+EXPORTS=/var/tmp
+take_own_option() {
+    case "$1" in
+        --durable-dir) DURABLE="$2"; TOOK=2 ;;
+        --exports-dir) EXPORTS="$2"; TOOK=2 ;;
+        *) return 1 ;;
+    esac
+}
 parse_options "$@"
 
 PLAIN_PORT=20493
@@ -30,7 +39,7 @@ swiftnfsd_binary "$ROOT"
 # Before the run writes its results into the tree.
 commit="$(described_commit "$ROOT")"
 
-WORK="$(mktemp -d /var/tmp/swiftnfs-journal-cost.XXXXXX)"
+WORK="$(mktemp -d "$EXPORTS/swiftnfs-journal-cost.XXXXXX")"
 [ -n "$DURABLE" ] || DURABLE="$WORK/durable"
 mkdir -p "$WORK/plain/export" "$WORK/plain/state" "$WORK/journal/export" "$WORK/journal/state" "$DURABLE"
 PIDS=()

@@ -38,10 +38,15 @@ final class FileIndex: Sendable {
         var nextID: UInt64 = 2
         var logFD: Int32 = -1
         var records = 0
-        var unsynced = false
+        /// Records written, and how many of them an fsync has covered.
+        var written: UInt64 = 0
+        var synced: UInt64 = 0
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Held across an fsync of the log, so that a caller returns only after an fsync that
+    /// started after its records were written (not one already running, which may miss them).
+    private let syncLock = NIOLock()
     private let logPath: String
 
     /// Opens (or creates) the index log at `logPath`; the root's inode is refreshed.
@@ -234,14 +239,16 @@ final class FileIndex: Sendable {
         }
     }
 
-    /// Makes the log durable (fsync), if anything was appended since the last sync.
+    /// Makes the log durable (fsync) through every record written before the call. Concurrent
+    /// callers share an fsync when one that covers them is started after they came.
     func sync() {
-        let fd: Int32? = state.withLockedValue { s in
-            guard s.unsynced else { return nil }
-            s.unsynced = false
-            return s.logFD
+        let wanted = state.withLockedValue { $0.written }
+        syncLock.withLock {
+            let (fd, covering) = state.withLockedValue { s in (s.synced >= wanted ? nil : s.logFD, s.written) }
+            guard let fd else { return }
+            _ = fsync(fd)
+            state.withLockedValue { $0.synced = max($0.synced, covering) }
         }
-        if let fd { _ = fsync(fd) }
     }
 
     // MARK: Log format
@@ -274,7 +281,7 @@ final class FileIndex: Sendable {
 
     private static func write(_ s: inout State, _ record: [UInt8]) {
         s.records += 1
-        s.unsynced = true
+        s.written += 1
         _ = record.withUnsafeBytes { Glibc.write(s.logFD, $0.baseAddress, $0.count) }
     }
 

@@ -32,6 +32,8 @@ public final class FileStore: Sendable {
     let pending: PendingNote?
     /// With a journal: UNSTABLE data not yet copied into it (see `WriteBackSettings`).
     let writeBackTable: WriteBackTable?
+    /// Without a journal: the objects changes touched, fsynced for callers on `sync` exports.
+    let metadataCommits: MetadataCommits?
     /// Changes to the served tree through this store that have begun, and that have ended
     /// (see `TreeStamp`).
     let changesBegun = Atomic<UInt64>(0)
@@ -52,6 +54,7 @@ public final class FileStore: Sendable {
         self.handleKey = handleKey
         self.recorder = recorder
         self.writeBackTable = recorder != nil && writeBack.isEnabled ? WriteBackTable(settings: writeBack) : nil
+        self.metadataCommits = recorder == nil ? MetadataCommits() : nil
         self.exportID = exportID
         self.logger = logger
         let fd = Glibc.open(root, CNFS_O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -334,22 +337,54 @@ extension FileStore {
     /// attributes) are far smaller.
     static let namespaceRecordRoom = 4096
 
-    /// Returns once every change made so far is on stable storage in the journal. Without a
-    /// journal there is nothing to wait for (callers fsync the files themselves).
-    public func makeDurable() throws {
-        guard let recorder else { return }
-        try recorder.makeDurable(through: recorder.lastRecorded)
+    /// What a change that touched `objects` waits for before its reply on a `sync` export
+    /// (nil: nothing). With a journal, the last change recorded (the journal is ordered, so its
+    /// records are then stable). Without one, a point after which `objects` (the directories
+    /// whose entries changed, the object made or changed) and the identity index are fsynced.
+    public func durablePoint(committing objects: [UInt64]) -> UInt64? {
+        if let recorder { return recorder.lastRecorded }
+        guard let metadataCommits, !objects.isEmpty else { return nil }
+        return metadataCommits.note(objects)
     }
 
-    /// What `makeDurable` would wait for now: the last change recorded (nil without a journal).
-    public var durablePoint: UInt64? { recorder?.lastRecorded }
+    /// Returns once everything up to `point` (from `durablePoint`) is on stable storage.
+    public func makeDurable(through point: UInt64) throws {
+        if let recorder { return try recorder.makeDurable(through: point) }
+        try metadataCommits?.makeDurable(through: point, round: commitMetadata)
+    }
 
-    /// Calls `done` (from any thread) with nil once every change up to `point` is on stable
-    /// storage in the journal, or with the error when it could not be made so; the caller's
-    /// thread does not wait for it (see `JournalWriter.whenDurable`).
+    /// Calls `done` (from any thread) with nil once everything up to `point` (from
+    /// `durablePoint`) is on stable storage, or with the error when it could not be made so; the
+    /// caller's thread does not wait for it (see `JournalWriter.whenDurable`).
     public func whenDurable(through point: UInt64, _ done: @escaping @Sendable (Error?) -> Void) {
-        guard let recorder else { return done(nil) }
-        recorder.whenDurable(through: point, done)
+        if let recorder { return recorder.whenDurable(through: point, done) }
+        guard let metadataCommits else { return done(nil) }
+        metadataCommits.whenDurable(through: point, round: commitMetadata, done)
+    }
+
+    /// One round of `MetadataCommits`: fsyncs each directory and regular file of `ids` (as
+    /// root: a caller may change a directory it cannot read), then the identity index, so
+    /// that the handles clients got for new objects still resolve after a crash. Other types
+    /// (symlinks, devices) are in their directory's fsync; objects gone since are skipped.
+    func commitMetadata(_ ids: [UInt64]) throws {
+        try CallerIdentity.asRoot {
+            for id in ids {
+                do {
+                    try withLocation(id) { dirFD, name, st in
+                        let type = st.st_mode & S_IFMT
+                        guard type == S_IFDIR || type == S_IFREG else { return }
+                        let fd = try Self.cString(name) { p in
+                            try sys("open for fsync") { openat(dirFD, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+                        }
+                        defer { close(fd) }
+                        _ = try sys("fsync") { fsync(fd) }
+                    }
+                } catch let e as StoreError where [.stale, .notFound].contains(e.code) {
+                    continue
+                }
+            }
+        }
+        index.sync()
     }
 
     /// The path of `id` relative to the export root, as the journal names it.

@@ -6,7 +6,7 @@ extension NFS3Server {
     /// RFC 1813 §3.3.8: UNCHECKED, GUARDED and EXCLUSIVE. The exclusive verifier is stored in
     /// the new file's atime and mtime, so a retransmitted create finds its own file and succeeds.
     func create(_ call: NFS3CreateCall, context: NFS3CallContext) -> NFS3CreateReply {
-        let r = changeDirectory(context, call.where.directory) { export, dir -> FileAttributes in
+        let r = changeDirectory(context, call.where.directory, committing: { [$0.fileID] }) { export, dir -> FileAttributes in
             switch call.how {
             case .unchecked(let s), .guarded(let s):
                 let mode: CreateMode

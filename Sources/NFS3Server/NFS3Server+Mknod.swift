@@ -6,7 +6,7 @@ extension NFS3Server {
     /// RFC 1813 §3.3.11: FIFOs and sockets for anyone who may write the directory, devices for
     /// root only, NFS3ERR_BADTYPE for anything else.
     func mknod(_ call: NFS3MknodCall, context: NFS3CallContext) -> NFS3MknodReply {
-        let r = changeDirectory(context, call.where.directory) { export, dir -> FileAttributes in
+        let r = changeDirectory(context, call.where.directory, committing: { [$0.fileID] }) { export, dir -> FileAttributes in
             let type: SpecialFileType
             let s: NFS3SetAttributes
             switch call.what {

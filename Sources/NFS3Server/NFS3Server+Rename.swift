@@ -7,7 +7,7 @@ extension NFS3Server {
     func rename(_ call: NFS3RenameCall, context: NFS3CallContext) -> NFS3RenameReply {
         var toBefore: NFS3WCCAttributes?
         var toResolved: (NFS3Export, UInt64)?
-        let (r, fromWCC) = changeDirectory(context, call.from.directory) { export, fromDir in
+        let (r, fromWCC) = changeDirectory(context, call.from.directory, committing: { toResolved.map { [$0.1] } ?? [] }) { export, fromDir in
             let (toExport, toDir) = try resolveDirectory(call.to.directory)
             toResolved = (toExport, toDir)
             guard toExport.store.exportID == export.store.exportID else { throw NFS3Status.xdev }

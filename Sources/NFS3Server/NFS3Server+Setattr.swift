@@ -17,7 +17,7 @@ extension NFS3Server {
             try requireWritable(context)
             if let guardCtime = call.guardCtime, guardCtime != current.ctime { throw NFS3Status.notSync }
             try resolved.0.store.setAttributes(id, AttributeChanges(call.newAttributes))
-            try makeDurable(resolved.0, context)
+            try makeDurable(resolved.0, context, committing: [id])
             return NFS3SetattrReply(result: .okay(NFS3WCCData(before: before, after: postOp(resolved.0, id))))
         } catch {
             let after = export.flatMap { postOp($0, id) }

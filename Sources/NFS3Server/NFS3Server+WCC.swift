@@ -5,8 +5,10 @@ import ONCRPC
 
 extension NFS3Server {
     /// Runs a change to directory `fh` with weak cache consistency data around it (RFC 1813
-    /// §2.6): attributes before, the change, attributes after; in failure replies too.
-    func changeDirectory<T>(_ context: NFS3CallContext, _ fh: NFS3FileHandle,
+    /// §2.6): attributes before, the change, attributes after; in failure replies too. On a
+    /// `sync` export the directory, and the objects `committing` names besides, are stable
+    /// before the reply (`makeDurable`).
+    func changeDirectory<T>(_ context: NFS3CallContext, _ fh: NFS3FileHandle, committing: (T) -> [UInt64] = { _ in [] },
                             _ body: (NFS3Export, UInt64) throws -> T) -> (Result<T, NFS3Status>, NFS3WCCData) {
         var resolved: (NFS3Export, UInt64)?
         var before: NFS3WCCAttributes?
@@ -16,7 +18,7 @@ extension NFS3Server {
             before = preOp(export, dir)
             try requireWritable(context)
             let value = try body(export, dir)
-            try makeDurable(export, context)
+            try makeDurable(export, context, committing: [dir] + committing(value))
             return (.success(value), NFS3WCCData(before: before, after: postOp(export, dir)))
         } catch {
             let after = resolved.flatMap { postOp($0.0, $0.1) }
@@ -24,17 +26,17 @@ extension NFS3Server {
         }
     }
 
-    /// On a `sync` export a change is answered only once the journal records covering it are
-    /// on stable storage; a failure there replaces the write verifier and fails the call.
+    /// On a `sync` export a change is answered only once it is on stable storage: with a
+    /// journal, once the records covering it are; without one, once `objects` (the
+    /// directories whose entries it changed, the object it made or changed) are fsynced, as
+    /// knfsd's `sync` does. A failure there replaces the write verifier and fails the call.
     /// When the call's reply can be held (`context.durability`), the wait is left to the hold
     /// and this thread goes on at once; otherwise it waits here.
-    func makeDurable(_ export: NFS3Export, _ context: NFS3CallContext, force: Bool = false) throws {
-        guard force || context.access.sync else { return }
-        if let wait = context.durability, let point = export.store.durablePoint, wait.hold(for: export.store, through: point) {
-            return
-        }
+    func makeDurable(_ export: NFS3Export, _ context: NFS3CallContext, force: Bool = false, committing objects: [UInt64] = []) throws {
+        guard force || context.access.sync, let point = export.store.durablePoint(committing: objects) else { return }
+        if let wait = context.durability, wait.hold(for: export.store, through: point) { return }
         do {
-            try export.store.makeDurable()
+            try export.store.makeDurable(through: point)
         } catch {
             durabilityFailed(error)
             throw error
