@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// Without a journal, a `sync` export answers a change other than an UNSTABLE WRITE only once
-/// it is on stable storage (RFC 1813; knfsd's `sync` does the same), and an `async` export
+/// it is on stable storage (RFC 1813 §4.7-4.8; knfsd's `sync` does the same), and an `async` export
 /// answers at once. Seen from the disk: the served tree is ext2 on a loop device, which has no
 /// journal of its own, so nothing reaches the device unless someone syncs it, and the device's
 /// count of completed writes (/sys/block/loopN/stat) must have grown before each reply.
