@@ -4,10 +4,11 @@ import Synchronization
 
 /// Group commit of the changes a store without a journal made on a `sync` export (RFC 1813
 /// §4.7-4.8: a change other than an UNSTABLE WRITE is on stable storage before its reply;
-/// knfsd does the same with commit_metadata, NFS-Ganesha's VFS backend does not). A change notes the objects it touched (`note`: the
-/// directories whose entries changed, the object made or changed) and waits for a point;
-/// the first waiter while no round runs leads rounds, each fsyncing every object noted so
-/// far once (and the identity index), until every waiter is covered. Calls that come while
+/// knfsd does the same with commit_metadata, NFS-Ganesha's VFS backend does not). A change
+/// notes the objects it touched (`note`: the directories whose entries changed, the object
+/// made or changed) and waits for a point; the first waiter while no round runs leads
+/// rounds, each fsyncing every object noted so far once (and the identity index), until
+/// every waiter is covered. Calls that come while
 /// a round runs are covered by the next one, so sixteen CREATEs in one directory cost about
 /// two rounds, not sixteen fsyncs.
 ///
