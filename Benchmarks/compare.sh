@@ -15,14 +15,19 @@
 # both servers' ports explicitly, so nothing else asks the portmapper.
 #
 # Usage: Benchmarks/compare.sh [--quick] [--duration SECONDS] [--warmup SECONDS]
-#                              [--workloads a,b,...] [--keep]
+#                              [--workloads a,b,...] [--async] [--keep]
 #   --quick      3 s per run instead of 10 (a full comparison in about 4 minutes instead of 11)
+#   --async      SwiftNFS's export `async`: changes answered before they are on disk, the
+#                promise Ganesha's VFS backend makes (the default `sync` export syncs each
+#                namespace change first, as knfsd does: CREATE and REMOVE then pay a disk flush)
 #   --keep       keep the servers' directories and logs (printed at the end)
 # Needs root (network namespace, apt-get). SWIFTNFSD_BIN=PATH uses that binary instead of building.
 set -euo pipefail
 
 # shellcheck source=Benchmarks/lib.sh
 . "$(dirname "$0")/lib.sh"
+ASYNC=0
+take_own_option() { [ "$1" = --async ] && ASYNC=1 && TOOK=1; }
 parse_options "$@"
 
 SWIFT_PORT=20490      # NFS and MOUNT
@@ -147,7 +152,8 @@ echo "SwiftNFS over NFS-Ganesha (goal: ops ratio >= 1.5 and p99 ratio <= 1.0)"
     echo "- machine: $(machine_description)"
     echo "- load average (1, 5, 15 min) before the runs: $load_before; after: $load_after (other work on the machine shares its $(nproc) cores)"
     echo "- file system of both exports: $(df -T "$WORK" | awk 'NR==2 {print $2}') ($(dirname "$WORK"))"
-    echo "- SwiftNFS: commit $commit, release build, \`serve --export DIR --portmap-port 0\`"
+    if [ "$ASYNC" = 1 ]; then how="an \`async\` export (\`--async\`)"; else how="\`serve --export DIR --portmap-port 0\` (a \`sync\` export)"; fi
+    echo "- SwiftNFS: commit $commit, release build, $how"
     echo "- NFS-Ganesha: $(dpkg-query -W -f '${Version}' nfs-ganesha), FSAL VFS, NFSv3 over TCP, no root squash, MaxRead/MaxWrite 1 MiB"
     echo "- client: \`swiftnfsd bench\`, 1 connection, ${DURATION} s per run after ${WARMUP} s of warm-up, client and servers on one host over loopback"
     echo "- ratios are SwiftNFS / Ganesha; the goal is ops ratio >= 1.5 and p99 ratio <= 1.0"

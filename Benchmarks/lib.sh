@@ -120,8 +120,15 @@ namespace_down() { [ -z "${NS:-}" ] || ip netns del "$NS" 2>/dev/null || true; }
 # ip execs swiftnfsd, so it is the server's own pid.
 start_swiftnfsd() {
     mkdir -p "$1/export" "$1/state"
+    local exports=(--export "$1/export")
+    # ASYNC=1: the export answers changes before they are on disk (`async`), as Ganesha's VFS
+    # backend does; the default `sync` syncs each namespace change first, as knfsd does.
+    if [ "${ASYNC:-0}" = 1 ]; then
+        echo "$1/export *(rw,async,no_root_squash,insecure)" >"$1/exports"
+        exports=(--exports "$1/exports")
+    fi
     log "starting SwiftNFS on 127.0.0.1:$2"
-    ip netns exec "$NS" "$BIN" serve --export "$1/export" --listen 127.0.0.1 --nfs-port "$2" \
+    ip netns exec "$NS" "$BIN" serve "${exports[@]}" --listen 127.0.0.1 --nfs-port "$2" \
         --portmap-port 0 --state-dir "$1/state" >"$1/server.log" 2>&1 &
     SWIFT_PID=$!
 }
