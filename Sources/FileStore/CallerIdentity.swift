@@ -64,11 +64,16 @@ public struct CallerIdentity: Hashable, Sendable {
 enum ThreadIdentity {
     static var key: UInt64 {
         let (uid, gid) = CallerIdentity.current
-        return UInt64(uid) << 32 | UInt64(gid)
+        return key(uid: uid, gid: gid)
     }
 
-    /// The key of `caller`'s descriptors (as `key` on a thread that runs as `caller`).
-    static func key(_ caller: CallerIdentity) -> UInt64 {
-        UInt64(caller.uid) << 32 | UInt64(caller.gid)
+    /// The key of `caller`'s descriptors (as `key` on a thread that runs as `caller`), or of
+    /// this thread's identity when no caller is given.
+    static func key(for caller: CallerIdentity?) -> UInt64 {
+        caller.map { key(uid: $0.uid, gid: $0.gid) } ?? key
+    }
+
+    private static func key(uid: UInt32, gid: UInt32) -> UInt64 {
+        UInt64(uid) << 32 | UInt64(gid)
     }
 }

@@ -45,7 +45,7 @@ extension FileStore {
                            caller: CallerIdentity? = nil) -> (data: ByteBuffer, eof: Bool, attributes: FileAttributes)?
     {
         guard offset <= Self.maxOffset - UInt64(count),
-              let d = cache.ioDescriptor(id, identity: caller.map(ThreadIdentity.key) ?? ThreadIdentity.key, writable: false)
+              let d = cache.ioDescriptor(id, identity: ThreadIdentity.key(for: caller), writable: false)
         else { return nil }
         return withExtendedLifetime(d) {
             var buffer = allocator.buffer(capacity: count + 3)

@@ -26,7 +26,7 @@ extension FileStore {
     /// runs with now), from the cache or opened as `caller` (the kernel's permission checks are
     /// made then, and only then: a cached descriptor is the caller's own).
     func descriptor(_ id: UInt64, writable: Bool, caller: CallerIdentity? = nil) throws -> FileDescriptor {
-        let identity = caller.map(ThreadIdentity.key) ?? ThreadIdentity.key
+        let identity = ThreadIdentity.key(for: caller)
         if let d = cache.ioDescriptor(id, identity: identity, writable: writable) { return d }
         let (fd, canWrite) = try caller.map { c in try c.apply { try openForIO(id, writable: writable) } }
             ?? openForIO(id, writable: writable)
