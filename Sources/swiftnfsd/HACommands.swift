@@ -93,6 +93,10 @@ struct HASwitchover: AsyncParsableCommand {
             let live = view.members.keys.sorted().joined(separator: ", ")
             throw ValidationError("no live node named \(to) in cluster \(cluster.cluster) (live: \(live.isEmpty ? "none" : live))")
         }
+        // The active hands over only to a node that may take over: the sync standby.
+        if view.leader?.name != to, let refusal = view.takeoverRefusal(of: to) {
+            throw ValidationError("\(to) cannot take over: \(refusal)")
+        }
         if view.leader?.name != to {
             let lease = try await withEtcd { try await client.grantLease(ttl: .milliseconds(Int(wait * 1000)) + .seconds(5)) }
             // Revoked on the way out; if this command dies first, the request ends with the lease.
