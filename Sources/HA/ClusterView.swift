@@ -97,8 +97,8 @@ package struct ClusterView: Hashable, Sendable {
     }
 }
 
-/// `{"active": NAME-or-null, "epoch": N, "sync": {"leader", "standby"}-or-null, "members":
-/// [{"name", "role", "in_sync", "lag_bytes", "not_eligible"}]}`: the active is the leader key's
+/// `{"active": NAME-or-null, "epoch": N, "members": [{"name", "role", "in_sync", "lag_bytes",
+/// "not_eligible"}], "sync": {"leader", "standby"}-or-null}`: the active is the leader key's
 /// holder, a live member that does not lead is a standby, a node that joined once but has no
 /// live member key is down. With no active, the epoch is 0. `sync` is the sync key's record;
 /// `not_eligible` (only on a node that may not take over) says why.
@@ -129,8 +129,8 @@ package struct ClusterStatus: Codable, Hashable, Sendable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(active, forKey: .active)  // null when none, not left out
         try container.encode(epoch, forKey: .epoch)
-        try container.encode(sync, forKey: .sync)
         try container.encode(members, forKey: .members)
+        try container.encode(sync, forKey: .sync)
     }
 
     /// One line of JSON, keys in the documented order.

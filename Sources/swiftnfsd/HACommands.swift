@@ -58,8 +58,8 @@ func withEtcd<T>(_ body: () async throws -> T) async throws -> T {
 struct HAStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Print the cluster as JSON: {\"active\": NAME|null, \"epoch\": N, \"members\": [{\"name\", \"role\", \"in_sync\", \"lag_bytes\"}]}.",
-        discussion: "role is active (holds the leader key), standby (alive, not leading) or down (joined once, no live lease). Exit status 3 when etcd cannot be reached.")
+        abstract: "Print the cluster as JSON: {\"active\": NAME|null, \"epoch\": N, \"members\": [{\"name\", \"role\", \"in_sync\", \"lag_bytes\", \"not_eligible\"}], \"sync\": {\"leader\", \"standby\"}|null}.",
+        discussion: "role is active (holds the leader key), standby (alive, not leading) or down (joined once, no live lease). sync is the sync record: the last active and the standby that holds everything it acknowledged; not_eligible (only on a node that may not take over) says why. Exit status 3 when etcd cannot be reached.")
 
     @OptionGroup var cluster: HAClusterOptions
 

@@ -105,13 +105,14 @@ struct HACommandTests {
     @Test func statusPrintsTheDocumentedShapeThroughADeadFirstEndpoint() async throws {
         try await EtcdProcess.with { etcd in
             let empty = try await Self.ha(["status", "--ha-etcd", etcd.url])
-            #expect(empty.stdout == "{\"active\":null,\"epoch\":0,\"members\":[]}\n", "\(empty)")
+            #expect(empty.stdout == "{\"active\":null,\"epoch\":0,\"members\":[],\"sync\":null}\n", "\(empty)")
             let (a, b, first) = try await Self.twoNodes(etcd)
             let endpoints = "http://127.0.0.1:\(try Ports.freeTCPAndUDP()),\(etcd.url)"
             let result = try await Self.ha(["status", "--ha-etcd", endpoints, "--ha-cluster", "default"])
             #expect(result.succeeded, "\(result)")
             let json = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
-            #expect(Set(json.keys) == ["active", "epoch", "members"])
+            #expect(Set(json.keys) == ["active", "epoch", "sync", "members"])
+            #expect(json["sync"] is NSNull, "nodes that only campaign keep no sync record")
             #expect(json["active"] as? String == "a")
             #expect((json["epoch"] as? NSNumber)?.int64Value == first.epoch)
             let members = try #require(json["members"] as? [[String: Any]])
@@ -122,7 +123,7 @@ struct HACommandTests {
             #expect(members.map { ($0["lag_bytes"] as? NSNumber)?.int64Value } == [0, 0])
             // Another cluster's keys are apart.
             #expect(try await Self.ha(["status", "--ha-etcd", etcd.url, "--ha-cluster", "other"]).stdout
-                    == "{\"active\":null,\"epoch\":0,\"members\":[]}\n")
+                    == "{\"active\":null,\"epoch\":0,\"members\":[],\"sync\":null}\n")
             // A standby that stops leaves its lease: it is down at once.
             try await b.stop()
             #expect(try await Self.status(etcd.url).members.map(\.role) == ["active", "down"])
