@@ -6,11 +6,12 @@ import Logging
 import ServiceLifecycle
 
 /// `swiftnfsd ha ...`: the cluster's leadership in etcd. A node serves with `serve --ha-*`;
-/// `campaign` runs a node's election alone; `probe` checks the service address as a client.
+/// `campaign` runs a node's election alone; `probe` checks the service address as a client;
+/// `allow-takeover` lets a node the sync record does not name take over, losing what it lacks.
 struct HACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ha", abstract: "High availability through etcd (a preview: no replication yet).",
-        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self, HAProbe.self])
+        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self, HAProbe.self, HAAllowTakeover.self])
 }
 
 /// Exit status when etcd cannot be reached at any endpoint.
@@ -118,6 +119,38 @@ struct HASwitchover: AsyncParsableCommand {
         let done = try await withEtcd { try await ClusterView.read(from: client, keys: keys) }
         FileHandle.standardError.write(Data("swiftnfsd: \(to) is active (\(ContinuousClock.now - start))\n".utf8))
         print(done.status.json)
+    }
+}
+
+struct HAAllowTakeover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allow-takeover",
+        abstract: "Let a node the sync record does not name take over while no node is active, ACCEPTING THE LOSS of the writes the last active acknowledged and it lacks.",
+        discussion: "Names NAME the sync standby in the sync record, in one transaction that holds only if no node is active and the record is still as read; NAME then campaigns by itself. Prints the cluster's status as JSON; exit status 1 when a node is active or the record changed meanwhile, 3 when etcd cannot be reached.")
+
+    @OptionGroup var cluster: HAClusterOptions
+
+    @Option(help: ArgumentHelp("The node to let take over.", valueName: "NAME"))
+    var to: String
+
+    func run() async throws {
+        let client = try cluster.client()
+        let keys = cluster.keys
+        let view = try await withEtcd { try await ClusterView.read(from: client, keys: keys) }
+        guard view.leader == nil else {
+            FileHandle.standardError.write(Data("swiftnfsd: \(view.leader?.name ?? "") is active; nothing to allow\n".utf8))
+            throw ExitCode.failure
+        }
+        let record = SyncRecord(leader: view.sync?.record.leader ?? to, standby: to)
+        let (leader, sync) = (Data(keys.leader.utf8), Data(keys.sync.utf8))
+        let txn = TxnRequest(compare: [.created(leader, at: 0), .modified(sync, at: view.sync?.revision ?? 0)],
+                             success: [.put(PutRequest(key: sync, value: record.jsonData()))])
+        guard try await withEtcd({ try await client.txn(txn) }).succeeded == true else {
+            FileHandle.standardError.write(Data("swiftnfsd: a node became active or the sync record changed meanwhile; nothing written\n".utf8))
+            throw ExitCode.failure
+        }
+        FileHandle.standardError.write(Data("swiftnfsd: \(to) may take over (writes \(record.leader) acknowledged and \(to) lacks are lost)\n".utf8))
+        print(try await withEtcd { try await ClusterView.read(from: client, keys: keys) }.status.json)
     }
 }
 

@@ -146,4 +146,31 @@ struct HACommandTests {
         let malformed = try await Self.ha(["status", "--ha-etcd", "127.0.0.1:2379"])
         #expect(malformed.status == 64 && malformed.stderr.contains("--ha-etcd"), "\(malformed)")
     }
+
+    /// A node the sync record does not name (the last active "x" acknowledged writes alone)
+    /// stays a standby, and says why in the status, until an operator allows it to take over.
+    @Test func aNodeTheSyncRecordDoesNotNameWaitsUntilAllowedToTakeOver() async throws {
+        try await EtcdProcess.with { etcd in
+            let client = try EtcdClient(endpoints: [etcd.url])
+            let keys = ClusterKeys(cluster: "default")
+            try await client.put(keys.sync, SyncRecord(leader: "x", standby: nil).jsonData())
+            let b = try HANodeProcess(name: "b", etcd: etcd.url, ttl: Self.ttl)
+            try await b.waitFor("standby", timeout: .seconds(10)) { $0.event == "standby" }
+            try await Task.sleep(for: .seconds(1))
+            #expect(!b.events.contains { $0.event == "active" })
+            #expect(b.log.contains("not eligible"), "\(b.log)")
+            let status = try await Self.status(etcd.url)
+            #expect(status.active == nil && status.sync == SyncRecord(leader: "x", standby: nil))
+            #expect(status.members.first { $0.name == "b" }?.notEligible?.contains("names x (last active) and no sync standby") == true)
+
+            let allowed = try await Self.ha(["allow-takeover", "--ha-etcd", etcd.url, "--to", "b"])
+            #expect(allowed.succeeded, "\(allowed)")
+            try await b.waitFor("active", timeout: .seconds(5)) { $0.event == "active" }
+            #expect(try await Self.status(etcd.url).members.first { $0.name == "b" }?.notEligible == nil)
+            // With a node active, there is nothing to allow.
+            let refused = try await Self.ha(["allow-takeover", "--ha-etcd", etcd.url, "--to", "c"])
+            #expect(!refused.succeeded && refused.stderr.contains("b is active"), "\(refused)")
+            try await b.stop()
+        }
+    }
 }
