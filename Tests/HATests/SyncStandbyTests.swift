@@ -1,6 +1,7 @@
 import Daemon
 import FileStore
 import Foundation
+import Glibc
 import HA
 import Journal
 import Logging
@@ -18,7 +19,8 @@ import Testing
 /// standby "b" made of its parts (an election, and a follower on a journal of its own, as in
 /// `ReplicationStatusTests`), so that the test can cut b's replication and watch b's election.
 /// A standby the active stopped waiting for never takes over (the sync record no longer names
-/// it); one in sync does.
+/// it); one in sync does; and the active answers nothing from its own journal alone while etcd
+/// does not take the record that no standby holds it.
 @Suite struct SyncStandbyTests {
     static func syncRecord(_ etcd: EtcdClient, _ keys: ClusterKeys) async throws -> SyncRecord? {
         try await etcd.get(keys.sync)?.decode(SyncRecord.self)
@@ -84,6 +86,48 @@ import Testing
     }
 
     @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
+    func aStandbyDroppedWhileEtcdDoesNotAnswerHoldsTheAnswerBack() async throws {
+        try await withCluster("sync-no-etcd") { etcd, etcdClient, keys in
+            var a = TestServerOptions.clusterNode("a", etcd: etcdClient, keys: keys)
+            a.replicationPort = 0
+            // A lease of 5 s: a stays active for more than 2 s after etcd stops, past the
+            // second after which it drops b.
+            a.highAvailability?.ttl = .seconds(5)
+            try await withTestServer(a) { server, client, root in
+                let link = try await FreezableLink(to: try #require(server.replicationPort))
+                let standby = try StandbyOfParts(name: "b", etcd: etcdClient, keys: keys, port: link.port)
+                try await ServingNodeTests.eventually("a names b its sync standby", .seconds(20)) {
+                    (try? await Self.syncRecord(etcdClient, keys)) == SyncRecord(leader: "a", standby: "b")
+                }
+                let f = try #require(try await client.create(root, Array("held".utf8)).object)
+                // b stops acknowledging and etcd stops answering: a drops b after a second, but
+                // cannot record that no standby holds the write, so it never answers it; it
+                // fences once its lease is unproven.
+                let writer = try await server.client()
+                link.freeze()
+                etcd.signal(SIGSTOP)
+                let answered = Flag()
+                let write = Task {
+                    _ = try await writer.write(f, offset: 0, data: ByteBuffer(bytes: [1, 2, 3]), stable: .fileSync)
+                    answered.set()
+                }
+                func haStatus() -> String {
+                    ((try? ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: server.stateDirectory), timeoutSeconds: 5)) ?? nil) ?? ""
+                }
+                try await ServingNodeTests.eventually("a fenced", .seconds(10)) { haStatus().contains("role: standby") }
+                // Once fenced, a answers nothing more: whatever it did not answer before, it never does.
+                #expect(!answered.isSet, "a stable write answered without etcd recording that no standby holds it")
+                #expect(haStatus().contains("gave up waiting for a standby 1 times"), "\(haStatus())")
+                etcd.signal(SIGCONT)
+                write.cancel()
+                await writer.close()
+                link.close()
+                await standby.stop()
+            }
+        }
+    }
+
+    @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
     func theSyncStandbyTakesOver() async throws {
         try await withCluster("sync-takeover") { _, etcdClient, keys in
             var a = TestServerOptions.clusterNode("a", etcd: etcdClient, keys: keys)
@@ -107,6 +151,13 @@ import Testing
             await standby.stop()
         }
     }
+}
+
+/// A flag one task sets and another reads.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// A standby made of its parts: an election, and a follower of the active's replication port
