@@ -59,10 +59,10 @@ final class SyncRecordKeeper: Sendable {
         self.logger = logger
     }
 
-    /// What `ha-status` shows.
-    var status: String {
+    /// What `ha-status` shows while this node is the active.
+    var status: String? {
         let s = state.withLock { $0 }
-        guard s.epoch != 0 else { return "not the active" }
+        guard s.epoch != 0 else { return nil }
         let named = switch s.named {
         case .none: "\(configuration.name), no sync standby"
         case .standby(let name): "\(configuration.name), sync standby \(name)"

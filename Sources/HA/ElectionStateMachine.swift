@@ -135,6 +135,13 @@ package struct ElectionStateMachine: Sendable {
     /// Why this standby does not campaign for the absent leader key (the sync record names
     /// other nodes), while it does not; nil when it may (or a leader is there).
     package private(set) var campaignRefusal: String?
+
+    /// Why this node may not take over, as the cluster was last read: the sync record names
+    /// other nodes (nil: it may, or it is the active).
+    package var takeoverRefusal: String? {
+        guard case .standby = role else { return nil }
+        return view?.takeoverRefusal(of: configuration.name)
+    }
     /// The last time the driver asked or told anything: a gap longer than the TTL means the
     /// process did not run.
     private var lastActivity: Duration?

@@ -69,6 +69,9 @@ package final class LeaderElection: Service, Sendable {
     /// `SyncRecord.refusal(of:)`).
     package func campaignRefusal() -> String? { machine.withLock { $0.campaignRefusal } }
 
+    /// Why this node may not take over, leader or not (see `SyncRecord.refusal(of:)`).
+    package func takeoverRefusal() -> String? { machine.withLock { $0.takeoverRefusal } }
+
     /// What this node publishes of its replication (shown by `ha status`).
     package func setReplication(inSync: Bool, lagBytes: Int64) {
         machine.withLock {
@@ -224,7 +227,7 @@ package final class LeaderElection: Service, Sendable {
         if let refusal {
             logger.error("ha.campaign refused: not eligible", metadata: ["ha.reason": "\(refusal)"])
         } else {
-            logger.notice("ha.campaign eligible")
+            logger.notice("ha.campaign no longer refused")
         }
     }
 

@@ -211,6 +211,16 @@ import Testing
         // And any node of a cluster without a sync record.
         m.observed(ClusterView(), now: Self.ms(560))
         #expect(m.nextAction(now: Self.ms(560)) == .campaign(lease: 1, syncRevision: 0))
+        #expect(m.takeoverRefusal == nil)
+    }
+
+    @Test func aStandbyUnderAnActiveKnowsWhetherItMayTakeOverWithoutRefusingACampaign() {
+        var m = Self.standby(view: ClusterView(leader: Self.leaderB, sync: Self.sync(leader: "b", standby: nil, revision: 6)))
+        #expect(m.nextAction(now: Self.ms(30)) == .wait(until: Self.ms(280)))
+        #expect(m.campaignRefusal == nil, "no campaign to refuse while b leads")
+        #expect(m.takeoverRefusal?.contains("names b (last active) and no sync standby") == true)
+        m.observed(ClusterView(leader: Self.leaderB, sync: Self.sync(leader: "b", standby: "a", revision: 7)), now: Self.ms(280))
+        #expect(m.takeoverRefusal == nil)
     }
 
     @Test func aCampaignThatFailedWithNoLeaderReadsTheSyncRecordAgainBeforeAnythingElse() {

@@ -88,7 +88,7 @@ final class HAService: Service, RPCServingGate {
             s.lagBytes = replication.lagBytes
         }
         s.sync = keeper.withLock { $0 }?.status
-        s.campaignRefusal = election.campaignRefusal()
+        s.takeoverRefusal = election.takeoverRefusal()
         return s
     }
 
@@ -401,7 +401,7 @@ struct HAStatus: Sendable {
     /// The sync record as this node keeps it (synchronous replication only).
     var sync: String?
     /// Why this node may not take over, while it may not.
-    var campaignRefusal: String?
+    var takeoverRefusal: String?
 
     /// The control socket's `ha-status` answer: one "key: value" a line.
     var text: String {
@@ -423,7 +423,7 @@ struct HAStatus: Sendable {
             lines.append("in sync: false (no replication: --ha-replication-port not given)")
         }
         if let sync { lines.append("sync record: \(sync)") }
-        if role != "active" { lines.append("takeover: " + (campaignRefusal.map { "not eligible: \($0)" } ?? "eligible")) }
+        if role != "active" { lines.append("takeover: " + (takeoverRefusal.map { "not eligible: \($0)" } ?? "eligible")) }
         if hookFailures > 0 { lines.append("hook failures: \(hookFailures)") }
         return lines.joined(separator: "\n") + "\n"
     }
