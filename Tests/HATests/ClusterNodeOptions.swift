@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import HA
+import NIOPosix
 import SwiftNFSTesting
 
 extension TestServerOptions {
@@ -25,5 +26,16 @@ func withCluster(_ name: String, _ body: (EtcdProcess, EtcdClient, ClusterKeys) 
     try await EtcdProcess.with { etcd in
         let client = try EtcdClient(endpoints: [etcd.url], timeout: .seconds(1))
         try await body(etcd, client, ClusterKeys(cluster: "\(name)-\(UUID().uuidString)"))
+    }
+}
+
+extension TestServer {
+    /// The node's `ha-status` answer ("" when it does not answer), asked from a thread that
+    /// may block: `ControlClient` waits for the answer, and on one of Swift concurrency's
+    /// threads (two on a two-core machine) tests polling at once would hold up the very
+    /// servers they ask, and every election in this process, for the whole timeout.
+    func haStatus() async -> String {
+        let path = ControlClient.socketPath(stateDirectory: stateDirectory)
+        return ((try? await NIOThreadPool.singleton.runIfActive { try ControlClient.send("ha-status", to: path, timeoutSeconds: 5) }) ?? nil) ?? ""
     }
 }

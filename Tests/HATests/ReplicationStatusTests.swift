@@ -50,17 +50,14 @@ import Testing
                 func member(_ name: String) async throws -> ClusterStatus.Member? {
                     try await ClusterView.read(from: etcdClient, keys: keys).status.members.first { $0.name == name }
                 }
-                func haStatus() throws -> String {
-                    try ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: server.stateDirectory), timeoutSeconds: 5) ?? ""
-                }
                 try await ServingNodeTests.eventually("b in sync in etcd") {
                     guard let b = try? await member("b") else { return false }
                     return b.role == "standby" && b.inSync && b.lagBytes == 0
                 }
                 #expect(try await member("a")?.role == "active")
                 #expect(follower.status.acknowledged >= 2)
-                try await ServingNodeTests.eventually("the active lists b") { (try? haStatus())?.contains("standby b: in sync") == true }
-                let text = try haStatus()
+                try await ServingNodeTests.eventually("the active lists b") { await server.haStatus().contains("standby b: in sync") }
+                let text = await server.haStatus()
                 #expect(text.contains("in sync: true"), "\(text)")
 
                 // The standby stops following: not in sync, on both sides.
@@ -68,7 +65,8 @@ import Testing
                 await following.value
                 try await ServingNodeTests.eventually("b not in sync in etcd") { (try? await member("b"))?.inSync == false }
                 try await ServingNodeTests.eventually("the active has no standby in sync") {
-                    (try? haStatus()).map { $0.contains("in sync: false") && !$0.contains("standby b") } == true
+                    let text = await server.haStatus()
+                    return text.contains("in sync: false") && !text.contains("standby b")
                 }
                 await group.triggerGracefulShutdown()
                 try await elected.value

@@ -111,13 +111,11 @@ import Testing
                     _ = try await writer.write(f, offset: 0, data: ByteBuffer(bytes: [1, 2, 3]), stable: .fileSync)
                     answered.set()
                 }
-                func haStatus() -> String {
-                    ((try? ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: server.stateDirectory), timeoutSeconds: 5)) ?? nil) ?? ""
-                }
-                try await ServingNodeTests.eventually("a fenced", .seconds(10)) { haStatus().contains("role: standby") }
+                try await ServingNodeTests.eventually("a fenced", .seconds(10)) { await server.haStatus().contains("role: standby") }
                 // Once fenced, a answers nothing more: whatever it did not answer before, it never does.
                 #expect(!answered.isSet, "a stable write answered without etcd recording that no standby holds it")
-                #expect(haStatus().contains("gave up waiting for a standby 1 times"), "\(haStatus())")
+                let status = await server.haStatus()
+                #expect(status.contains("gave up waiting for a standby 1 times"), "\(status)")
                 etcd.signal(SIGCONT)
                 write.cancel()
                 await writer.close()
