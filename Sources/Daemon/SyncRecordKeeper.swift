@@ -106,6 +106,9 @@ final class SyncRecordKeeper: Sendable {
     private func step() async {
         let current = state.withLock { $0 }
         guard current.epoch != 0, election.activeEpoch() == current.epoch else { return }
+        // The journal may have given up waiting since the replication last looked: at once,
+        // not at the next acknowledgement or position.
+        source.updateReplica()
         let target: Named
         switch current.named {
         case .standby(let name):
