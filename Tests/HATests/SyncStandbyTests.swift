@@ -141,7 +141,7 @@ import Testing
                 // The last record a appended: answered, so b holds it.
                 let journal = JournalDirectory(root: try #require(server.durableDirectory))
                 var last = journal.checkpointedSequence()
-                try JournalLog.forEach(journal, after: last) { record, _ in last = record.sequence }
+                JournalLog.forEach(journal, after: last) { record, _ in last = record.sequence }
                 return (standby, last)
             }
             // a resigned: b, the sync standby, takes over, holding what a answered.
