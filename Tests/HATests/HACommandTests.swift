@@ -172,6 +172,13 @@ struct HACommandTests {
             // With a node active, there is nothing to allow.
             let refused = try await Self.ha(["allow-takeover", "--ha-etcd", etcd.url, "--to", "c"])
             #expect(!refused.succeeded && refused.stderr.contains("b is active"), "\(refused)")
+            // A switchover only to a node that may take over: c, which the record does not name, is refused.
+            let c = try HANodeProcess(name: "c", etcd: etcd.url, ttl: Self.ttl)
+            try await c.waitFor("standby under b", timeout: .seconds(10)) { $0.event == "standby" && $0.leader == "b" }
+            let switched = try await Self.ha(["switchover", "--ha-etcd", etcd.url, "--to", "c"])
+            #expect(!switched.succeeded && switched.stderr.contains("c cannot take over"), "\(switched)")
+            #expect(try await Self.status(etcd.url).active == "b")
+            try await c.stop()
             try await b.stop()
         }
     }
