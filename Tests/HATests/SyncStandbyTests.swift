@@ -31,9 +31,11 @@ import Testing
         _ = try await client.write(f, offset: 0, data: ByteBuffer(bytes: bytes), stable: .fileSync)
     }
 
-    @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)))
-    func aStandbyDroppedFromSynchronousReplicationDoesNotTakeOverAndTheOldActiveDoes() async throws {
-        try await withCluster("sync-dropped") { _, etcdClient, keys in
+    /// `crashed`: a ends as a SIGKILL ends it for etcd (cut off from etcd, its lease expires
+    /// and the leader key with it); else it stops and resigns (it deletes the leader key).
+    @Test(.enabled(if: EtcdProcess.isRequired, Comment(rawValue: EtcdProcess.notInstalled)), arguments: [true, false])
+    func aStandbyDroppedFromSynchronousReplicationDoesNotTakeOverAndTheOldActiveDoes(crashed: Bool) async throws {
+        try await withCluster("sync-dropped") { etcd, etcdClient, keys in
             let directory = NSTemporaryDirectory() + "swiftnfs-sync-a-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: directory) }
             var a = TestServerOptions.clusterNode("a", etcd: etcdClient, keys: keys)
@@ -41,8 +43,12 @@ import Testing
             a.directory = directory
             let acknowledged = [UInt8](repeating: 0x5a, count: 20_000)
             let options = a
+            // The first run reaches etcd through a link the test can freeze.
+            let etcdLink = try await FreezableLink(to: etcd.clientPort)
+            defer { etcdLink.close() }
+            a.highAvailability?.etcd = try EtcdClient(endpoints: ["http://127.0.0.1:\(etcdLink.port)"], timeout: .seconds(1))
 
-            let standby = try await withTestServer(options) { server, client, root in
+            let standby = try await withTestServer(a) { server, client, root in
                 // b follows a through a link the test can freeze.
                 let link = try await FreezableLink(to: try #require(server.replicationPort))
                 let standby = try StandbyOfParts(name: "b", etcd: etcdClient, keys: keys, port: link.port)
@@ -63,11 +69,17 @@ import Testing
                 let status = try await ClusterView.read(from: etcdClient, keys: keys).status
                 #expect(status.members.first { $0.name == "b" }?.notEligible?.contains("no sync standby") == true, "\(status.json)")
                 link.close()
+                if crashed {
+                    etcdLink.freeze()
+                    try await ServingNodeTests.eventually("a's lease expired", .seconds(15)) {
+                        (try? await ClusterView.read(from: etcdClient, keys: keys))?.leader == nil
+                    }
+                }
                 return standby
             }
 
-            // a is gone (it resigned: the leader key went, as at a crash once its lease ends).
-            // b may lack "acknowledged": it must not take over, and says why.
+            // a is gone, and the leader key with it. b may lack "acknowledged": it must not take
+            // over, and says why.
             try await ServingNodeTests.eventually("b says it is not eligible", .seconds(10)) {
                 standby.election.campaignRefusal()?.contains("no sync standby") == true
             }
