@@ -34,9 +34,11 @@ final class StateMetrics: Sendable {
     private let ha: HAService?
     /// A cluster node: 1 while the active; its epoch; whether it holds the service address;
     /// whether a standby holds all the active has (on the active: some standby is in sync; on a
-    /// standby: it is); takeovers and failed hooks since the start.
+    /// standby: it is); whether it may take over (the sync record names it, or there is none);
+    /// takeovers and failed hooks since the start.
     private let haGauges = (active: Gauge(label: "ha_active"), epoch: Gauge(label: "ha_epoch"),
                             addressHeld: Gauge(label: "ha_address_held"), inSync: Gauge(label: "ha_standby_in_sync"),
+                            eligible: Gauge(label: "ha_takeover_eligible"),
                             takeovers: Gauge(label: "ha_takeovers"), hookFailures: Gauge(label: "ha_hook_failures"))
     private let replication: ReplicationService?
     /// The journal's replication: the largest lag of a standby (on the active) or this standby's,
@@ -104,6 +106,7 @@ final class StateMetrics: Sendable {
             haGauges.epoch.record(status.epoch ?? 0)
             haGauges.addressHeld.record(status.addressHeld ? 1 : 0)
             haGauges.inSync.record(status.inSync ? 1 : 0)
+            haGauges.eligible.record(status.takeoverRefusal == nil ? 1 : 0)
             haGauges.takeovers.record(status.takeovers)
             haGauges.hookFailures.record(status.hookFailures)
         }

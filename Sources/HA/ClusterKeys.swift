@@ -13,6 +13,9 @@ import FoundationEssentials
 ///                               by the first node that starts, taken by every other
 ///     <prefix>/lock-clients     the active's status monitor memory (no lease): the clients that
 ///                               hold locks, which the next active notifies and lets reclaim
+///     <prefix>/sync             the active's SyncRecord (no lease): itself, and the standby that
+///                               holds everything it has acknowledged (or none); only these two
+///                               may campaign (Patroni's synchronous mode)
 package struct ClusterKeys: Sendable, Hashable {
     package let prefix: String
 
@@ -28,6 +31,7 @@ package struct ClusterKeys: Sendable, Hashable {
     package var switchover: String { prefix + "/switchover" }
     package var handleKey: String { prefix + "/handle-key" }
     package var lockClients: String { prefix + "/lock-clients" }
+    package var sync: String { prefix + "/sync" }
     package var membersPrefix: String { prefix + "/members/" }
     package var nodesPrefix: String { prefix + "/nodes/" }
     package func member(_ name: String) -> String { membersPrefix + name }
@@ -75,6 +79,37 @@ package struct SwitchoverRecord: Codable, Hashable, Sendable {
     package var to: String
 
     package init(to: String) { self.to = to }
+}
+
+/// The value of the sync key: the node that leads (or led last) and the standby guaranteed to
+/// hold every record it has acknowledged to a client, if one is. Written by the active only:
+/// as it takes over (with no standby), once a standby's acknowledgements hold back its answers
+/// (naming it), and before it answers from its own journal alone again (no standby). So a node
+/// it names holds everything clients were told is durable, and no other node may take over.
+package struct SyncRecord: Codable, Hashable, Sendable {
+    package var leader: String
+    package var standby: String?
+
+    package init(leader: String, standby: String?) {
+        self.leader = leader
+        self.standby = standby
+    }
+
+    /// Why `node` may not take over (nil: it may): a node the record does not name may lack
+    /// records the leader acknowledged.
+    package func refusal(of node: String) -> String? {
+        guard node != leader, node != standby else { return nil }
+        return "the sync record names \(leader) (last active) and \(standby.map { "\($0) (sync standby)" } ?? "no sync standby")"
+            + ": this node may lack writes \(leader) acknowledged"
+    }
+
+    enum CodingKeys: String, CodingKey { case leader, standby }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(leader, forKey: .leader)
+        try container.encode(standby, forKey: .standby)  // null when none, not left out
+    }
 }
 
 extension EtcdKeyValue {

@@ -89,8 +89,9 @@ package struct ElectionStateMachine: Sendable {
         case publishMember(MemberRecord, lease: Int64)
         /// Read the cluster's keys; report `observed` or `callFailed`.
         case observe
-        /// Create the leader key under the lease if absent; report `campaigned`.
-        case campaign(lease: Int64)
+        /// Create the leader key under the lease if absent and the sync key is still at
+        /// `syncRevision` (0: absent); report `campaigned`.
+        case campaign(lease: Int64, syncRevision: Int64)
         /// Nothing to do before `until`, unless an outcome arrives.
         case wait(until: Duration)
         /// On the way out of a standby: revoke the lease (which deletes the member key).
@@ -131,6 +132,16 @@ package struct ElectionStateMachine: Sendable {
     private var switchoverWaitStarted: Duration?
     /// Set when an observation shows the leader key gone or another's; fences at the next step.
     private var leadershipLost = false
+    /// Why this standby does not campaign for the absent leader key (the sync record names
+    /// other nodes), while it does not; nil when it may (or a leader is there).
+    package private(set) var campaignRefusal: String?
+
+    /// Why this node may not take over, as the cluster was last read: the sync record names
+    /// other nodes (nil: it may, or it is the active).
+    package var takeoverRefusal: String? {
+        guard case .standby = role else { return nil }
+        return view?.takeoverRefusal(of: configuration.name)
+    }
     /// The last time the driver asked or told anything: a gap longer than the TTL means the
     /// process did not run.
     private var lastActivity: Duration?
@@ -172,15 +183,22 @@ package struct ElectionStateMachine: Sendable {
         let record = memberRecord
         if lease.published != record { return .publishMember(record, lease: lease.id) }
         if now >= nextObservation || view == nil { return .observe }
+        // A switchover hands over only to a node that may take over (the sync standby).
         if case .active(let epoch) = role, let target = view?.switchoverTarget, target != configuration.name,
-           view?.members[target] != nil {
+           view?.members[target] != nil, view?.takeoverRefusal(of: target) == nil {
             return resign(epoch: epoch, lease: lease.id, reason: "switchover to \(target)")
         }
-        if case .standby = role, view?.leader == nil {
+        campaignRefusal = nil
+        if case .standby = role, let view, view.leader == nil {
+            if let refusal = view.takeoverRefusal(of: configuration.name) {
+                campaignRefusal = refusal
+                return .wait(until: wakeUp(lease))
+            }
             let allowed = campaignAllowedAt(now: now)
             // The campaign's put must be under a lease proven alive for a while yet.
             if now >= allowed {
-                return now < lease.provenUntil - margin ? .campaign(lease: lease.id) : .renewLease(id: lease.id)
+                return now < lease.provenUntil - margin
+                    ? .campaign(lease: lease.id, syncRevision: view.sync?.revision ?? 0) : .renewLease(id: lease.id)
             }
             return .wait(until: min(allowed, wakeUp(lease)))
         }
@@ -334,9 +352,13 @@ package struct ElectionStateMachine: Sendable {
             role = .active(epoch: epoch)
             holdOffUntil = nil
             switchoverWaitStarted = nil
-        case .lost(let leader):
+        case .lost(let leader?):
             view?.leader = leader
             nextObservation = now + configuration.pollInterval
+        case .lost(nil):
+            // No leader, yet the campaign failed: the sync key changed since it was read. Read
+            // it again before anything else.
+            view = nil
         }
     }
 

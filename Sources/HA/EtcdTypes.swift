@@ -100,16 +100,23 @@ package struct DeleteRangeResponse: Codable, Sendable {
     package var deleted: EtcdInt64?
 }
 
-/// `Compare`: only the targets this package uses (a key's create revision, its lease).
+/// `Compare`: only the targets this package uses (a key's create and mod revisions, its lease).
+/// A key that does not exist compares as revision 0.
 package struct Compare: Codable, Sendable {
-    package enum Target: String, Codable, Sendable { case create = "CREATE", lease = "LEASE" }
+    package enum Target: String, Codable, Sendable { case create = "CREATE", mod = "MOD", lease = "LEASE" }
     package enum Result: String, Codable, Sendable { case equal = "EQUAL" }
 
     package var key: Data
     package var target: Target
     package var result: Result
     package var createRevision: EtcdInt64?
+    package var modRevision: EtcdInt64?
     package var lease: EtcdInt64?
+
+    /// True when `key` was last changed at `revision` (0: the key does not exist).
+    package static func modified(_ key: Data, at revision: Int64) -> Compare {
+        Compare(key: key, target: .mod, result: .equal, modRevision: EtcdInt64(revision))
+    }
 
     /// True when `key` was created at `revision` (0: the key does not exist).
     package static func created(_ key: Data, at revision: Int64) -> Compare {
@@ -124,6 +131,7 @@ package struct Compare: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case key, target, result, lease
         case createRevision = "create_revision"
+        case modRevision = "mod_revision"
     }
 }
 

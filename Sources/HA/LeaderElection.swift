@@ -34,6 +34,8 @@ package final class LeaderElection: Service, Sendable {
     private let clock: any ServerClock
     private let logger: Logger
     private let machine: Mutex<ElectionStateMachine>
+    /// The refusal to campaign last logged (logged once per change of reason).
+    private let refusalLogged = Mutex<String?>(nil)
 
     package init(configuration: Configuration, client: EtcdClient, clock: any ServerClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -63,6 +65,13 @@ package final class LeaderElection: Service, Sendable {
     /// The clock the election goes by (`activeUntil` is on it).
     package var now: Duration { clock.now }
 
+    /// Why this node does not campaign for the absent leader key, while it does not (see
+    /// `SyncRecord.refusal(of:)`).
+    package func campaignRefusal() -> String? { machine.withLock { $0.campaignRefusal } }
+
+    /// Why this node may not take over, leader or not (see `SyncRecord.refusal(of:)`).
+    package func takeoverRefusal() -> String? { machine.withLock { $0.takeoverRefusal } }
+
     /// What this node publishes of its replication (shown by `ha status`).
     package func setReplication(inSync: Bool, lagBytes: Int64) {
         machine.withLock {
@@ -76,7 +85,8 @@ package final class LeaderElection: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let now = self.clock.now
-                let action = self.machine.withLock { $0.nextAction(now: now) }
+                let (action, refusal) = self.machine.withLock { ($0.nextAction(now: now), $0.campaignRefusal) }
+                self.logRefusal(refusal)
                 do {
                     try await self.perform(action, now: now)
                 } catch is CancellationError {
@@ -138,8 +148,10 @@ package final class LeaderElection: Service, Sendable {
             } report: {
                 $0.observed($1, now: $2)
             }
-        case .campaign(let lease):
-            try await step(.campaign, lease: lease, now: now) { try await self.campaign(lease: lease, timeout: $0) } report: {
+        case .campaign(let lease, let syncRevision):
+            try await step(.campaign, lease: lease, now: now) {
+                try await self.campaign(lease: lease, syncRevision: syncRevision, timeout: $0)
+            } report: {
                 $0.campaigned($1, lease: lease, now: $2)
             }
         }
@@ -168,11 +180,13 @@ package final class LeaderElection: Service, Sendable {
         machine.withLock { report(&$0, answer, done) }
     }
 
-    /// The leader key, created only if absent (its create revision is 0), under the lease.
-    private func campaign(lease: Int64, timeout: Duration) async throws -> ElectionStateMachine.CampaignOutcome {
+    /// The leader key, created only if absent (its create revision is 0) and the sync key is
+    /// as the machine read it (`syncRevision`, 0: absent), under the lease: a sync record
+    /// written since (naming other nodes) makes the campaign fail.
+    private func campaign(lease: Int64, syncRevision: Int64, timeout: Duration) async throws -> ElectionStateMachine.CampaignOutcome {
         let key = Data(keys.leader.utf8)
         let record = LeaderRecord(name: name, address: configuration.address)
-        let txn = TxnRequest(compare: [.created(key, at: 0)],
+        let txn = TxnRequest(compare: [.created(key, at: 0), .modified(Data(keys.sync.utf8), at: syncRevision)],
                              success: [.put(PutRequest(key: key, value: record.jsonData(), lease: lease)), .range(RangeRequest(key: key))],
                              failure: [.range(RangeRequest(key: key))])
         let answer = try await client.txn(txn, timeout: timeout)
@@ -200,6 +214,20 @@ package final class LeaderElection: Service, Sendable {
             try await client.revoke(lease: lease, timeout: configuration.callTimeout)
         } catch {
             logger.warning("ha.release failed", metadata: ["ha.error": "\(error)"])
+        }
+    }
+
+    /// Logs a refusal to campaign when its reason changes (once, not at every step).
+    private func logRefusal(_ refusal: String?) {
+        let changed = refusalLogged.withLock { logged in
+            defer { logged = refusal }
+            return logged != refusal
+        }
+        guard changed else { return }
+        if let refusal {
+            logger.error("ha.campaign refused: not eligible", metadata: ["ha.reason": "\(refusal)"])
+        } else {
+            logger.notice("ha.campaign no longer refused")
         }
     }
 

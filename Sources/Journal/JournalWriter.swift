@@ -80,6 +80,11 @@ package final class JournalWriter: @unchecked Sendable {
         package var replicaAcknowledged: UInt64? = nil
         /// Times a standby kept a caller waiting past `Limits.replicaWait` and was dropped.
         package var replicaFallbacks = 0
+        /// Whether callers may be answered once their records are here alone, while no standby
+        /// is in sync (see `permitAnsweringAlone`).
+        package var answeringAlonePermitted = true
+        /// The highest sequence callers may have been told is durable.
+        package var answeredThrough: UInt64 = 0
     }
 
     package let directory: JournalDirectory
@@ -140,6 +145,11 @@ package final class JournalWriter: @unchecked Sendable {
     /// Since when (CLOCK_MONOTONIC seconds) the oldest caller still held has been waiting.
     private var heldSince: Double?
     private var replicaFallbacks = 0
+    /// Whether callers may be answered from this journal alone while no standby is in sync
+    /// (`permitAnsweringAlone`).
+    private var aloneAllowed = true
+    /// The highest sequence callers may have been told is durable (see `answerable()`).
+    private var answeredThrough: UInt64
     /// Callers of `whenDurable` not yet answered, in the order they came (sequences ascend).
     private var held: [(sequence: UInt64, done: @Sendable (JournalError?) -> Void)] = []
 
@@ -157,6 +167,7 @@ package final class JournalWriter: @unchecked Sendable {
         self.nextSequence = lastSequence + 1
         self.durableSequence = lastSequence
         self.appendedThrough = lastSequence
+        self.answeredThrough = lastSequence
         self.uncheckpointedBytes = uncheckpointedBytes
         (pressure, pressureContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try JournalDirectory.makeDirectories(directory.segmentsDirectory)
@@ -310,6 +321,7 @@ package final class JournalWriter: @unchecked Sendable {
         nextSequence = sequence + 1
         appendedThrough = sequence
         durableSequence = sequence
+        answeredThrough = sequence
         uncheckpointedBytes = 0
         condition.broadcastAll()
     }
@@ -380,22 +392,63 @@ package final class JournalWriter: @unchecked Sendable {
         }
         // Holds no one else syncs for are this caller's to sync before it returns.
         leadHeld()
-        // Synchronous replication: on the in-sync standby too, for at most `replicaWait`.
-        let deadline = Checkpointer.monotonicNow() + limits.replicaWait
-        while let acknowledged = replicaAcknowledged, acknowledged < sequence {
-            let left = deadline - Checkpointer.monotonicNow()
+        // Synchronous replication: on the in-sync standby too, for at most `replicaWait`; with
+        // none in sync, until answering from this journal alone is permitted.
+        var deadline: Double?
+        while answerable() < sequence {
+            guard replicaAcknowledged != nil else {
+                if stopping { throw JournalError(.io, "the server is stopping") }
+                deadline = nil
+                condition.wait(for: .replicated)
+                continue
+            }
+            let end = deadline ?? Checkpointer.monotonicNow() + limits.replicaWait
+            deadline = end
+            let left = end - Checkpointer.monotonicNow()
             guard left > 0 else {
                 fallBackToLocal()
-                break
+                continue
             }
             condition.wait(for: .replicated, seconds: left)
         }
     }
 
     /// Through which sequence callers may be told their records are durable: here, and on the
-    /// in-sync standby while there is one. Lock held.
-    private var answerable: UInt64 {
-        replicaAcknowledged.map { min($0, durableSequence) } ?? durableSequence
+    /// in-sync standby while there is one; with none, here alone only while that is permitted,
+    /// else no further than before (the callers wait). Lock held.
+    private func answerable() -> UInt64 {
+        let now: UInt64
+        if let acknowledged = replicaAcknowledged {
+            now = min(acknowledged, durableSequence)
+        } else {
+            now = aloneAllowed ? durableSequence : answeredThrough
+        }
+        answeredThrough = max(answeredThrough, now)
+        return answeredThrough
+    }
+
+    /// Whether callers may be answered from this journal alone while no standby is in sync
+    /// (the default). A cluster's active forbids it while etcd may name a standby as holding
+    /// everything it answered (`SyncRecord`), and permits it again only once etcd says no
+    /// standby does: a standby dropped after `replicaWait`, or gone, then holds answers back
+    /// until that is recorded, so that a standby etcd still names never lacks an answered record.
+    package func permitAnsweringAlone(_ permitted: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        aloneAllowed = permitted
+        guard permitted else { return }
+        condition.broadcast(.replicated)
+        answerHeld()
+    }
+
+    /// Whether the standby the journal waits for (`replicate`) holds every record callers may
+    /// have been told is durable, those answered before it was waited for included: only then
+    /// may a cluster name it as the one that does.
+    package var replicaHoldsEveryAnswer: Bool {
+        condition.withLock {
+            guard let acknowledged = replicaAcknowledged else { return false }
+            return acknowledged >= answerable()
+        }
     }
 
     /// Synchronous replication. `acknowledged` is the highest sequence an in-sync standby has
@@ -403,8 +456,8 @@ package final class JournalWriter: @unchecked Sendable {
     /// while no standby is in sync. While it is set, `waitDurable` and `whenDurable` answer once
     /// a record is on stable storage here **and** acknowledged by the standby, or once a caller
     /// has waited `Limits.replicaWait` for the standby: then the standby is dropped (logged,
-    /// counted in `Status.replicaFallbacks`) and records count as durable once they are here,
-    /// until the next call sets it again.
+    /// counted in `Status.replicaFallbacks`) and records count as durable once they are here
+    /// (if `permitAnsweringAlone`; else once that is permitted), until the next call sets it again.
     package func replicate(acknowledged: UInt64?) {
         condition.lock()
         defer { condition.unlock() }
@@ -430,7 +483,7 @@ package final class JournalWriter: @unchecked Sendable {
         replicaFallbacks += 1
         logger.error("synchronous replication: the standby did not acknowledge in time; answering from this journal alone until it is in sync again",
                      metadata: ["journal.replica_acknowledged": "\(acknowledged)", "journal.durable": "\(durableSequence)",
-                                "journal.replica_wait": "\(limits.replicaWait)"])
+                                "journal.replica_wait": "\(limits.replicaWait)", "journal.alone_permitted": "\(aloneAllowed)"])
         condition.broadcast(.replicated)
         answerHeld()
     }
@@ -438,7 +491,8 @@ package final class JournalWriter: @unchecked Sendable {
     /// Answers, outside the lock, the callers of `whenDurable` whose records are now answerable
     /// or, after a `failure`, all of them (their records are not durable). Lock held.
     private func answerHeld(_ failure: JournalError? = nil) {
-        let covered = failure == nil ? held.prefix { $0.sequence <= answerable }.count : held.count
+        let through = answerable()
+        let covered = failure == nil ? held.prefix { $0.sequence <= through }.count : held.count
         guard covered > 0 else { return }
         let answered = held[..<covered]
         held.removeFirst(covered)
@@ -457,7 +511,7 @@ package final class JournalWriter: @unchecked Sendable {
     /// thread of one fsync answers all those it covered, without waking each one's own.
     package func whenDurable(_ sequence: UInt64, _ done: @escaping @Sendable (JournalError?) -> Void) {
         condition.lock()
-        guard answerable < sequence else {
+        guard answerable() < sequence else {
             condition.unlock()
             return done(nil)
         }
@@ -714,7 +768,7 @@ package final class JournalWriter: @unchecked Sendable {
                    uncheckpointedBytes: uncheckpointedBytes, unsyncedBytes: unsyncedBytes,
                    waitingForRoom: waitingForRoom, failure: failure, checkpointFailure: checkpointFailure, failures: failures,
                    syncs: syncs, spareReady: spareReady, replicaAcknowledged: replicaAcknowledged,
-                   replicaFallbacks: replicaFallbacks)
+                   replicaFallbacks: replicaFallbacks, answeringAlonePermitted: aloneAllowed, answeredThrough: answeredThrough)
         }
     }
 }

@@ -49,8 +49,17 @@ package final class ReplicationSource: Sendable {
     private let nextID = Atomic<Int>(0)
     /// Full copies sent since the start.
     package let fullCopiesSent = Atomic<Int>(0)
-    /// The journal's count of fallbacks when last looked at (`updateReplica`).
-    private let fallbacksSeen = Mutex(0)
+    /// Synchronous replication: which standby the journal waits for (`updateReplica`).
+    private let replica = Mutex(ReplicaChoice())
+
+    struct ReplicaChoice {
+        /// The journal's count of fallbacks when last looked at.
+        var fallbacksSeen = 0
+        /// The only standby the journal may wait for (nil: any in sync, the one furthest ahead).
+        var pinned: String?
+        /// The standby whose acknowledgements the journal was last told of (nil: none).
+        var waitedFor: String?
+    }
 
     package init(writer: JournalWriter, directory: JournalDirectory, checkpointer: Checkpointer? = nil, settings: Settings = Settings(),
                  logger: Logger, mayServe: @escaping @Sendable () -> Bool = { true }) {
@@ -272,24 +281,47 @@ package final class ReplicationSource: Sendable {
         try await outbound.write(.fullCopyNeeded(oldest: oldest, appended: writer.lastAppended, reason: reason))
     }
 
-    /// Synchronous replication: tells the journal what the standbys in sync have acknowledged
-    /// (nil: none is in sync). A standby the journal gave up waiting for is dropped first.
+    /// Synchronous replication: tells the journal what the standby it waits for has
+    /// acknowledged (nil: none is in sync): the pinned one while it is in sync, else (none
+    /// pinned) the one in sync furthest ahead. A standby the journal gave up waiting for is
+    /// dropped first.
     package func updateReplica() {
         guard settings.synchronous else { return }
         let fallbacks = writer.status.replicaFallbacks
         let now = ContinuousClock.now
-        let acknowledged = standbys.withLock { all -> UInt64? in
-            let gaveUp = fallbacksSeen.withLock { seen in
-                defer { seen = fallbacks }
-                return fallbacks > seen
+        // One update at a time: the journal is told the choice last made.
+        replica.withLock { choice in
+            let gaveUp = fallbacks > choice.fallbacksSeen
+            choice.fallbacksSeen = fallbacks
+            let chosen = standbys.withLock { all -> StandbyProgress? in
+                if gaveUp {
+                    for id in Array(all.keys) { all[id]?.progress.drop() }
+                }
+                return all.values.filter { $0.progress.inSync(at: now, queued: $0.follower?.queuedBytes ?? 0) }.map(\.progress)
+                    .filter { choice.pinned == nil || $0.name == choice.pinned }
+                    .max { $0.acknowledged < $1.acknowledged }
             }
-            if gaveUp {
-                for id in Array(all.keys) { all[id]?.progress.drop() }
-            }
-            return all.values.filter { $0.progress.inSync(at: now, queued: $0.follower?.queuedBytes ?? 0) }.map(\.progress.acknowledged).max()
+            choice.waitedFor = chosen?.name
+            writer.replicate(acknowledged: chosen?.acknowledged)
         }
-        writer.replicate(acknowledged: acknowledged)
     }
+
+    /// Makes the journal wait for standby `name` alone (nil: for any in sync): a cluster pins
+    /// the standby it names in etcd as holding everything this node answered, so that no
+    /// answer rests on another standby's acknowledgement.
+    package func pinReplica(_ name: String?) {
+        replica.withLock { $0.pinned = name }
+        updateReplica()
+    }
+
+    /// The standby the journal waits for, if it holds every record callers were told is
+    /// durable (those answered before it was waited for too): the one a cluster may name.
+    package var replicaHoldingEveryAnswer: String? {
+        replica.withLock { $0.waitedFor != nil && writer.replicaHoldsEveryAnswer ? $0.waitedFor : nil }
+    }
+
+    /// The standby whose acknowledgements the journal waits for now (nil: none).
+    package var waitedFor: String? { replica.withLock { $0.waitedFor } }
 
     /// Tells the standby, every `positionInterval`, where the journal is and what the active
     /// makes of it (lag, in sync); its ACK answers each. Once this node may no longer be

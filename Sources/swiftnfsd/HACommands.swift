@@ -6,11 +6,12 @@ import Logging
 import ServiceLifecycle
 
 /// `swiftnfsd ha ...`: the cluster's leadership in etcd. A node serves with `serve --ha-*`;
-/// `campaign` runs a node's election alone; `probe` checks the service address as a client.
+/// `campaign` runs a node's election alone; `probe` checks the service address as a client;
+/// `allow-takeover` lets a node the sync record does not name take over, losing what it lacks.
 struct HACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ha", abstract: "High availability through etcd (a preview: no replication yet).",
-        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self, HAProbe.self])
+        subcommands: [HAStatus.self, HASwitchover.self, HACampaign.self, HAProbe.self, HAAllowTakeover.self])
 }
 
 /// Exit status when etcd cannot be reached at any endpoint.
@@ -58,8 +59,8 @@ func withEtcd<T>(_ body: () async throws -> T) async throws -> T {
 struct HAStatus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Print the cluster as JSON: {\"active\": NAME|null, \"epoch\": N, \"members\": [{\"name\", \"role\", \"in_sync\", \"lag_bytes\"}]}.",
-        discussion: "role is active (holds the leader key), standby (alive, not leading) or down (joined once, no live lease). Exit status 3 when etcd cannot be reached.")
+        abstract: "Print the cluster as JSON: {\"active\": NAME|null, \"epoch\": N, \"members\": [{\"name\", \"role\", \"in_sync\", \"lag_bytes\", \"not_eligible\"}], \"sync\": {\"leader\", \"standby\"}|null}.",
+        discussion: "role is active (holds the leader key), standby (alive, not leading) or down (joined once, no live lease). sync is the sync record: the last active and the standby that holds everything it acknowledged; not_eligible (only on a node that may not take over) says why. Exit status 3 when etcd cannot be reached.")
 
     @OptionGroup var cluster: HAClusterOptions
 
@@ -93,6 +94,10 @@ struct HASwitchover: AsyncParsableCommand {
             let live = view.members.keys.sorted().joined(separator: ", ")
             throw ValidationError("no live node named \(to) in cluster \(cluster.cluster) (live: \(live.isEmpty ? "none" : live))")
         }
+        // The active hands over only to a node that may take over: the sync standby.
+        if view.leader?.name != to, let refusal = view.takeoverRefusal(of: to) {
+            throw ValidationError("\(to) cannot take over: \(refusal)")
+        }
         if view.leader?.name != to {
             let lease = try await withEtcd { try await client.grantLease(ttl: .milliseconds(Int(wait * 1000)) + .seconds(5)) }
             // Revoked on the way out; if this command dies first, the request ends with the lease.
@@ -114,6 +119,38 @@ struct HASwitchover: AsyncParsableCommand {
         let done = try await withEtcd { try await ClusterView.read(from: client, keys: keys) }
         FileHandle.standardError.write(Data("swiftnfsd: \(to) is active (\(ContinuousClock.now - start))\n".utf8))
         print(done.status.json)
+    }
+}
+
+struct HAAllowTakeover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allow-takeover",
+        abstract: "Let a node the sync record does not name take over while no node is active, ACCEPTING THE LOSS of the writes the last active acknowledged and it lacks.",
+        discussion: "Names NAME the sync standby in the sync record, in one transaction that holds only if no node is active and the record is still as read; NAME then campaigns by itself. Prints the cluster's status as JSON; exit status 1 when a node is active or the record changed meanwhile, 3 when etcd cannot be reached.")
+
+    @OptionGroup var cluster: HAClusterOptions
+
+    @Option(help: ArgumentHelp("The node to let take over.", valueName: "NAME"))
+    var to: String
+
+    func run() async throws {
+        let client = try cluster.client()
+        let keys = cluster.keys
+        let view = try await withEtcd { try await ClusterView.read(from: client, keys: keys) }
+        guard view.leader == nil else {
+            FileHandle.standardError.write(Data("swiftnfsd: \(view.leader?.name ?? "") is active; nothing to allow\n".utf8))
+            throw ExitCode.failure
+        }
+        let record = SyncRecord(leader: view.sync?.record.leader ?? to, standby: to)
+        let (leader, sync) = (Data(keys.leader.utf8), Data(keys.sync.utf8))
+        let txn = TxnRequest(compare: [.created(leader, at: 0), .modified(sync, at: view.sync?.revision ?? 0)],
+                             success: [.put(PutRequest(key: sync, value: record.jsonData()))])
+        guard try await withEtcd({ try await client.txn(txn) }).succeeded == true else {
+            FileHandle.standardError.write(Data("swiftnfsd: a node became active or the sync record changed meanwhile; nothing written\n".utf8))
+            throw ExitCode.failure
+        }
+        FileHandle.standardError.write(Data("swiftnfsd: \(to) may take over (writes \(record.leader) acknowledged and \(to) lacks are lost)\n".utf8))
+        print(try await withEtcd { try await ClusterView.read(from: client, keys: keys) }.status.json)
     }
 }
 

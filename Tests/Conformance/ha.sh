@@ -114,11 +114,13 @@ ha_await_holder() {
     return 1
 }
 
-# Waits up to $3 seconds until active $1 reports standby $2 in sync.
+# Waits up to $3 seconds until active $1 reports standby $2 in sync and named in the sync
+# record (only then may it take over).
 ha_await_in_sync() {
-    local end=$(($(date +%s) + $3))
+    local end=$(($(date +%s) + $3)) status
     while [ "$(date +%s)" -lt $end ]; do
-        ha_status "$1" | grep -q "standby $2: in sync" && return 0
+        status=$(ha_status "$1")
+        echo "$status" | grep -q "standby $2: in sync" && echo "$status" | grep -q "sync record: $1, sync standby $2" && return 0
         sleep 0.5
     done
     return 1

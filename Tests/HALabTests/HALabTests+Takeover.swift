@@ -51,15 +51,19 @@ extension HALabTests {
         }
     }
 
-    /// Waits until the active's status shows the standby in sync (synchronous replication on).
+    /// Waits until the active's status shows the standby in sync (synchronous replication on)
+    /// and named in the sync record (only then may it take over).
     static func waitInSync(_ lab: HALab, active: String, standby: String) async throws {
         var status = try await lab.nodes[active]!.status()
         let deadline = ContinuousClock.now + .seconds(20)
-        while !status.contains("standby \(standby): in sync"), ContinuousClock.now < deadline {
+        func named(_ status: String) -> Bool {
+            status.contains("standby \(standby): in sync") && status.contains("sync record: \(active), sync standby \(standby)")
+        }
+        while !named(status), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
             status = try await lab.nodes[active]!.status()
         }
-        try #require(status.contains("standby \(standby): in sync"), "\(status)")
+        try #require(named(status), "\(status)")
     }
 
     /// Through the service address: a file written FILE_SYNC, one written UNSTABLE and

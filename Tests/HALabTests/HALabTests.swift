@@ -30,7 +30,10 @@ import Glibc
         let active = try await lab.waitForHolder(timeout: .seconds(20))
         let probe = try await lab.probe(untilOk: 10)
         try #require(probe.ok, "\(probe.tool)")
-        return (active, active == "a" ? "b" : "a")
+        let standby = active == "a" ? "b" : "a"
+        // Only a standby the sync record names may take over.
+        try await waitInSync(lab, active: active, standby: standby)
+        return (active, standby)
     }
 
     static func seconds(_ d: Duration) -> String { String(format: "%.2f s", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) }
@@ -54,14 +57,8 @@ import Glibc
             let activeStatus = try await lab.nodes[active]!.status()
             #expect(activeStatus.contains("role: active"), "\(activeStatus)")
             #expect(activeStatus.contains("\(HALab.service) on \(HALab.interface) held"), "\(activeStatus)")
-            // The standby follows the active's journal and is in sync with it.
-            var replicated = activeStatus
-            let syncDeadline = ContinuousClock.now + .seconds(15)
-            while !replicated.contains("standby \(standby): in sync"), ContinuousClock.now < syncDeadline {
-                try await Task.sleep(for: .milliseconds(200))
-                replicated = try await lab.nodes[active]!.status()
-            }
-            #expect(replicated.contains("standby \(standby): in sync"), "\(replicated)")
+            // The standby follows the active's journal and is in sync with it: the sync record names it.
+            try await Self.waitInSync(lab, active: active, standby: standby)
             let standbyStatus = try await lab.nodes[standby]!.status()
             #expect(standbyStatus.contains("role: standby"), "\(standbyStatus)")
             #expect(standbyStatus.contains("leader: \(active)"), "\(standbyStatus)")

@@ -29,7 +29,7 @@ import Testing
     /// A node that won epoch 7 at 40 ms under lease 1 (last proven from 0: until 5 s).
     static func active() -> ElectionStateMachine {
         var m = standby(view: ClusterView())
-        #expect(m.nextAction(now: ms(30)) == .campaign(lease: 1))
+        #expect(m.nextAction(now: ms(30)) == .campaign(lease: 1, syncRevision: 0))
         m.campaigned(.won(epoch: 7), lease: 1, now: ms(40))
         #expect(m.nextAction(now: ms(40)) == .announce(.active(epoch: 7)))
         guard case .publishMember(let record, lease: 1) = m.nextAction(now: ms(40)) else {
@@ -102,7 +102,7 @@ import Testing
         m.observed(ClusterView(), now: .seconds(11) + Self.ms(100))
         #expect(m.nextAction(now: .seconds(11) + Self.ms(100)) == .renewLease(id: 2))
         m.leaseRenewed(id: 2, ttl: .seconds(5), sentAt: .seconds(11) + Self.ms(100), now: .seconds(11) + Self.ms(110))
-        #expect(m.nextAction(now: .seconds(11) + Self.ms(110)) == .campaign(lease: 2))
+        #expect(m.nextAction(now: .seconds(11) + Self.ms(110)) == .campaign(lease: 2, syncRevision: 0))
     }
 
     @Test func etcdForgettingTheLeaseFences() {
@@ -142,7 +142,7 @@ import Testing
         other.observed(ClusterView(switchoverTarget: "b", members: ["a": a, "b": b]), now: Self.ms(2030))
         #expect(other.nextAction(now: Self.ms(2030)) == .renewLease(id: 1))
         other.leaseRenewed(id: 1, ttl: .seconds(5), sentAt: Self.ms(2030), now: Self.ms(2040))
-        #expect(other.nextAction(now: Self.ms(2040)) == .campaign(lease: 1))
+        #expect(other.nextAction(now: Self.ms(2040)) == .campaign(lease: 1, syncRevision: 0))
         // The target campaigns at once.
         let target = ElectionStateMachine.Configuration(name: "b", ttl: .seconds(5))
         var m = ElectionStateMachine(configuration: target, address: "")
@@ -153,12 +153,12 @@ import Testing
         #expect(m.nextAction(now: .zero) == .observe)
         m.observed(ClusterView(switchoverTarget: "b", members: ["a": a, "b": b]), now: .zero)
         #expect(m.nextAction(now: .zero) == .announce(.standby(leader: nil, epoch: nil)))
-        #expect(m.nextAction(now: .zero) == .campaign(lease: 3))
+        #expect(m.nextAction(now: .zero) == .campaign(lease: 3, syncRevision: 0))
     }
 
     @Test func aCampaignWhoseAnswerWasLostIsFoundInTheLeaderKey() {
         var m = Self.standby(view: ClusterView())
-        #expect(m.nextAction(now: Self.ms(30)) == .campaign(lease: 1))
+        #expect(m.nextAction(now: Self.ms(30)) == .campaign(lease: 1, syncRevision: 0))
         m.callFailed(.campaign, now: Self.ms(500))
         m.observed(ClusterView(leader: LeaderInfo(name: "a", epoch: 12, lease: 1)), now: Self.ms(600))
         #expect(m.nextAction(now: Self.ms(600)) == .announce(.active(epoch: 12)))
@@ -173,7 +173,7 @@ import Testing
         #expect(m.nextAction(now: Self.ms(4500)) == .announce(.standby(leader: nil, epoch: nil)))
         #expect(m.nextAction(now: Self.ms(4500)) == .renewLease(id: 1))
         m.leaseRenewed(id: 1, ttl: .seconds(5), sentAt: Self.ms(4500), now: Self.ms(4510))
-        #expect(m.nextAction(now: Self.ms(4510)) == .campaign(lease: 1))
+        #expect(m.nextAction(now: Self.ms(4510)) == .campaign(lease: 1, syncRevision: 0))
     }
 
     @Test func leavingResignsAnActiveAndRevokesAStandbysLease() {
@@ -184,5 +184,78 @@ import Testing
         var late = Self.active()
         #expect(late.leave(now: .seconds(6)) == .fence(
             .fenced(epoch: 7, reason: .paused(.seconds(6) - Self.ms(50)), activeUntil: .seconds(4)), lease: 1))
+    }
+
+    static func sync(leader: String, standby: String?, revision: Int64) -> SyncInfo {
+        SyncInfo(record: SyncRecord(leader: leader, standby: standby), revision: revision)
+    }
+
+    @Test func aStandbyCampaignsOnlyIfTheSyncRecordNamesItOrThereIsNone() {
+        // Named neither as the last active nor as the sync standby: it waits, and says why.
+        var m = Self.standby(view: ClusterView(sync: Self.sync(leader: "b", standby: "c", revision: 9)))
+        #expect(m.nextAction(now: Self.ms(30)) == .wait(until: Self.ms(280)))
+        #expect(m.campaignRefusal?.contains("names b (last active) and c (sync standby)") == true, "\(m.campaignRefusal ?? "-")")
+        m.observed(ClusterView(sync: Self.sync(leader: "b", standby: nil, revision: 10)), now: Self.ms(280))
+        #expect(m.nextAction(now: Self.ms(280)) == .wait(until: Self.ms(530)))
+        #expect(m.campaignRefusal?.contains("no sync standby") == true)
+        #expect(m.activeEpoch(now: Self.ms(530)) == nil)
+        // The sync standby campaigns, comparing the record's revision.
+        m.observed(ClusterView(sync: Self.sync(leader: "b", standby: "a", revision: 11)), now: Self.ms(530))
+        #expect(m.nextAction(now: Self.ms(530)) == .campaign(lease: 1, syncRevision: 11))
+        #expect(m.campaignRefusal == nil)
+        // So does the last active, with or without a sync standby.
+        m.observed(ClusterView(sync: Self.sync(leader: "a", standby: nil, revision: 12)), now: Self.ms(540))
+        #expect(m.nextAction(now: Self.ms(540)) == .campaign(lease: 1, syncRevision: 12))
+        m.observed(ClusterView(sync: Self.sync(leader: "a", standby: "b", revision: 13)), now: Self.ms(550))
+        #expect(m.nextAction(now: Self.ms(550)) == .campaign(lease: 1, syncRevision: 13))
+        // And any node of a cluster without a sync record.
+        m.observed(ClusterView(), now: Self.ms(560))
+        #expect(m.nextAction(now: Self.ms(560)) == .campaign(lease: 1, syncRevision: 0))
+        #expect(m.takeoverRefusal == nil)
+    }
+
+    @Test func aStandbyUnderAnActiveKnowsWhetherItMayTakeOverWithoutRefusingACampaign() {
+        var m = Self.standby(view: ClusterView(leader: Self.leaderB, sync: Self.sync(leader: "b", standby: nil, revision: 6)))
+        #expect(m.nextAction(now: Self.ms(30)) == .wait(until: Self.ms(280)))
+        #expect(m.campaignRefusal == nil, "no campaign to refuse while b leads")
+        #expect(m.takeoverRefusal?.contains("names b (last active) and no sync standby") == true)
+        m.observed(ClusterView(leader: Self.leaderB, sync: Self.sync(leader: "b", standby: "a", revision: 7)), now: Self.ms(280))
+        #expect(m.takeoverRefusal == nil)
+    }
+
+    @Test func aCampaignThatFailedWithNoLeaderReadsTheSyncRecordAgainBeforeAnythingElse() {
+        var m = Self.standby(view: ClusterView(sync: Self.sync(leader: "b", standby: "a", revision: 11)))
+        #expect(m.nextAction(now: Self.ms(30)) == .campaign(lease: 1, syncRevision: 11))
+        // The record changed between the read and the campaign (the transaction's compare failed).
+        m.campaigned(.lost(nil), lease: 1, now: Self.ms(40))
+        #expect(m.nextAction(now: Self.ms(40)) == .observe)
+        m.observed(ClusterView(sync: Self.sync(leader: "b", standby: nil, revision: 12)), now: Self.ms(50))
+        #expect(m.nextAction(now: Self.ms(50)) == .wait(until: Self.ms(300)))
+        #expect(m.campaignRefusal != nil)
+    }
+
+    @Test func aSwitchoverHandsOverToTheSyncStandbyOnly() {
+        let me = LeaderInfo(name: "a", epoch: 7, lease: 1)
+        let b = MemberRecord(name: "b", role: "standby", inSync: true, lagBytes: 0, address: "")
+        let c = MemberRecord(name: "c", role: "standby", inSync: false, lagBytes: 0, address: "")
+        var m = Self.active()
+        let record = Self.sync(leader: "a", standby: "b", revision: 20)
+        m.observed(ClusterView(leader: me, sync: record, switchoverTarget: "c", members: ["b": b, "c": c]), now: Self.ms(100))
+        #expect(m.nextAction(now: Self.ms(100)) == .wait(until: Self.ms(350)))
+        #expect(m.activeEpoch(now: Self.ms(100)) == 7)
+        m.observed(ClusterView(leader: me, sync: record, switchoverTarget: "b", members: ["b": b, "c": c]), now: Self.ms(400))
+        #expect(m.nextAction(now: Self.ms(400)) == .resign(.resigned(epoch: 7, reason: "switchover to b"), lease: 1))
+    }
+
+    @Test func theSyncRecordSaysWhichNodesMayTakeOverInTheStatus() throws {
+        let a = MemberRecord(name: "a", role: "active", inSync: true, lagBytes: 0, address: "")
+        let b = MemberRecord(name: "b", role: "standby", inSync: false, lagBytes: 0, address: "")
+        let view = ClusterView(leader: LeaderInfo(name: "a", epoch: 3, lease: 1), sync: Self.sync(leader: "a", standby: nil, revision: 4),
+                               members: ["a": a, "b": b])
+        let status = view.status
+        #expect(status.sync == SyncRecord(leader: "a", standby: nil))
+        #expect(status.members.first { $0.name == "a" }?.notEligible == nil)
+        #expect(status.members.first { $0.name == "b" }?.notEligible?.contains("no sync standby") == true)
+        #expect(status.json.contains("\"sync\":{\"leader\":\"a\",\"standby\":null}"), "\(status.json)")
     }
 }

@@ -26,6 +26,16 @@ struct EtcdClientTests {
             #expect(again.responses?.first?.responseRange?.kvs?.first?.value == Data("x".utf8))
             #expect(try await client.delete("/t/c") == 1)
             #expect(try await client.delete("/t/c") == 0)
+
+            // A mod revision compare: a missing key is at 0; a key changed since it was read is not where it was.
+            let sync = Data("/t/sync".utf8)
+            let guarded = { (revision: Int64) in TxnRequest(compare: [.modified(sync, at: revision)], success: [.put(PutRequest(key: key, value: Data()))]) }
+            #expect(try await client.txn(guarded(0)).succeeded == true)
+            let read = try await client.put("/t/sync", Data("1".utf8))
+            #expect(try await client.txn(guarded(0)).succeeded != true)
+            #expect(try await client.txn(guarded(read)).succeeded == true)
+            try await client.put("/t/sync", Data("2".utf8))
+            #expect(try await client.txn(guarded(read)).succeeded != true)
         }
     }
 

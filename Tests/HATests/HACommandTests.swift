@@ -105,13 +105,14 @@ struct HACommandTests {
     @Test func statusPrintsTheDocumentedShapeThroughADeadFirstEndpoint() async throws {
         try await EtcdProcess.with { etcd in
             let empty = try await Self.ha(["status", "--ha-etcd", etcd.url])
-            #expect(empty.stdout == "{\"active\":null,\"epoch\":0,\"members\":[]}\n", "\(empty)")
+            #expect(empty.stdout == "{\"active\":null,\"epoch\":0,\"members\":[],\"sync\":null}\n", "\(empty)")
             let (a, b, first) = try await Self.twoNodes(etcd)
             let endpoints = "http://127.0.0.1:\(try Ports.freeTCPAndUDP()),\(etcd.url)"
             let result = try await Self.ha(["status", "--ha-etcd", endpoints, "--ha-cluster", "default"])
             #expect(result.succeeded, "\(result)")
             let json = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
-            #expect(Set(json.keys) == ["active", "epoch", "members"])
+            #expect(Set(json.keys) == ["active", "epoch", "sync", "members"])
+            #expect(json["sync"] is NSNull, "nodes that only campaign keep no sync record")
             #expect(json["active"] as? String == "a")
             #expect((json["epoch"] as? NSNumber)?.int64Value == first.epoch)
             let members = try #require(json["members"] as? [[String: Any]])
@@ -122,7 +123,7 @@ struct HACommandTests {
             #expect(members.map { ($0["lag_bytes"] as? NSNumber)?.int64Value } == [0, 0])
             // Another cluster's keys are apart.
             #expect(try await Self.ha(["status", "--ha-etcd", etcd.url, "--ha-cluster", "other"]).stdout
-                    == "{\"active\":null,\"epoch\":0,\"members\":[]}\n")
+                    == "{\"active\":null,\"epoch\":0,\"members\":[],\"sync\":null}\n")
             // A standby that stops leaves its lease: it is down at once.
             try await b.stop()
             #expect(try await Self.status(etcd.url).members.map(\.role) == ["active", "down"])
@@ -144,5 +145,41 @@ struct HACommandTests {
         }
         let malformed = try await Self.ha(["status", "--ha-etcd", "127.0.0.1:2379"])
         #expect(malformed.status == 64 && malformed.stderr.contains("--ha-etcd"), "\(malformed)")
+    }
+
+    /// A node the sync record does not name (the last active "x" acknowledged writes alone)
+    /// stays a standby, and says why in the status, until an operator allows it to take over.
+    @Test func aNodeTheSyncRecordDoesNotNameWaitsUntilAllowedToTakeOver() async throws {
+        try await EtcdProcess.with { etcd in
+            let client = try EtcdClient(endpoints: [etcd.url])
+            let keys = ClusterKeys(cluster: "default")
+            try await client.put(keys.sync, SyncRecord(leader: "x", standby: nil).jsonData())
+            let b = try HANodeProcess(name: "b", etcd: etcd.url, ttl: Self.ttl)
+            try await b.waitFor("standby", timeout: .seconds(10)) { $0.event == "standby" }
+            try await Task.sleep(for: .seconds(1))
+            #expect(!b.events.contains { $0.event == "active" })
+            // Logged once, with the reason, not at every step.
+            #expect(b.log.components(separatedBy: "ha.campaign refused: not eligible").count == 2, "\(b.log)")
+            #expect(b.log.contains("names x (last active) and no sync standby"), "\(b.log)")
+            let status = try await Self.status(etcd.url)
+            #expect(status.active == nil && status.sync == SyncRecord(leader: "x", standby: nil))
+            #expect(status.members.first { $0.name == "b" }?.notEligible?.contains("names x (last active) and no sync standby") == true)
+
+            let allowed = try await Self.ha(["allow-takeover", "--ha-etcd", etcd.url, "--to", "b"])
+            #expect(allowed.succeeded, "\(allowed)")
+            try await b.waitFor("active", timeout: .seconds(5)) { $0.event == "active" }
+            #expect(try await Self.status(etcd.url).members.first { $0.name == "b" }?.notEligible == nil)
+            // With a node active, there is nothing to allow.
+            let refused = try await Self.ha(["allow-takeover", "--ha-etcd", etcd.url, "--to", "c"])
+            #expect(!refused.succeeded && refused.stderr.contains("b is active"), "\(refused)")
+            // A switchover only to a node that may take over: c, which the record does not name, is refused.
+            let c = try HANodeProcess(name: "c", etcd: etcd.url, ttl: Self.ttl)
+            try await c.waitFor("standby under b", timeout: .seconds(10)) { $0.event == "standby" && $0.leader == "b" }
+            let switched = try await Self.ha(["switchover", "--ha-etcd", etcd.url, "--to", "c"])
+            #expect(!switched.succeeded && switched.stderr.contains("c cannot take over"), "\(switched)")
+            #expect(try await Self.status(etcd.url).active == "b")
+            try await c.stop()
+            try await b.stop()
+        }
     }
 }

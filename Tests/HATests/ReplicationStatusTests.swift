@@ -1,12 +1,7 @@
 import Daemon
-import FileStore
 import Foundation
 import HA
-import Journal
-import Logging
 import NIOCore
-import Replication
-import ServiceLifecycle
 import SwiftNFSTesting
 import Testing
 
@@ -27,51 +22,28 @@ import Testing
                 let port = try #require(server.replicationPort)
 
                 // The standby "b": its election, and a follower whose status it publishes.
-                var logger = Logger(label: "standby-b")
-                logger.logLevel = .critical
-                let directory = JournalDirectory(root: NSTemporaryDirectory() + "swiftnfs-standby-\(UUID().uuidString)")
-                defer { try? FileManager.default.removeItem(atPath: directory.root) }
-                let writer = try JournalWriter(directory: directory, lastSequence: 0, uncheckpointedBytes: 0, logger: logger)
-                defer { writer.stop() }
-                let election = LeaderElection(configuration: .init(keys: keys, name: "b", address: "127.0.0.2", ttl: .seconds(2)),
-                                              client: etcdClient, logger: logger)
-                let follower = ReplicationFollower(writer: writer, name: "b", retryInterval: .milliseconds(100), logger: logger,
-                                                   source: { .init(host: "127.0.0.1", port: port) },
-                                                   onStatus: { election.setReplication(inSync: $0.published.inSync, lagBytes: $0.published.lagBytes) })
-                let group = ServiceGroup(configuration: .init(services: [election], logger: logger))
-                let elected = Task { try await group.run() }
-                let roles = Task { for await _ in election.roleChanges {} }
-                let following = Task { await follower.run() }
-                defer {
-                    following.cancel()
-                    roles.cancel()
-                }
-
+                let standby = try StandbyOfParts(name: "b", etcd: etcdClient, keys: keys, port: port)
                 func member(_ name: String) async throws -> ClusterStatus.Member? {
                     try await ClusterView.read(from: etcdClient, keys: keys).status.members.first { $0.name == name }
-                }
-                func haStatus() throws -> String {
-                    try ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: server.stateDirectory), timeoutSeconds: 5) ?? ""
                 }
                 try await ServingNodeTests.eventually("b in sync in etcd") {
                     guard let b = try? await member("b") else { return false }
                     return b.role == "standby" && b.inSync && b.lagBytes == 0
                 }
                 #expect(try await member("a")?.role == "active")
-                #expect(follower.status.acknowledged >= 2)
-                try await ServingNodeTests.eventually("the active lists b") { (try? haStatus())?.contains("standby b: in sync") == true }
-                let text = try haStatus()
+                #expect(standby.follower.status.acknowledged >= 2)
+                try await ServingNodeTests.eventually("the active lists b") { await server.haStatus().contains("standby b: in sync") }
+                let text = await server.haStatus()
                 #expect(text.contains("in sync: true"), "\(text)")
 
                 // The standby stops following: not in sync, on both sides.
-                following.cancel()
-                await following.value
+                await standby.stopFollowing()
                 try await ServingNodeTests.eventually("b not in sync in etcd") { (try? await member("b"))?.inSync == false }
                 try await ServingNodeTests.eventually("the active has no standby in sync") {
-                    (try? haStatus()).map { $0.contains("in sync: false") && !$0.contains("standby b") } == true
+                    let text = await server.haStatus()
+                    return text.contains("in sync: false") && !text.contains("standby b")
                 }
-                await group.triggerGracefulShutdown()
-                try await elected.value
+                await standby.stop()
             }
         }
     }

@@ -62,10 +62,11 @@ import Testing
                         }
                     }
                 }
-                func haStatus() throws -> String {
-                    try ControlClient.send("ha-status", to: ControlClient.socketPath(stateDirectory: serverA.stateDirectory), timeoutSeconds: 5) ?? ""
+                try await ServingNodeTests.eventually("b in sync with a", .seconds(20)) { await serverA.haStatus().contains("standby b: in sync") }
+                // Only the standby the sync record names may take over.
+                try await ServingNodeTests.eventually("a names b its sync standby", .seconds(5)) {
+                    await serverA.haStatus().contains("sync record: a, sync standby b")
                 }
-                try await ServingNodeTests.eventually("b in sync with a", .seconds(20)) { (try? haStatus())?.contains("standby b: in sync") == true }
 
                 _ = try await clientA.create(rootA, Array("gone".utf8))
                 _ = try await clientA.create(rootA, Array("old".utf8))

@@ -66,4 +66,45 @@ struct JournalReplicaTests {
         #expect(answered.withLockedValue { $0 })
         #expect(writer.status.replicaFallbacks == 2)
     }
+
+    @Test("while answering alone is not permitted, a dropped or gone standby holds answers back until it is")
+    func answersWaitForLeaveToAnswerAlone() throws {
+        let (writer, directory) = try Self.writer(replicaWait: 0.3)
+        defer { try? FileManager.default.removeItem(atPath: directory.root) }
+        // A cluster's active whose etcd names the standby (SyncRecord): not alone.
+        writer.permitAnsweringAlone(false)
+        writer.replicate(acknowledged: 0)
+        let one = writer.append(exportID: 1, JournalWriterTests.write(0))
+        let done = JournalWriterTests.onThread { try writer.waitDurable(one) }
+        let held = NIOLockedValueBox(false)
+        let two = writer.append(exportID: 1, JournalWriterTests.write(1))
+        writer.whenDurable(two) { error in held.withLockedValue { $0 = error == nil } }
+        // The standby is dropped after the wait: the callers still wait, for leave to answer alone.
+        usleep(500_000)
+        writer.checkReplicaWait()
+        #expect(writer.status.replicaFallbacks == 1)
+        #expect(writer.status.replicaAcknowledged == nil)
+        #expect(done.withLockedValue { $0 } == false, "answered from this journal alone without leave")
+        #expect(held.withLockedValue { $0 } == false)
+        #expect(writer.status.answeredThrough == 0)
+        writer.permitAnsweringAlone(true)
+        #expect(JournalWriterTests.eventually { done.withLockedValue { $0 } })
+        #expect(held.withLockedValue { $0 })
+        #expect(writer.status.answeredThrough == two)
+
+        // A standby waited for anew holds every answer only once it has acknowledged them.
+        writer.permitAnsweringAlone(false)
+        writer.replicate(acknowledged: one)
+        #expect(writer.replicaHoldsEveryAnswer == false)
+        writer.replicate(acknowledged: two)
+        #expect(writer.replicaHoldsEveryAnswer)
+        // It goes (disconnected): nothing more is answered until leave is given.
+        writer.replicate(acknowledged: nil)
+        let three = writer.append(exportID: 1, JournalWriterTests.write(2))
+        let third = JournalWriterTests.onThread { try writer.waitDurable(three) }
+        usleep(200_000)
+        #expect(third.withLockedValue { $0 } == false)
+        writer.permitAnsweringAlone(true)
+        #expect(JournalWriterTests.eventually { third.withLockedValue { $0 } })
+    }
 }

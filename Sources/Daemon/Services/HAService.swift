@@ -18,7 +18,8 @@ import Synchronization
 /// whether or not it has heard of it yet.
 ///
 /// Takeover (role `active`): what the old active sent served (the served trees rebuilt from
-/// the durable directory where they are behind it: `LiveExports.catchUp`), a new write verifier (clients resend what they have not seen
+/// the durable directory where they are behind it: `LiveExports.catchUp`), the sync record
+/// written (`SyncRecordKeeper`: this node, no sync standby yet), a new write verifier (clients resend what they have not seen
 /// committed), the epoch into the journals, the lock grace period, the gate opened, the address
 /// held and announced (gratuitous ARP), SM_NOTIFY to the clients on record, then the hook.
 /// Step-down (`fenced`, `resigned`): the gate closed first, the address dropped, connections
@@ -37,6 +38,9 @@ final class HAService: Service, RPCServingGate {
     /// The NFS listeners, whose connections close at a step-down (known once bound).
     private let listeners = Mutex<[RPCListener]>([])
     private let replication = Mutex<ReplicationService?>(nil)
+    /// The sync record's keeper, with synchronous replication (nil: the record is deleted at a
+    /// takeover).
+    private let keeper = Mutex<SyncRecordKeeper?>(nil)
     private let logger: Logger
     /// The epoch this node took over and serves for; 0 while not serving.
     private let servingEpoch = Atomic<Int64>(0)
@@ -83,14 +87,23 @@ final class HAService: Service, RPCServingGate {
             s.inSync = replication.inSync
             s.lagBytes = replication.lagBytes
         }
+        s.sync = keeper.withLock { $0 }?.status
+        s.takeoverRefusal = election.takeoverRefusal()
         return s
     }
 
     /// The listeners whose connections a step-down closes.
     func attach(_ bound: [RPCListener]) { listeners.withLock { $0 = bound } }
 
-    /// The journal's replication, for the status.
-    func attach(_ replication: ReplicationService) { self.replication.withLock { $0 = replication } }
+    /// The journal's replication, for the status; with synchronous replication, the sync
+    /// record follows its standby in sync.
+    func attach(_ replication: ReplicationService) {
+        self.replication.withLock { $0 = replication }
+        guard let source = replication.source, source.settings.synchronous else { return }
+        keeper.withLock {
+            $0 = SyncRecordKeeper(configuration: configuration, election: election, writer: replication.writer, source: source, logger: logger)
+        }
+    }
 
     // MARK: Role changes
 
@@ -128,6 +141,7 @@ final class HAService: Service, RPCServingGate {
                     sink.yield(.tick)
                 }
             }
+            if let keeper = keeper.withLock({ $0 }) { tasks.addTask { await keeper.run() } }
             for await event in events {
                 switch event {
                 case .role(.active(let epoch)):
@@ -171,6 +185,16 @@ final class HAService: Service, RPCServingGate {
         leading.store(true, ordering: .releasing)
         // Finish applying: what the old active sent is served before anything is answered.
         guard await catchUp() else { return false }
+        // Nothing is answered before the sync record says this node leads (only it, and the
+        // standby it will name, may take over after it).
+        if let keeper = keeper.withLock({ $0 }) {
+            guard await keeper.takeOver(epoch: epoch) else {
+                logger.error("ha.takeover: no longer the active before the sync record was written", metadata: ["ha.epoch": "\(epoch)"])
+                return false
+            }
+        } else {
+            await SyncRecordKeeper.delete(configuration, epoch: epoch, logger: logger)
+        }
         verifier.reset()
         for d in durabilities { d.writer.epoch.store(UInt64(epoch), ordering: .releasing) }
         locking.beginTakeover(cluster: await lockClients())
@@ -263,6 +287,7 @@ final class HAService: Service, RPCServingGate {
     private func stepDown(epoch: Int64, why: Event?) async {
         servingEpoch.store(0, ordering: .releasing)
         leading.store(false, ordering: .releasing)
+        keeper.withLock { $0 }?.stepDown()
         // Standing by again: it follows the new active (a journal that went on past the new
         // active's gets a full copy from it: ReplicationFollower).
         for d in durabilities { d.writer.refuseReplicated(false) }
@@ -373,6 +398,10 @@ struct HAStatus: Sendable {
     /// One line per standby (the active) or for the active followed (a standby); nil without
     /// replication (`--ha-replication-port`).
     var replication: [String]?
+    /// The sync record as this node keeps it (synchronous replication only).
+    var sync: String?
+    /// Why this node may not take over, while it may not.
+    var takeoverRefusal: String?
 
     /// The control socket's `ha-status` answer: one "key: value" a line.
     var text: String {
@@ -393,6 +422,8 @@ struct HAStatus: Sendable {
         } else {
             lines.append("in sync: false (no replication: --ha-replication-port not given)")
         }
+        if let sync { lines.append("sync record: \(sync)") }
+        if role != "active" { lines.append("takeover: " + (takeoverRefusal.map { "not eligible: \($0)" } ?? "eligible")) }
         if hookFailures > 0 { lines.append("hook failures: \(hookFailures)") }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -42,6 +42,8 @@ final class ReplicationService: Service {
                 lines.append("asynchronous (--ha-replication-async): answers wait for this journal alone")
             } else if let acknowledged = journal.replicaAcknowledged {
                 lines.append("synchronous: answers wait for the standby in sync too (acknowledged \(acknowledged))" + fallbacks)
+            } else if !journal.answeringAlonePermitted {
+                lines.append("synchronous, NO standby in sync: answers wait until etcd records that none is (the sync key)" + fallbacks)
             } else {
                 lines.append("synchronous, but NO standby in sync: answers wait for this journal alone" + fallbacks)
             }
