@@ -8,12 +8,15 @@
 # prints the ratios, and writes Benchmarks/results/journal-cost.md and the raw JSON lines.
 #
 # Usage: Benchmarks/journal-cost.sh [--quick] [--duration SECONDS] [--warmup SECONDS]
-#                                   [--workloads a,b,...] [--durable-dir DIR] [--exports-dir DIR] [--keep]
+#                                   [--workloads a,b,...] [--durable-dir DIR] [--exports-dir DIR]
+#                                   [--async] [--keep]
 #   --quick        3 s per run instead of 10
 #   --durable-dir  where the journal goes (default: a directory beside the exports, on the same
 #                  disk). Give an EBS mount to measure what a deployment pays.
 #   --exports-dir  where the two exports (and the servers' state) go (default: /var/tmp). Give
 #                  the instance store's mount, with --durable-dir on EBS, to measure a deployment.
+#   --async        both exports `async` (changes answered before they are on disk; the default
+#                  `sync` answers them once they are, through the journal or fsyncs)
 #   --keep         keep the servers' directories and logs
 # SWIFTNFSD_BIN=PATH uses that binary instead of building one (release).
 set -euo pipefail
@@ -22,10 +25,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DURABLE=""
 EXPORTS=/var/tmp
+ASYNC=0
 take_own_option() {
     case "$1" in
         --durable-dir) DURABLE="$2"; TOOK=2 ;;
         --exports-dir) EXPORTS="$2"; TOOK=2 ;;
+        --async) ASYNC=1; TOOK=1 ;;
         *) return 1 ;;
     esac
 }
@@ -58,7 +63,8 @@ start() {  # start NAME PORT [ARGS...]
         log "port $port is taken; stop what holds it"
         exit 1
     fi
-    "$BIN" serve --export "$WORK/$name/export" --listen 127.0.0.1 --nfs-port "$port" --portmap-port 0 \
+    export_arguments "$WORK/$name"
+    "$BIN" serve "${EXPORT_ARGS[@]}" --listen 127.0.0.1 --nfs-port "$port" --portmap-port 0 \
         --state-dir "$WORK/$name/state" "$@" >"$WORK/$name/server.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 300); do
@@ -90,6 +96,7 @@ echo "With the journal over without (ops ratio below 1 and p99 ratio above 1 are
     echo "- machine: $(machine_description); load average before: $load_before"
     echo "- exports: $(df -T "$WORK" | awk 'NR==2 {print $2}') ($(dirname "$WORK")); journal: $(df -T "$DURABLE" | awk 'NR==2 {print $2 " (" $7 ")"}')"
     echo "- client: \`swiftnfsd bench\`, 1 connection, ${DURATION} s per run after ${WARMUP} s of warm-up, over loopback"
+    echo "- exports: $([ "$ASYNC" = 1 ] && echo "async (--async)" || echo sync)"
     echo "- ratios are with the journal over without"
     echo
     "$BIN" bench compare --candidate "$RESULTS/journal-cost-journal.jsonl" --baseline "$RESULTS/journal-cost-plain.jsonl" --no-goal --markdown

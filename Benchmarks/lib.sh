@@ -118,17 +118,22 @@ namespace_down() { [ -z "${NS:-}" ] || ip netns del "$NS" 2>/dev/null || true; }
 # start_swiftnfsd DIR PORT: `swiftnfsd serve` in the namespace, plain mode, exporting DIR/export
 # (state in DIR/state, log in DIR/server.log) on 127.0.0.1:PORT for NFS and MOUNT. Sets SWIFT_PID:
 # ip execs swiftnfsd, so it is the server's own pid.
-start_swiftnfsd() {
-    mkdir -p "$1/export" "$1/state"
-    local exports=(--export "$1/export")
-    # ASYNC=1: the export answers changes before they are on disk (`async`), as Ganesha's VFS
-    # backend does; the default `sync` syncs each namespace change first, as knfsd does.
+# export_arguments DIR: sets EXPORT_ARGS to serve DIR/export read-write to everyone, root not
+# squashed. ASYNC=1 makes the export `async` (changes answered before they are on disk, as
+# Ganesha's VFS backend answers them); the default `sync` syncs each change first, as knfsd does.
+export_arguments() {
+    EXPORT_ARGS=(--export "$1/export")
     if [ "${ASYNC:-0}" = 1 ]; then
         echo "$1/export *(rw,async,no_root_squash,insecure)" >"$1/exports"
-        exports=(--exports "$1/exports")
+        EXPORT_ARGS=(--exports "$1/exports")
     fi
+}
+
+start_swiftnfsd() {
+    mkdir -p "$1/export" "$1/state"
+    export_arguments "$1"
     log "starting SwiftNFS on 127.0.0.1:$2"
-    ip netns exec "$NS" "$BIN" serve "${exports[@]}" --listen 127.0.0.1 --nfs-port "$2" \
+    ip netns exec "$NS" "$BIN" serve "${EXPORT_ARGS[@]}" --listen 127.0.0.1 --nfs-port "$2" \
         --portmap-port 0 --state-dir "$1/state" >"$1/server.log" 2>&1 &
     SWIFT_PID=$!
 }
